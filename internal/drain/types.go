@@ -1,0 +1,126 @@
+// Package drain empties a Kubernetes node gracefully: it cordons the node
+// with a record of lifeboat's ownership, evicts pods in parallel through the
+// policy/v1 Eviction API while never exceeding a PodDisruptionBudget, retries
+// blocked evictions as soon as a watched PDB allows it, and, when a deadline
+// would otherwise be missed, falls back to deletions whose grace periods end
+// before the deadline. Every mode of lifeboat ends in this package.
+package drain
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// DeadlinePolicy says what to do with pods still blocked by a PDB once
+// waiting longer would cost them their graceful shutdown.
+type DeadlinePolicy string
+
+const (
+	// OnDeadlineDelete deletes the blocked pods with a grace period that still
+	// fits before the deadline (the default: the node is going away anyway).
+	OnDeadlineDelete DeadlinePolicy = "delete"
+	// OnDeadlineAbort leaves PDB-blocked pods alone and reports the drain as
+	// incomplete.
+	OnDeadlineAbort DeadlinePolicy = "abort"
+)
+
+// Pod annotations that let a workload owner influence the drain.
+const (
+	// AnnotationEvict on a pod: "last" evicts it after all ordinary pods,
+	// "never" leaves it on the node (it is reported as skipped).
+	AnnotationEvict = "lifeboat.dev/evict"
+	// AnnotationCordon on a node records what lifeboat changed when it
+	// cordoned the node (JSON, see Mark), so uncordon undoes only that.
+	AnnotationCordon = "lifeboat.dev/cordon"
+	// LabelExcludeFromLB tells service load balancers to stop sending traffic.
+	LabelExcludeFromLB = "node.kubernetes.io/exclude-from-external-load-balancers"
+)
+
+// Options tunes one drain. The zero value is a kubectl-like drain with no
+// deadline; see each field.
+type Options struct {
+	// Force allows removing pods that have no controller.
+	Force bool
+	// DeleteEmptyDirData allows removing pods that use emptyDir volumes.
+	DeleteEmptyDirData bool
+	// PodSelector, a label selector, limits the drain to matching pods.
+	PodSelector string
+	// GracePeriodSeconds overrides each pod's terminationGracePeriodSeconds;
+	// -1 uses the pod's own. Always capped to fit before Deadline.
+	GracePeriodSeconds int64
+	// Deadline is when the node disappears; zero means none.
+	Deadline time.Time
+	// OnDeadline is the policy for PDB-blocked pods near the deadline.
+	OnDeadline DeadlinePolicy
+	// DeleteNode deletes the Node object once it is empty.
+	DeleteNode bool
+	// DryRun computes and reports the plan without writing anything.
+	DryRun bool
+	// IgnoreMissing turns "node not found" into success.
+	IgnoreMissing bool
+	// Taint, when set, is added on cordon and removed by uncordon.
+	Taint *corev1.Taint
+	// ExcludeFromLoadBalancers adds LabelExcludeFromLB on cordon.
+	ExcludeFromLoadBalancers bool
+	// Reason is recorded on the node with the cordon ("spot interruption").
+	Reason string
+	// NoticeID identifies the notice that caused the drain, if any.
+	NoticeID string
+	// NoticeKind is the notice kind that caused the drain, if any.
+	NoticeKind string
+	// MaxConcurrency bounds parallel evictions; 0 means unbounded.
+	MaxConcurrency int
+	// SafetyMargin is kept free before the deadline when fitting grace
+	// periods; 0 means DefaultSafetyMargin.
+	SafetyMargin time.Duration
+}
+
+// DefaultSafetyMargin is the time kept between a capped grace period's end
+// and the deadline, so kubelet can finish before the machine goes.
+const DefaultSafetyMargin = 2 * time.Second
+
+// PodRef names a pod and, where relevant, why it is listed.
+type PodRef struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	// Reason explains a skip, a block or a leftover ("daemonset", "PDB web").
+	Reason string `json:"reason,omitempty"`
+}
+
+// String returns namespace/name.
+func (p PodRef) String() string { return p.Namespace + "/" + p.Name }
+
+// Result summarises a drain.
+type Result struct {
+	// Node is the node drained.
+	Node string `json:"node"`
+	// Missing is set when the node did not exist and IgnoreMissing was set.
+	Missing bool `json:"missing,omitempty"`
+	// Cordoned reports that this drain cordoned the node (false if it already was).
+	Cordoned bool `json:"cordoned"`
+	// Pods is how many pods the drain set out to remove.
+	Pods int `json:"pods"`
+	// Evicted counts pods removed through the Eviction API.
+	Evicted int `json:"evicted"`
+	// Deleted counts finished pods and deadline fallbacks removed by deletion.
+	Deleted int `json:"deleted"`
+	// Fallbacks counts PDB-blocked pods deleted because of the deadline.
+	Fallbacks int `json:"fallbacks"`
+	// Skipped lists pods left by design (DaemonSet, mirror, annotation).
+	Skipped []PodRef `json:"skipped,omitempty"`
+	// Left lists pods still on the node when the drain ended.
+	Left []PodRef `json:"left,omitempty"`
+	// LeftoversRemoved counts GracefulNodeShutdown leftovers deleted.
+	LeftoversRemoved int `json:"leftoversRemoved,omitempty"`
+	// NodeDeleted reports that the Node object was deleted.
+	NodeDeleted bool `json:"nodeDeleted,omitempty"`
+	// Plan lists what a dry run would do, one line each.
+	Plan []string `json:"plan,omitempty"`
+	// Started and Duration time the drain.
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration"`
+}
+
+// Complete reports whether no pod that should have gone is left.
+func (r *Result) Complete() bool { return r != nil && len(r.Left) == 0 }

@@ -1,0 +1,70 @@
+// Package logging builds lifeboat's one structured logger (log/slog) and
+// names the stable keys every package logs with.
+package logging
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// Stable log keys.
+const (
+	KeyNode   = "node"
+	KeyPod    = "pod"
+	KeyEvent  = "event"
+	KeySource = "source"
+	KeyPDB    = "pdb"
+)
+
+// Options select the log format and level.
+type Options struct {
+	// Format is "text" or "json".
+	Format string
+	// Level is "debug", "info", "warn" or "error".
+	Level string
+}
+
+// DefaultOptions logs text at info level.
+func DefaultOptions() Options { return Options{Format: "text", Level: "info"} }
+
+// AddFlags registers --log-format and --log-level.
+func (o *Options) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Format, "log-format", o.Format, "Log format: text or json.")
+	fs.StringVar(&o.Level, "log-level", o.Level, "Log level: debug, info, warn or error.")
+}
+
+// Validate checks the options.
+func (o *Options) Validate() error {
+	if o.Format != "text" && o.Format != "json" {
+		return fmt.Errorf("--log-format must be text or json, got %q", o.Format)
+	}
+	if _, err := parseLevel(o.Level); err != nil {
+		return err
+	}
+	return nil
+}
+
+// New returns a logger writing to w.
+func (o *Options) New(w io.Writer) *slog.Logger {
+	lvl, _ := parseLevel(o.Level)
+	ho := &slog.HandlerOptions{Level: lvl}
+	if o.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return 0, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", s)
+	}
+	return l, nil
+}
+
+// Discard is a logger that drops everything, for tests.
+func Discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
