@@ -1,0 +1,54 @@
+package drain
+
+import (
+	"fmt"
+	"strings"
+)
+
+// NodeNotFoundError reports that the node to act on does not exist.
+type NodeNotFoundError struct {
+	// Node is the name that was not found.
+	Node string
+}
+
+func (e *NodeNotFoundError) Error() string { return fmt.Sprintf("node %q not found", e.Node) }
+
+// ConsentError reports pods the drain may only remove with an explicit flag
+// (--force for pods without a controller, --delete-emptydir-data for pods
+// with local data). Nothing was evicted.
+type ConsentError struct {
+	// Node is the node being drained.
+	Node string
+	// Problems are kubectl's filter messages, each naming the flag to use.
+	Problems []string
+}
+
+func (e *ConsentError) Error() string {
+	return fmt.Sprintf("node %q has pods that need consent: %s", e.Node, strings.Join(e.Problems, "; "))
+}
+
+// IncompleteError reports a drain that ended with pods still on the node.
+type IncompleteError struct {
+	// Node is the node being drained.
+	Node string
+	// Reason says why the drain stopped ("deadline passed", "context canceled", ...).
+	Reason string
+	// Left lists the pods still on the node, each with its reason.
+	Left []PodRef
+}
+
+func (e *IncompleteError) Error() string {
+	names := make([]string, 0, len(e.Left))
+	for i, p := range e.Left {
+		if i == 10 {
+			names = append(names, fmt.Sprintf("and %d more", len(e.Left)-10))
+			break
+		}
+		s := p.String()
+		if p.Reason != "" {
+			s += " (" + p.Reason + ")"
+		}
+		names = append(names, s)
+	}
+	return fmt.Sprintf("drain of node %q incomplete: %s; %d pod(s) left: %s", e.Node, e.Reason, len(e.Left), strings.Join(names, ", "))
+}
