@@ -113,6 +113,14 @@ func (d *Drainer) drain(ctx context.Context, node string, opts Options, res *Res
 		return err
 	}
 	sel, err := d.selectPods(ctx, node, opts)
+	var ce *ConsentError
+	if errors.As(err, &ce) && res.Cordoned {
+		// Nothing was evicted: leave the node as it was found.
+		if _, uerr := d.Uncordon(ctx, node); uerr != nil {
+			err = errors.Join(err, uerr)
+		}
+		res.Cordoned = false
+	}
 	if err != nil {
 		return err
 	}

@@ -128,6 +128,9 @@ func TestConsentFlags(t *testing.T) {
 			if got := len(e.podsOn(node)); got != 2 {
 				t.Errorf("%d pods on node after a refused drain, want 2 (nothing evicted)", got)
 			}
+			if n := e.getNode(node); n.Spec.Unschedulable || n.Annotations[drain.AnnotationCordon] != "" {
+				t.Error("a refused drain left the node cordoned")
+			}
 		})
 	}
 	res, err := d.Drain(e.ctx, node, drain.Options{GracePeriodSeconds: -1, Force: true, DeleteEmptyDirData: true})

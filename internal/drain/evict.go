@@ -36,10 +36,6 @@ func (r *run) removePod(ctx context.Context, p *corev1.Pod) {
 	gone := r.tracker.gone(p.UID)
 	backoff := 250 * time.Millisecond
 	for !isClosed(gone) && ctx.Err() == nil {
-		if r.pastFallback(p) && r.opts.OnDeadline == OnDeadlineDelete {
-			r.fallback(ctx, p, gone)
-			return
-		}
 		changed := r.pdbs.changed.wait()
 		grace := r.grace(p)
 		err := r.evict(ctx, p, grace)
@@ -57,10 +53,18 @@ func (r *run) removePod(ctx context.Context, p *corev1.Pod) {
 			return
 		case apierrors.IsTooManyRequests(err):
 			r.block(ctx, p, err)
+			if r.shouldFallBack(p) {
+				r.fallback(ctx, p, gone)
+				return
+			}
 			r.waitRetry(ctx, p, gone, changed, err)
 		default:
 			r.emit(Event{Type: EventEvictionFailed, Pod: key(p), Err: err, Message: "eviction failed, retrying"})
-			r.sleep(ctx, gone, backoff)
+			if r.shouldFallBack(p) {
+				r.fallback(ctx, p, gone)
+				return
+			}
+			r.sleep(ctx, gone, min(backoff, r.untilFallback(p)))
 			backoff = min(2*backoff, 5*time.Second)
 		}
 	}
@@ -253,9 +257,20 @@ func (r *run) fallbackAt(p *corev1.Pod) time.Time {
 	return r.opts.Deadline.Add(-r.margin - time.Second - time.Duration(r.ownGrace(p))*time.Second)
 }
 
-func (r *run) pastFallback(p *corev1.Pod) bool {
+// shouldFallBack reports that a pod that could not be evicted must now be
+// deleted instead, to keep its grace period before the deadline.
+func (r *run) shouldFallBack(p *corev1.Pod) bool {
 	at := r.fallbackAt(p)
-	return !at.IsZero() && !r.d.clock.Now().Before(at)
+	return r.opts.OnDeadline == OnDeadlineDelete && !at.IsZero() && !r.d.clock.Now().Before(at)
+}
+
+// untilFallback is the time left before the pod's fallback moment.
+func (r *run) untilFallback(p *corev1.Pod) time.Duration {
+	at := r.fallbackAt(p)
+	if at.IsZero() {
+		return time.Hour
+	}
+	return max(at.Sub(r.d.clock.Now()), 0)
 }
 
 func graceValue(g *int64, p *corev1.Pod) int64 {

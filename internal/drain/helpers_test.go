@@ -110,28 +110,34 @@ func (e *env) getNode(name string) *corev1.Node {
 }
 
 // readyWatcher tracks the minimum number of Ready pods matching a selector
-// seen over a watch, to prove a drain never exceeds a PDB.
+// (overall and per "app" label) seen over a watch, to prove a drain never
+// exceeds a PDB.
 type readyWatcher struct {
-	mu    sync.Mutex
-	ready map[string]bool
-	min   int
-	stop  func()
+	mu     sync.Mutex
+	ready  map[string]bool
+	app    map[string]string
+	min    int
+	minApp map[string]int
+	stop   func()
 }
 
-func (e *env) watchReady(selector string) *readyWatcher {
-	e.t.Helper()
+func (e *env) watchReady(selector string) *readyWatcher { return e.watchReadyB(e.t, selector) }
+
+func (e *env) watchReadyB(tb testing.TB, selector string) *readyWatcher {
+	tb.Helper()
 	l, err := e.c.Client.CoreV1().Pods(e.ns).List(e.ctx, metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
-		e.t.Fatal(err)
+		tb.Fatal(err)
 	}
-	w := &readyWatcher{ready: map[string]bool{}}
+	w := &readyWatcher{ready: map[string]bool{}, app: map[string]string{}, minApp: map[string]int{}}
 	for i := range l.Items {
-		w.ready[l.Items[i].Name] = testbed.PodReady(&l.Items[i])
+		p := &l.Items[i]
+		w.ready[p.Name], w.app[p.Name] = testbed.PodReady(p), p.Labels["app"]
 	}
-	w.min = w.count()
+	w.record()
 	wi, err := e.c.Client.CoreV1().Pods(e.ns).Watch(e.ctx, metav1.ListOptions{LabelSelector: selector, ResourceVersion: l.ResourceVersion})
 	if err != nil {
-		e.t.Fatal(err)
+		tb.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() {
@@ -143,28 +149,38 @@ func (e *env) watchReady(selector string) *readyWatcher {
 			}
 			w.mu.Lock()
 			w.ready[p.Name] = ev.Type != watch.Deleted && testbed.PodReady(p)
-			w.min = min(w.min, w.countLocked())
+			w.app[p.Name] = p.Labels["app"]
 			w.mu.Unlock()
+			w.record()
 		}
 	}()
 	w.stop = func() { wi.Stop(); <-done }
 	return w
 }
 
-func (w *readyWatcher) count() int {
+// record folds the current counts into the minima.
+func (w *readyWatcher) record() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.countLocked()
-}
-
-func (w *readyWatcher) countLocked() int {
-	n := 0
-	for _, r := range w.ready {
+	total, per := 0, map[string]int{}
+	for name, r := range w.ready {
+		if _, seen := per[w.app[name]]; !seen {
+			per[w.app[name]] = 0
+		}
 		if r {
-			n++
+			total++
+			per[w.app[name]]++
 		}
 	}
-	return n
+	if w.minApp == nil || len(w.minApp) == 0 {
+		w.min = total
+	}
+	w.min = min(w.min, total)
+	for app, n := range per {
+		if m, ok := w.minApp[app]; !ok || n < m {
+			w.minApp[app] = n
+		}
+	}
 }
 
 func (w *readyWatcher) minimum() int {
@@ -172,6 +188,13 @@ func (w *readyWatcher) minimum() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.min
+}
+
+func (w *readyWatcher) minimumByApp() map[string]int {
+	w.stop()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.minApp
 }
 
 // recorder collects drain events.

@@ -1,0 +1,243 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/lifeboat-dev/lifeboat/internal/agent"
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
+	"github.com/lifeboat-dev/lifeboat/internal/notice"
+)
+
+func init() { addCommand(newAgentCommand) }
+
+// AgentOptions are the flags of `lifeboat agent`.
+type AgentOptions struct {
+	// Kube selects the cluster.
+	Kube kube.Options
+	// Drain tunes the engine; the agent evicts emptyDir and controller-less
+	// pods by default because the node is going away anyway.
+	Drain DrainFlags
+	// Reporting configures metrics, health and notifications.
+	Reporting ReportingOptions
+	// Node is this node's name (default: $NODE_NAME, then the hostname).
+	Node string
+	// Platform is none, aws, azure, gcp or auto.
+	Platform string
+	// MetadataURL is the cloud metadata service's base URL.
+	MetadataURL string
+	// DeleteNode allows deleting the Node after drains for notices that end the machine.
+	DeleteNode bool
+	// ShutdownTimeout bounds the drain on a host shutdown (keep it below systemd's TimeoutStopSec).
+	ShutdownTimeout time.Duration
+	// ShutdownDeleteNode is auto (delete only on power-off), always or never.
+	ShutdownDeleteNode string
+	// OnRebalance is the action for an AWS rebalance recommendation.
+	OnRebalance string
+	// Actions overrides the action per notice kind ("kind=action").
+	Actions []string
+	// NoticeTimeout is the deadline of drains whose notice gives none.
+	NoticeTimeout time.Duration
+	// RunMode is host (systemd), pod (DaemonSet) or auto.
+	RunMode string
+	// PodName and PodNamespace identify the agent's pod in pod mode.
+	PodName, PodNamespace string
+	// AWSAllowIMDSv1 permits token-less IMDSv1 requests.
+	AWSAllowIMDSv1 bool
+	// AzureVMName is this VM's name in Scheduled Events (default: derived).
+	AzureVMName string
+	// GCPPreemptionWindow is the deadline after a GCP preemption is detected.
+	GCPPreemptionWindow time.Duration
+
+	policy agent.Policy
+}
+
+// NewAgentOptions returns the defaults.
+func NewAgentOptions() *AgentOptions {
+	d := DefaultDrainFlags()
+	d.Force, d.DeleteEmptyDirData = true, true
+	return &AgentOptions{
+		Kube: kube.DefaultOptions(), Drain: d, Reporting: DefaultReportingOptions(),
+		Platform: "auto", DeleteNode: true, ShutdownTimeout: 150 * time.Second, ShutdownDeleteNode: "auto",
+		OnRebalance: string(agent.ActionTaint), NoticeTimeout: 5 * time.Minute, RunMode: "auto",
+		PodName: os.Getenv("POD_NAME"), PodNamespace: os.Getenv("POD_NAMESPACE"), GCPPreemptionWindow: 30 * time.Second,
+	}
+}
+
+// AddFlags registers the flags.
+func (o *AgentOptions) AddFlags(fs *pflag.FlagSet) {
+	o.Kube.AddFlags(fs)
+	o.Drain.AddFlags(fs)
+	o.Reporting.AddFlags(fs)
+	fs.StringVar(&o.Node, "node", o.Node, "This node's name (default: $NODE_NAME, then the hostname).")
+	fs.StringVar(&o.Platform, "platform", o.Platform, "Cloud platform: none, aws, azure, gcp, or auto (from the Node's providerID, then metadata probes).")
+	fs.StringVar(&o.MetadataURL, "metadata-url", o.MetadataURL, "Base URL of the cloud metadata service (default: the platform's, http://169.254.169.254).")
+	fs.BoolVar(&o.DeleteNode, "delete-node", o.DeleteNode, "Delete the Node object after draining for notices that end the machine (spot, termination, scale-in).")
+	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "How long a host-shutdown drain may take; keep it below systemd's TimeoutStopSec.")
+	fs.StringVar(&o.ShutdownDeleteNode, "shutdown-delete-node", o.ShutdownDeleteNode, "On host shutdown delete the Node: auto (only on power-off, as systemd reports it), always or never.")
+	fs.StringVar(&o.OnRebalance, "on-rebalance", o.OnRebalance, "Action for an AWS rebalance recommendation: none, taint, cordon or drain.")
+	fs.StringArrayVar(&o.Actions, "action", o.Actions, "Override the action for a notice kind, kind=action (repeatable); actions: none, taint, cordon, drain, drain-delete.")
+	fs.DurationVar(&o.NoticeTimeout, "notice-timeout", o.NoticeTimeout, "Deadline for drains whose notice carries none (e.g. an Auto Scaling termination).")
+	fs.StringVar(&o.RunMode, "run-mode", o.RunMode, "host (systemd unit: SIGTERM drains), pod (DaemonSet: SIGTERM drains only if the node is shutting down) or auto.")
+	fs.StringVar(&o.PodName, "pod-name", o.PodName, "The agent's pod name in pod mode (default: $POD_NAME).")
+	fs.StringVar(&o.PodNamespace, "pod-namespace", o.PodNamespace, "The agent's pod namespace in pod mode (default: $POD_NAMESPACE).")
+	fs.BoolVar(&o.AWSAllowIMDSv1, "aws-allow-imdsv1", o.AWSAllowIMDSv1, "Allow token-less IMDSv1 requests when no IMDSv2 token can be had.")
+	fs.StringVar(&o.AzureVMName, "azure-vm-name", o.AzureVMName, "This VM's name in Azure Scheduled Events (default: from the providerID or IMDS).")
+	fs.DurationVar(&o.GCPPreemptionWindow, "gcp-preemption-window", o.GCPPreemptionWindow, "Deadline after a GCP preemption is detected.")
+}
+
+// Validate checks the flags.
+func (o *AgentOptions) Validate() error {
+	for _, v := range []func() error{o.Kube.Validate, o.Drain.Validate, o.Reporting.Validate} {
+		if err := v(); err != nil {
+			return err
+		}
+	}
+	if err := oneOf("--platform", o.Platform, "none", "aws", "azure", "gcp", "auto"); err != nil {
+		return err
+	}
+	if err := oneOf("--shutdown-delete-node", o.ShutdownDeleteNode, "auto", "always", "never"); err != nil {
+		return err
+	}
+	if err := oneOf("--on-rebalance", o.OnRebalance, "none", "taint", "cordon", "drain"); err != nil {
+		return err
+	}
+	if err := oneOf("--run-mode", o.RunMode, "auto", "host", "pod"); err != nil {
+		return err
+	}
+	if o.ShutdownTimeout <= 0 {
+		return fmt.Errorf("--shutdown-timeout must be positive, got %s", o.ShutdownTimeout)
+	}
+	if o.NoticeTimeout <= 0 {
+		return fmt.Errorf("--notice-timeout must be positive, got %s", o.NoticeTimeout)
+	}
+	if o.GCPPreemptionWindow <= 0 {
+		return fmt.Errorf("--gcp-preemption-window must be positive, got %s", o.GCPPreemptionWindow)
+	}
+	o.policy = agent.DefaultPolicy()
+	o.policy[notice.KindRebalance] = agent.Action(o.OnRebalance)
+	if err := o.policy.Set(o.Actions); err != nil {
+		return fmt.Errorf("--action: %w", err)
+	}
+	if o.Node == "" {
+		o.Node = os.Getenv("NODE_NAME")
+	}
+	if o.Node == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("--node not set, $NODE_NAME empty and no hostname: %w", err)
+		}
+		o.Node = h
+	}
+	return nil
+}
+
+func oneOf(flag, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if v == a {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s must be one of %v, got %q", flag, allowed, v)
+}
+
+func newAgentCommand(g *Globals) *cobra.Command {
+	o := NewAgentOptions()
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "Run on a node: turn termination notices and host shutdowns into graceful drains",
+		Long: "lifeboat agent runs on every node, as a systemd unit on the host or as a DaemonSet pod. It watches the\n" +
+			"cloud's metadata for spot interruptions, rebalance recommendations, scheduled maintenance and scale-in, and\n" +
+			"the host for shutdown, and drains the node before it goes away.",
+		Args:    cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error { return o.Validate() },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAgent(cmd.Context(), g, o)
+		},
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
+	client, _, err := o.Kube.Client()
+	if err != nil {
+		return err
+	}
+	// Work that must outlive the signal (the shutdown drain, flushing
+	// notifications) runs on a context that ignores it.
+	bg := context.WithoutCancel(ctx)
+	rep, err := o.Reporting.start(bg, g.Log)
+	if err != nil {
+		return err
+	}
+	defer rep.close(10 * time.Second)
+	drainer := drain.New(client, drain.Config{Log: g.Log, Observer: rep.observer()})
+	platform := o.Platform
+	if platform == "auto" {
+		platform = detectPlatform(ctx, client, o.Node, o.MetadataURL, g.Log)
+	}
+	sources, err := o.sources(ctx, client, platform, rep, g)
+	if err != nil {
+		return err
+	}
+	a := agent.New(agent.Config{
+		Client: client, Node: o.Node, Drainer: drainer, Sources: sources, Policy: o.policy,
+		Drain: o.Drain.Options(), DeleteNode: o.DeleteNode, NoticeTimeout: o.NoticeTimeout, Log: g.Log,
+		Hooks: agent.Hooks{OnNotice: rep.noticeReceived, OnAck: func(n notice.Notice, err error) {
+			if err == nil {
+				rep.acknowledged(n)
+			}
+		}},
+	})
+	g.Log.Info("lifeboat agent starting", "node", o.Node, "platform", platform, "runMode", o.runMode())
+	if err := a.Run(ctx, func() { rep.setReady(true) }); err != nil {
+		return err
+	}
+	return o.onSignal(bg, g, client, a)
+}
+
+// runMode resolves auto: a pod has POD_NAME set by the downward API and a
+// service account token; anything else is a host service.
+func (o *AgentOptions) runMode() string {
+	if o.RunMode != "auto" {
+		return o.RunMode
+	}
+	if _, err := os.Stat("/var/run/secrets/kubernetes.io/serviceaccount/token"); err == nil && o.PodName != "" {
+		return "pod"
+	}
+	return "host"
+}
+
+// onSignal decides what SIGTERM/SIGINT means and acts on it.
+func (o *AgentOptions) onSignal(ctx context.Context, g *Globals, client kubernetes.Interface, a *agent.Agent) error {
+	mode := o.runMode()
+	if mode == "pod" {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		d := agent.DecidePodTerm(dctx, client, o.PodNamespace, o.PodName, o.Node)
+		cancel()
+		g.Log.Info("termination signal in pod mode", "node", o.Node, "drain", d.Drain, "reason", d.Reason)
+		if !d.Drain {
+			return nil
+		}
+	}
+	kind := agent.ShutdownUnknown
+	if mode == "host" {
+		kind = agent.SystemdShutdownKind(ctx)
+	}
+	res, err := a.Shutdown(ctx, agent.ShutdownOptions{Timeout: o.ShutdownTimeout, Kind: kind, DeleteNode: o.ShutdownDeleteNode})
+	printSummary(g.Stdout, res, err)
+	var nf *drain.NodeNotFoundError
+	if errors.As(err, &nf) {
+		return nil
+	}
+	return drainExit(err)
+}

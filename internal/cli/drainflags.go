@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
+)
+
+// DrainFlags are the drain-engine flags shared by every command that drains
+// (drain, agent, queue, lambda). Commands set their own defaults first.
+type DrainFlags struct {
+	// Force removes pods that have no controller.
+	Force bool
+	// DeleteEmptyDirData removes pods that use emptyDir volumes.
+	DeleteEmptyDirData bool
+	// PodSelector limits the drain to pods matching this label selector.
+	PodSelector string
+	// GracePeriod overrides pods' termination grace period (-1: the pod's own).
+	GracePeriod int64
+	// OnDeadline is delete or abort: what to do with PDB-blocked pods near the deadline.
+	OnDeadline string
+	// Taint is "key[=value]:Effect", added on cordon and removed by uncordon; empty for none.
+	Taint string
+	// ExcludeFromLB labels the node node.kubernetes.io/exclude-from-external-load-balancers.
+	ExcludeFromLB bool
+	// MaxConcurrency bounds parallel evictions (0: unbounded).
+	MaxConcurrency int
+	// SafetyMargin is kept free between capped grace periods and the deadline.
+	SafetyMargin time.Duration
+
+	taint *corev1.Taint
+}
+
+// DefaultDrainFlags are kubectl-like: consent flags off, pods' own grace.
+func DefaultDrainFlags() DrainFlags {
+	return DrainFlags{GracePeriod: -1, OnDeadline: string(drain.OnDeadlineDelete), ExcludeFromLB: true, SafetyMargin: drain.DefaultSafetyMargin}
+}
+
+// AddFlags registers the flags.
+func (o *DrainFlags) AddFlags(fs *pflag.FlagSet) {
+	fs.BoolVar(&o.Force, "force", o.Force, "Also remove pods that are not managed by a controller (they will not come back).")
+	fs.BoolVar(&o.DeleteEmptyDirData, "delete-emptydir-data", o.DeleteEmptyDirData, "Also remove pods that use emptyDir volumes (their data is lost).")
+	fs.StringVar(&o.PodSelector, "pod-selector", o.PodSelector, "Only remove pods matching this label selector.")
+	fs.Int64Var(&o.GracePeriod, "grace-period", o.GracePeriod, "Seconds each pod gets to terminate; -1 uses the pod's own. Always capped to end before the deadline.")
+	fs.StringVar(&o.OnDeadline, "on-deadline", o.OnDeadline, "What to do with pods a PodDisruptionBudget still blocks when waiting longer would cost them their grace period: delete (with a grace period that fits) or abort (leave them, never exceed a PDB).")
+	fs.StringVar(&o.Taint, "taint", o.Taint, `Taint to add while draining, "key[=value]:Effect" (removed again by uncordon). Empty for none.`)
+	fs.BoolVar(&o.ExcludeFromLB, "exclude-from-load-balancers", o.ExcludeFromLB, "Label the node node.kubernetes.io/exclude-from-external-load-balancers while draining.")
+	fs.IntVar(&o.MaxConcurrency, "max-concurrent-evictions", o.MaxConcurrency, "Maximum evictions in flight at once; 0 means no limit.")
+	fs.DurationVar(&o.SafetyMargin, "safety-margin", o.SafetyMargin, "Time kept free between the end of capped grace periods and the deadline.")
+}
+
+// Validate checks the flags and parses --taint.
+func (o *DrainFlags) Validate() error {
+	if o.GracePeriod < -1 {
+		return fmt.Errorf("--grace-period must be -1 or a number of seconds >= 0, got %d", o.GracePeriod)
+	}
+	if o.OnDeadline != string(drain.OnDeadlineDelete) && o.OnDeadline != string(drain.OnDeadlineAbort) {
+		return fmt.Errorf("--on-deadline must be delete or abort, got %q", o.OnDeadline)
+	}
+	if o.MaxConcurrency < 0 {
+		return fmt.Errorf("--max-concurrent-evictions must be >= 0, got %d", o.MaxConcurrency)
+	}
+	if o.SafetyMargin < 0 {
+		return fmt.Errorf("--safety-margin must not be negative, got %s", o.SafetyMargin)
+	}
+	o.taint = nil
+	if o.Taint != "" {
+		t, err := ParseTaint(o.Taint)
+		if err != nil {
+			return fmt.Errorf("--taint: %w", err)
+		}
+		o.taint = t
+	}
+	return nil
+}
+
+// Options converts the flags to engine options (call after Validate).
+func (o *DrainFlags) Options() drain.Options {
+	return drain.Options{
+		Force: o.Force, DeleteEmptyDirData: o.DeleteEmptyDirData, PodSelector: o.PodSelector,
+		GracePeriodSeconds: o.GracePeriod, OnDeadline: drain.DeadlinePolicy(o.OnDeadline),
+		Taint: o.taint, ExcludeFromLoadBalancers: o.ExcludeFromLB, MaxConcurrency: o.MaxConcurrency,
+		SafetyMargin: o.SafetyMargin,
+	}
+}
+
+// ParseTaint parses "key[=value]:Effect".
+func ParseTaint(s string) (*corev1.Taint, error) {
+	kv, effect, ok := strings.Cut(s, ":")
+	if !ok || kv == "" {
+		return nil, fmt.Errorf("%q is not key[=value]:Effect", s)
+	}
+	k, v, _ := strings.Cut(kv, "=")
+	switch e := corev1.TaintEffect(effect); e {
+	case corev1.TaintEffectNoSchedule, corev1.TaintEffectPreferNoSchedule, corev1.TaintEffectNoExecute:
+		return &corev1.Taint{Key: k, Value: v, Effect: e}, nil
+	default:
+		return nil, fmt.Errorf("effect %q must be NoSchedule, PreferNoSchedule or NoExecute", effect)
+	}
+}

@@ -1,0 +1,102 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/spf13/pflag"
+
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/metrics"
+	"github.com/lifeboat-dev/lifeboat/internal/notice"
+	"github.com/lifeboat-dev/lifeboat/internal/notify"
+	"github.com/lifeboat-dev/lifeboat/internal/version"
+)
+
+// ReportingOptions are the flags for telling people what happened: metrics
+// and health endpoints, and notifications. Shared by agent and queue.
+type ReportingOptions struct {
+	// Metrics configures /metrics, /healthz and /readyz.
+	Metrics metrics.Options
+	// Notify configures Slack, Telegram and webhook notifications.
+	Notify notify.Options
+}
+
+// DefaultReportingOptions returns the defaults.
+func DefaultReportingOptions() ReportingOptions {
+	return ReportingOptions{Metrics: metrics.DefaultOptions(), Notify: notify.DefaultOptions()}
+}
+
+// AddFlags registers the flags.
+func (o *ReportingOptions) AddFlags(fs *pflag.FlagSet) {
+	o.Metrics.AddFlags(fs)
+	o.Notify.AddFlags(fs)
+}
+
+// Validate checks the flags.
+func (o *ReportingOptions) Validate() error {
+	if err := o.Metrics.Validate(); err != nil {
+		return err
+	}
+	return o.Notify.Validate()
+}
+
+// reporters are the running metrics server and notifier.
+type reporters struct {
+	metrics  *metrics.Metrics
+	drainObs *metrics.DrainObserver
+	server   *metrics.Server
+	notifier *notify.Observer
+	log      *slog.Logger
+}
+
+// start builds the reporters and starts the metrics server in the background.
+func (o *ReportingOptions) start(ctx context.Context, log *slog.Logger) (*reporters, error) {
+	m := metrics.New(version.Version)
+	r := &reporters{metrics: m, drainObs: metrics.NewDrainObserver(m, nil), log: log}
+	n, err := notify.New(o.Notify, notify.Deps{Log: log, Metrics: m})
+	if err != nil {
+		return nil, err
+	}
+	r.notifier = n
+	if o.Metrics.Address != "" {
+		r.server = metrics.NewServer(o.Metrics, m, log)
+		if _, err := r.server.Listen(); err != nil {
+			return nil, err
+		}
+		go func() {
+			if err := r.server.Run(ctx); err != nil {
+				log.Error("metrics server stopped", "err", err)
+			}
+		}()
+	}
+	return r, nil
+}
+
+// observer is the drain observer feeding metrics and notifications.
+func (r *reporters) observer(extra ...drain.Observer) drain.Observer {
+	return append(drain.Observers{r.drainObs, r.notifier}, extra...)
+}
+
+func (r *reporters) setReady(ready bool) {
+	if r.server != nil {
+		r.server.SetReady(ready)
+	}
+}
+
+func (r *reporters) noticeReceived(n notice.Notice) {
+	r.drainObs.NoticeReceived(n)
+	r.notifier.NoticeReceived(n)
+}
+
+func (r *reporters) acknowledged(n notice.Notice) { r.notifier.Acknowledged(n) }
+
+// close flushes queued notifications, bounded by timeout.
+func (r *reporters) close(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := r.notifier.Close(ctx); err != nil {
+		r.log.Warn("notifications not all delivered before exit", "err", err)
+	}
+}

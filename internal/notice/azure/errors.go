@@ -1,0 +1,106 @@
+package azure
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+)
+
+// Reasons passed to Config.OnError (stable, low-cardinality metric labels).
+const (
+	// ReasonUnreachable: IMDS refused or dropped the connection.
+	ReasonUnreachable = "unreachable"
+	// ReasonTimeout: a request took longer than Config.RequestTimeout.
+	ReasonTimeout = "timeout"
+	// ReasonHTTPStatus: IMDS answered with a status other than 200.
+	ReasonHTTPStatus = "http-status"
+	// ReasonMalformed: the body was not a valid document (or an event in it
+	// could not be understood).
+	ReasonMalformed = "malformed"
+)
+
+// HTTPStatusError is an IMDS answer with an unexpected status.
+type HTTPStatusError struct {
+	// Method and URL identify the request.
+	Method, URL string
+	// StatusCode is the HTTP status received.
+	StatusCode int
+	// Body is the start of the response body.
+	Body string
+}
+
+func (e *HTTPStatusError) Error() string {
+	return fmt.Sprintf("azure imds %s %s: status %d: %s", e.Method, e.URL, e.StatusCode, e.Body)
+}
+
+// MalformedError is a response body that could not be understood.
+type MalformedError struct {
+	// URL is where the body came from.
+	URL string
+	// Err says what was wrong with it.
+	Err error
+}
+
+func (e *MalformedError) Error() string {
+	return fmt.Sprintf("azure imds %s: malformed body: %v", e.URL, e.Err)
+}
+
+func (e *MalformedError) Unwrap() error { return e.Err }
+
+// ProviderIDError is a Node providerID this package cannot turn into a VM name.
+type ProviderIDError struct {
+	// ProviderID is the offending value.
+	ProviderID string
+	// Reason says what is wrong with it.
+	Reason string
+}
+
+func (e *ProviderIDError) Error() string {
+	return fmt.Sprintf("azure providerID %q: %s", e.ProviderID, e.Reason)
+}
+
+// UnknownEventError is returned by Ack for an event this source has not
+// emitted, or whose event is no longer listed.
+type UnknownEventError struct {
+	// EventID is the notice ID Ack was given.
+	EventID string
+	// Gone is true when the source did emit the event but it has since
+	// vanished (canceled or completed), so there is nothing to start.
+	Gone bool
+}
+
+func (e *UnknownEventError) Error() string {
+	if e.Gone {
+		return fmt.Sprintf("azure scheduled event %q is no longer listed; nothing to acknowledge", e.EventID)
+	}
+	return fmt.Sprintf("azure scheduled event %q was not emitted by this source; refusing to acknowledge it", e.EventID)
+}
+
+// ConfigError is an invalid Config field.
+type ConfigError struct {
+	// Field names the Config field.
+	Field string
+	// Err says what is wrong.
+	Err error
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("azure source: %s: %v", e.Field, e.Err) }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// reasonOf classifies a request error as one of the Reason constants.
+func reasonOf(err error) string {
+	var se *HTTPStatusError
+	var me *MalformedError
+	var ne net.Error
+	switch {
+	case errors.As(err, &se):
+		return ReasonHTTPStatus
+	case errors.As(err, &me):
+		return ReasonMalformed
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return ReasonTimeout
+	default:
+		return ReasonUnreachable
+	}
+}

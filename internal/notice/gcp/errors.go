@@ -1,0 +1,82 @@
+package gcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"cloud.google.com/go/compute/metadata"
+)
+
+// Reasons passed to Config.OnError (stable, low-cardinality metric labels).
+const (
+	// ReasonUnreachable: the metadata server refused or dropped the connection.
+	ReasonUnreachable = "unreachable"
+	// ReasonTimeout: a request outlived its timeout (RequestTimeout, or
+	// WaitTimeout plus a grace period for hanging requests).
+	ReasonTimeout = "timeout"
+	// ReasonHTTPStatus: the server answered with a status other than 200/404.
+	ReasonHTTPStatus = "http-status"
+	// ReasonMalformed: a value the source does not understand.
+	ReasonMalformed = "malformed"
+	// ReasonNotDefined: a watched key answered 404.
+	ReasonNotDefined = "not-defined"
+)
+
+// HTTPStatusError is a metadata answer with an unexpected status.
+type HTTPStatusError struct {
+	// URL is the request URL (after MetadataURL was applied).
+	URL string
+	// StatusCode is the HTTP status received.
+	StatusCode int
+	// Body is the start of the response body.
+	Body string
+}
+
+func (e *HTTPStatusError) Error() string {
+	return fmt.Sprintf("gcp metadata %s: status %d: %s", e.URL, e.StatusCode, e.Body)
+}
+
+// MalformedValueError is a watched key's value the source does not understand.
+type MalformedValueError struct {
+	// Key is the metadata key (e.g. instance/preempted).
+	Key string
+	// Value is what the server sent (quoted in messages).
+	Value string
+}
+
+func (e *MalformedValueError) Error() string {
+	return fmt.Sprintf("gcp metadata %s: unexpected value %q", e.Key, e.Value)
+}
+
+// ConfigError is an invalid Config field.
+type ConfigError struct {
+	// Field names the Config field.
+	Field string
+	// Err says what is wrong.
+	Err error
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("gcp source: %s: %v", e.Field, e.Err) }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// reasonOf classifies a failure as one of the Reason constants.
+func reasonOf(err error) string {
+	var se *HTTPStatusError
+	var me *MalformedValueError
+	var nd metadata.NotDefinedError
+	var ne net.Error
+	switch {
+	case errors.As(err, &se):
+		return ReasonHTTPStatus
+	case errors.As(err, &me):
+		return ReasonMalformed
+	case errors.As(err, &nd):
+		return ReasonNotDefined
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return ReasonTimeout
+	default:
+		return ReasonUnreachable
+	}
+}

@@ -1,0 +1,145 @@
+package gcp_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-dev/lifeboat/internal/emulate/gcp"
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
+	"github.com/lifeboat-dev/lifeboat/internal/notice"
+	source "github.com/lifeboat-dev/lifeboat/internal/notice/gcp"
+)
+
+// wait bounds every wait for something that should happen; generous so a
+// loaded 2-core machine does not fail tests.
+const wait = 20 * time.Second
+
+func emulator(t testing.TB, wrap func(http.Handler) http.Handler) (*gcp.Server, *httptest.Server) {
+	t.Helper()
+	emu := gcp.New(gcp.Options{Log: logging.Discard()})
+	var h http.Handler = emu
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return emu, srv
+}
+
+type errorLog struct {
+	mu      sync.Mutex
+	reasons []string
+}
+
+func (l *errorLog) add(r string) {
+	l.mu.Lock()
+	l.reasons = append(l.reasons, r)
+	l.mu.Unlock()
+}
+
+func (l *errorLog) count(reason string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, r := range l.reasons {
+		if r == reason {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *errorLog) all() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.reasons)
+}
+
+// run starts a source; cleanup stops it and checks that Run returned nil
+// promptly.
+func run(t testing.TB, cfg source.Config) (<-chan notice.Notice, *errorLog, func()) {
+	t.Helper()
+	errs := &errorLog{}
+	if cfg.Node == "" {
+		cfg.Node = "node-a"
+	}
+	if cfg.Log == nil {
+		cfg.Log = logging.Discard()
+	}
+	cfg.OnError = errs.add
+	src, err := source.New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	out := make(chan notice.Notice, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, out) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run returned %v, want nil", err)
+				}
+			case <-time.After(wait):
+				t.Errorf("Run did not return after cancel")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return out, errs, stop
+}
+
+func next(t testing.TB, ch <-chan notice.Notice) notice.Notice {
+	t.Helper()
+	select {
+	case n := <-ch:
+		return n
+	case <-time.After(wait):
+		t.Fatalf("no notice within %s", wait)
+		return notice.Notice{}
+	}
+}
+
+func none(t *testing.T, ch <-chan notice.Notice) {
+	t.Helper()
+	select {
+	case n := <-ch:
+		t.Fatalf("unexpected notice %+v", n)
+	default:
+	}
+}
+
+func eventually(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s", wait)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// hanging waits until the source holds a wait_for_change request on key.
+func hanging(t testing.TB, emu *gcp.Server, key string) {
+	t.Helper()
+	eventually(t, func() bool { return emu.Waiting(key) == 1 })
+}
+
+func etag(t testing.TB, emu *gcp.Server, key string) string {
+	t.Helper()
+	_, e, ok := emu.Value(key)
+	if !ok {
+		t.Fatalf("emulator has no %s", key)
+	}
+	return e
+}
