@@ -81,6 +81,12 @@ func (f *fixture) start() {
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	f.startWith(src)
+}
+
+// startWith runs an agent with the given notice source.
+func (f *fixture) startWith(src notice.Source) {
+	f.t.Helper()
 	d := drain.New(f.c.Client, drain.Config{Log: logging.Discard()})
 	f.agent = agent.New(agent.Config{
 		Client: f.c.Client, Node: f.node, Drainer: d, Sources: []notice.Source{src},
