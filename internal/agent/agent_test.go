@@ -90,7 +90,7 @@ func (f *fixture) startWith(src notice.Source) {
 	d := drain.New(f.c.Client, drain.Config{Log: logging.Discard()})
 	f.agent = agent.New(agent.Config{
 		Client: f.c.Client, Node: f.node, Drainer: d, Sources: []notice.Source{src},
-		Drain: drain.Options{Force: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1, ExcludeFromLoadBalancers: true},
+		Drain:      drain.Options{Force: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1, ExcludeFromLoadBalancers: true},
 		DeleteNode: true, Log: logging.Discard(),
 	})
 	ctx, cancel := context.WithCancel(f.ctx)

@@ -68,7 +68,9 @@ func (c *Cluster) AddNode(t testing.TB, name string, mutate ...func(*corev1.Node
 		},
 	}
 	for _, m := range mutate {
-		m(n)
+		if m != nil {
+			m(n)
+		}
 	}
 	created, err := c.Client.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
 	if err != nil {
@@ -140,7 +142,9 @@ func Pod(ns, name, node string, mutate ...func(*corev1.Pod)) *corev1.Pod {
 		},
 	}
 	for _, m := range mutate {
-		m(p)
+		if m != nil {
+			m(p)
+		}
 	}
 	return p
 }
@@ -161,7 +165,9 @@ func Deployment(ns, name, pool string, replicas int32, mutate ...func(*appsv1.De
 		},
 	}
 	for _, m := range mutate {
-		m(d)
+		if m != nil {
+			m(d)
+		}
 	}
 	return d
 }

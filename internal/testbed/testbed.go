@@ -230,7 +230,7 @@ func binDir() (string, error) {
 	if d := os.Getenv("LIFEBOAT_CONTROLPLANE_DIR"); d != "" {
 		return d, nil
 	}
-	root, err := repoRoot()
+	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -243,7 +243,8 @@ func binDir() (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-func repoRoot() (string, error) {
+// RepoRoot finds the repository root above the working directory.
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
@@ -259,4 +260,3 @@ func repoRoot() (string, error) {
 		dir = parent
 	}
 }
-

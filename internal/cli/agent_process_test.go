@@ -1,0 +1,284 @@
+//go:build linux
+
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	emuaws "github.com/lifeboat-dev/lifeboat/internal/emulate/aws"
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
+	"github.com/lifeboat-dev/lifeboat/internal/testbed"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// lifeboatBinary builds cmd/lifeboat once per test binary.
+func lifeboatBinary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		root, err := testbed.RepoRoot()
+		if err != nil {
+			binErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "lifeboat-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "lifeboat")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/lifeboat")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// agentProc is a running `lifeboat agent` process.
+type agentProc struct {
+	cmd     *exec.Cmd
+	out     *bytes.Buffer
+	metrics string
+	done    chan error
+}
+
+func freeAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func startAgent(t testing.TB, env []string, args ...string) *agentProc {
+	t.Helper()
+	p := &agentProc{out: &bytes.Buffer{}, metrics: freeAddr(t), done: make(chan error, 1)}
+	args = append([]string{"agent", "--metrics-address", p.metrics, "--log-format", "json"}, args...)
+	p.cmd = exec.Command(lifeboatBinary(t), args...)
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("agent output:\n%s", p.out.String())
+		}
+	})
+	testbed.Eventually(t, 30*time.Second, func() (bool, error) {
+		resp, err := http.Get("http://" + p.metrics + "/readyz") //nolint:noctx // test
+		if err != nil {
+			return false, nil
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK, nil
+	})
+	return p
+}
+
+func (p *agentProc) wait(t testing.TB, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(timeout):
+		t.Fatalf("agent did not exit within %s", timeout)
+		return nil
+	}
+}
+
+type agentEnv struct {
+	c    *testbed.Cluster
+	ctx  context.Context
+	ns   string
+	pool string
+	node string
+	emu  *emuaws.Server
+	url  string
+}
+
+func newAgentEnv(t *testing.T) *agentEnv {
+	c := testbed.Get(t)
+	e := &agentEnv{c: c, ctx: context.Background(), ns: c.Namespace(t), pool: testbed.UniqueName("pool"), node: testbed.UniqueName("proc")}
+	c.AddNode(t, e.node, func(n *corev1.Node) {
+		n.Labels[testbed.LabelPool] = e.pool
+		n.Spec.ProviderID = "aws:///us-east-1a/i-0123456789abcdef0"
+	})
+	e.url, e.emu = newEmulator(t)
+	return e
+}
+
+func newEmulator(t testing.TB) (string, *emuaws.Server) {
+	emu := emuaws.New(emuaws.Options{Log: logging.Discard()})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	return srv.URL, emu
+}
+
+func (e *agentEnv) deploy(t *testing.T, replicas int32, mutate func(*appsv1.Deployment)) {
+	t.Helper()
+	d := testbed.Deployment(e.ns, "web", e.pool, replicas, mutate)
+	if _, err := e.c.Client.AppsV1().Deployments(e.ns).Create(e.ctx, d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Eventually(t, 60*time.Second, func() (bool, error) {
+		n, err := e.c.ReadyPods(e.ctx, e.ns, "app=web")
+		return n == int(replicas), err
+	})
+}
+
+func (e *agentEnv) podsOnNode(t testing.TB) int {
+	l, err := e.c.Client.CoreV1().Pods(e.ns).List(e.ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + e.node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range l.Items {
+		if p.DeletionTimestamp == nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *agentEnv) args(extra ...string) []string {
+	return append([]string{"--node", e.node, "--platform", "aws", "--metadata-url", e.url, "--kubeconfig", e.c.Kubeconfig}, extra...)
+}
+
+// TestAgentKilledMidDrainResumes: SIGKILL in the middle of a spot drain,
+// restart, and the drain finishes; the restart does not uncordon.
+func TestAgentKilledMidDrainResumes(t *testing.T) {
+	e := newAgentEnv(t)
+	e.deploy(t, 4, func(d *appsv1.Deployment) {
+		d.Spec.Template.Annotations = map[string]string{"pod-ready.stage.kwok.x-k8s.io/delay": "3s"}
+	})
+	if _, err := e.c.Client.PolicyV1().PodDisruptionBudgets(e.ns).Create(e.ctx, testbed.PDB(e.ns, "web", "web", 1), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Eventually(t, 30*time.Second, func() (bool, error) {
+		b, err := e.c.Client.PolicyV1().PodDisruptionBudgets(e.ns).Get(e.ctx, "web", metav1.GetOptions{})
+		return err == nil && b.Status.DisruptionsAllowed == 1, err
+	})
+	e.c.AddNode(t, testbed.UniqueName("spare"), func(n *corev1.Node) { n.Labels[testbed.LabelPool] = e.pool })
+
+	p := startAgent(t, nil, e.args()...)
+	if _, err := e.emu.ScheduleSpot(0, "terminate", 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Eventually(t, 30*time.Second, func() (bool, error) { n := e.podsOnNode(t); return n > 0 && n < 4, nil })
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.wait(t, 10*time.Second)
+	n, err := e.c.Client.CoreV1().Nodes().Get(e.ctx, e.node, metav1.GetOptions{})
+	if err != nil || !n.Spec.Unschedulable {
+		t.Fatalf("after SIGKILL the node should still be cordoned: %v", err)
+	}
+	left := e.podsOnNode(t)
+	if left == 0 {
+		t.Fatal("the drain finished before the kill; the test proves nothing")
+	}
+	startAgent(t, nil, e.args()...)
+	e.c.Eventually(t, 60*time.Second, func() (bool, error) {
+		_, err := e.c.Client.CoreV1().Nodes().Get(e.ctx, e.node, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if got := e.podsOnNode(t); got != 0 {
+		t.Errorf("%d pods still on the node after the restarted agent finished", got)
+	}
+}
+
+// fakeSystemctl puts a systemctl on PATH that reports the given job.
+func fakeSystemctl(t *testing.T, job string) []string {
+	dir := t.TempDir()
+	script := "#!/bin/sh\necho '1 " + job + " start running'\n"
+	if err := os.WriteFile(filepath.Join(dir, "systemctl"), []byte(script), 0o755); err != nil { //nolint:gosec // test script
+		t.Fatal(err)
+	}
+	return []string{"PATH=" + dir + string(os.PathListSeparator) + os.Getenv("PATH")}
+}
+
+func TestAgentSIGTERM(t *testing.T) {
+	cases := []struct {
+		name        string
+		mode        string
+		job         string
+		podDeleted  bool
+		wantDrained bool
+		wantNode    bool
+	}{
+		{"host power-off drains and deletes the node", "host", "poweroff.target", false, true, false},
+		{"host reboot drains and keeps the node", "host", "reboot.target", false, true, true},
+		{"pod rollout just exits", "pod", "", true, false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newAgentEnv(t)
+			e.deploy(t, 2, nil)
+			env := fakeSystemctl(t, tc.job)
+			args := e.args("--run-mode", tc.mode, "--shutdown-timeout", "30s")
+			if tc.mode == "pod" {
+				self := testbed.Pod(e.ns, "lifeboat-agent", e.node, func(p *corev1.Pod) { p.Finalizers = []string{"lifeboat.dev/test-hold"} })
+				if _, err := e.c.Client.CoreV1().Pods(e.ns).Create(e.ctx, self, metav1.CreateOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() {
+					_, _ = e.c.Client.CoreV1().Pods(e.ns).Patch(e.ctx, self.Name, "application/merge-patch+json", []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+				})
+				if tc.podDeleted {
+					_ = e.c.Client.CoreV1().Pods(e.ns).Delete(e.ctx, self.Name, metav1.DeleteOptions{})
+				}
+				args = append(args, "--pod-name", self.Name, "--pod-namespace", e.ns)
+			}
+			p := startAgent(t, env, args...)
+			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if err := p.wait(t, 60*time.Second); err != nil {
+				t.Fatalf("agent exit: %v\n%s", err, p.out)
+			}
+			_, err := e.c.Client.CoreV1().Nodes().Get(e.ctx, e.node, metav1.GetOptions{})
+			if exists := err == nil; exists != tc.wantNode {
+				t.Errorf("node exists = %v, want %v", exists, tc.wantNode)
+			}
+			if drained := e.podsOnNode(t) == 0; drained != tc.wantDrained {
+				t.Errorf("drained = %v, want %v\n%s", drained, tc.wantDrained, p.out)
+			}
+			if !tc.wantDrained && !strings.Contains(p.out.String(), "exiting without draining") {
+				t.Errorf("agent did not log why it did not drain:\n%s", p.out)
+			}
+		})
+	}
+}

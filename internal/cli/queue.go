@@ -1,0 +1,210 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"k8s.io/utils/clock"
+
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
+	"github.com/lifeboat-dev/lifeboat/internal/queue"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/nodeindex"
+)
+
+func init() { addCommand(newQueueCommand) }
+
+// AWSOptions are the flags that reach AWS.
+type AWSOptions struct {
+	// Region is the AWS region (default: AWS_REGION / the shared config).
+	Region string
+	// Endpoint replaces every AWS service endpoint (private endpoints, tests).
+	Endpoint string
+}
+
+// AddFlags registers --aws-region and --aws-endpoint.
+func (o *AWSOptions) AddFlags(fs *pflag.FlagSet) {
+	fs.StringVar(&o.Region, "aws-region", o.Region, "AWS region (default: AWS_REGION or the shared AWS config).")
+	fs.StringVar(&o.Endpoint, "aws-endpoint", o.Endpoint, "Endpoint URL for every AWS API (SQS, Auto Scaling, EC2, S3, STS): private endpoints, or a local emulator in tests.")
+}
+
+// QueueOptions are the flags of `lifeboat queue`.
+type QueueOptions struct {
+	// Kube holds the Kubernetes client flags.
+	Kube kube.Options
+	// AWS holds the AWS flags.
+	AWS AWSOptions
+	// Consumer holds the SQS consumer settings (--queue-url, --workers, ...).
+	Consumer queue.Config
+	// Drain holds the shared drain-engine flags.
+	Drain DrainFlags
+	// Reporting holds metrics and notification flags.
+	Reporting ReportingOptions
+	// Policy holds what to do per event; filled from the flags below.
+	Policy queue.Policy
+	// OnRebalance, OnDrainFailure and OnLaunchTimeout are the lower-case flag values.
+	OnRebalance, OnDrainFailure, OnLaunchTimeout string
+	// LeaderElect runs under a Lease so one replica of several consumes.
+	LeaderElect bool
+	// Leader configures the election.
+	Leader queue.LeaderConfig
+}
+
+// NewQueueOptions returns the defaults.
+func NewQueueOptions() *QueueOptions {
+	o := &QueueOptions{
+		Kube: kube.DefaultOptions(), Consumer: queue.DefaultConfig(), Drain: DefaultDrainFlags(),
+		Reporting: DefaultReportingOptions(), Policy: queue.DefaultPolicy(),
+		OnRebalance: "taint", OnDrainFailure: "continue", OnLaunchTimeout: "abandon",
+		LeaderElect: true, Leader: queue.DefaultLeaderConfig(),
+	}
+	// The machine is going away: pods without a controller or with emptyDir
+	// data are lost either way, so they are evicted gracefully by default.
+	o.Drain.Force, o.Drain.DeleteEmptyDirData = true, true
+	o.Leader.Namespace = inClusterNamespace()
+	o.Leader.Identity = os.Getenv("POD_NAME")
+	if o.Leader.Identity == "" {
+		o.Leader.Identity, _ = os.Hostname()
+	}
+	return o
+}
+
+// AddFlags registers the flags.
+func (o *QueueOptions) AddFlags(fs *pflag.FlagSet) {
+	o.Kube.AddFlags(fs)
+	o.AWS.AddFlags(fs)
+	o.Drain.AddFlags(fs)
+	o.Reporting.AddFlags(fs)
+	c, p, l := &o.Consumer, &o.Policy, &o.Leader
+	fs.StringVar(&c.QueueURL, "queue-url", c.QueueURL, "URL of the SQS queue EventBridge rules and Auto Scaling lifecycle hooks deliver to.")
+	fs.IntVar(&c.Workers, "workers", c.Workers, "Nodes drained at once (cordons are not limited by this: every affected node is cordoned at once).")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "Messages received and not yet finished, at most.")
+	fs.DurationVar(&c.VisibilityTimeout, "visibility-timeout", c.VisibilityTimeout, "Visibility timeout requested for received messages; re-applied every third of it while their work runs. A crashed consumer's messages reappear after it.")
+	fs.DurationVar(&c.WaitTime, "wait-time", c.WaitTime, "Long-poll wait of each receive (0s to 20s).")
+	fs.StringVar(&c.Poison, "poison-messages", c.Poison, "Unparseable messages: delete (log, count, delete) or keep (log, count, leave them to the queue's redrive policy / dead-letter queue).")
+	fs.BoolVar(&p.DeleteNode, "delete-node", p.DeleteNode, "Delete the Node object after draining an instance that is terminated for good (never for stop, hibernate or reboot).")
+	fs.BoolVar(&p.Taint, "going-away-taint", p.Taint, "Add the taint "+queue.TaintGoingAway+"=<notice kind>:NoSchedule on cordon (unless --taint names another).")
+	fs.StringVar(&o.OnRebalance, "on-rebalance", o.OnRebalance, "Rebalance recommendations: taint ("+queue.TaintRebalance+":PreferNoSchedule only), cordon, drain or ignore.")
+	fs.StringVar(&o.OnDrainFailure, "on-drain-failure", o.OnDrainFailure, "Lifecycle hook result when a drain ends incomplete: continue or abandon.")
+	fs.DurationVar(&p.HookDrainTimeout, "hook-drain-timeout", p.HookDrainTimeout, "Deadline of a drain for a terminate lifecycle hook (hooks have none of their own); 0 for none.")
+	fs.DurationVar(&p.HeartbeatInterval, "heartbeat-interval", p.HeartbeatInterval, "Interval of RecordLifecycleActionHeartbeat while a hooked instance waits. Set it well below the hook's HeartbeatTimeout.")
+	fs.DurationVar(&p.LaunchTimeout, "launch-timeout", p.LaunchTimeout, "How long a launch lifecycle hook waits for the instance's Node to be Ready.")
+	fs.StringVar(&o.OnLaunchTimeout, "on-launch-timeout", o.OnLaunchTimeout, "Launch hook result when --launch-timeout passes: abandon (Auto Scaling replaces the instance) or continue.")
+	fs.BoolVar(&p.PrivateDNSFallback, "private-dns-fallback", p.PrivateDNSFallback, "When no Node has the instance's providerID, find it by the instance's private DNS name (ec2:DescribeInstances).")
+	fs.StringVar(&p.ManagedTag, "managed-tag", p.ManagedTag, `Only act on instances with this EC2 tag, "key" or "key=value" (ec2:DescribeInstances). Hooks of other instances are completed with CONTINUE.`)
+	fs.IntVar(&p.MaxAttempts, "max-attempts", p.MaxAttempts, "Deliveries of a message that may fail with transient errors before its drain is given up as failed; 0 for no limit.")
+	fs.BoolVar(&o.LeaderElect, "leader-elect", o.LeaderElect, "Run under a Lease leader election so exactly one of several replicas consumes the queue.")
+	fs.StringVar(&l.Namespace, "leader-elect-namespace", l.Namespace, "Namespace of the leader election Lease (default: the pod's namespace).")
+	fs.StringVar(&l.Name, "leader-elect-lease-name", l.Name, "Name of the leader election Lease.")
+	fs.DurationVar(&l.LeaseDuration, "leader-elect-lease-duration", l.LeaseDuration, "How long followers wait before taking over an unrenewed lease.")
+	fs.DurationVar(&l.RenewDeadline, "leader-elect-renew-deadline", l.RenewDeadline, "How long the leader tries to renew before it stops leading.")
+	fs.DurationVar(&l.RetryPeriod, "leader-elect-retry-period", l.RetryPeriod, "Interval between leader election attempts.")
+}
+
+// Validate checks the flags.
+func (o *QueueOptions) Validate() error {
+	if err := o.Kube.Validate(); err != nil {
+		return err
+	}
+	if err := o.Consumer.Validate(); err != nil {
+		return err
+	}
+	if err := o.Drain.Validate(); err != nil {
+		return err
+	}
+	if err := o.Reporting.Validate(); err != nil {
+		return err
+	}
+	if o.Drain.PodSelector != "" {
+		return errors.New("--pod-selector is not supported by queue mode: a node that goes away must be emptied")
+	}
+	pol := o.Policy
+	pol.Drain = o.Drain.Options()
+	pol.Rebalance = queue.RebalanceAction(o.OnRebalance)
+	pol.OnDrainFailure, pol.OnLaunchTimeout = strings.ToUpper(o.OnDrainFailure), strings.ToUpper(o.OnLaunchTimeout)
+	if err := pol.Validate(); err != nil {
+		return err
+	}
+	o.Policy = pol
+	if o.LeaderElect {
+		return o.Leader.Validate()
+	}
+	return nil
+}
+
+func inClusterNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	return "default"
+}
+
+func newQueueCommand(g *Globals) *cobra.Command {
+	o := NewQueueOptions()
+	cmd := &cobra.Command{
+		Use:   "queue",
+		Short: "Consume AWS interruption, maintenance and Auto Scaling events from SQS and drain the nodes they name",
+		Long: "lifeboat queue runs as a Deployment (one per cluster, 2+ replicas with leader election). It long-polls an\n" +
+			"SQS queue fed by EventBridge rules (spot interruption warnings, rebalance recommendations, instance state\n" +
+			"changes, AWS Health scheduled changes, Auto Scaling lifecycle actions) and Auto Scaling lifecycle\n" +
+			"notifications, finds each instance's Node by spec.providerID, and cordons and drains it, heartbeating and\n" +
+			"completing lifecycle hooks. A message is deleted only after its work is done. See docs/QUEUE.md.",
+		Args:    cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error { return o.Validate() },
+		RunE:    func(cmd *cobra.Command, _ []string) error { return runQueue(cmd.Context(), g, o) },
+	}
+	o.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
+	client, _, err := o.Kube.Client()
+	if err != nil {
+		return err
+	}
+	awsCfg, err := queue.LoadAWSConfig(ctx, o.AWS.Region, o.AWS.Endpoint)
+	if err != nil {
+		return err
+	}
+	rep, err := o.Reporting.start(context.WithoutCancel(ctx), g.Log)
+	if err != nil {
+		return err
+	}
+	defer rep.close(10 * time.Second)
+	ix, err := nodeindex.New(client, 0)
+	if err != nil {
+		return err
+	}
+	defer ix.Shutdown()
+	if err := ix.Start(ctx); err != nil {
+		return err
+	}
+	stats := &queue.Stats{}
+	clk := clock.RealClock{}
+	c := &queue.Consumer{
+		SQS: sqs.NewFromConfig(awsCfg), Config: o.Consumer, Clock: clk, Log: g.Log, Stats: stats,
+		Processor: &queue.Processor{
+			Client: client, Nodes: ix, Drainer: drain.New(client, drain.Config{Log: g.Log, Observer: rep.observer()}),
+			AutoScaling: autoscaling.NewFromConfig(awsCfg), EC2: ec2.NewFromConfig(awsCfg),
+			Policy: o.Policy, Clock: clk, Log: g.Log, Stats: stats,
+		},
+	}
+	rep.setReady(true)
+	defer func() { g.Log.Info("queue mode stopped", "stats", fmt.Sprintf("%+v", stats.Snapshot())) }()
+	if !o.LeaderElect {
+		return c.Run(ctx)
+	}
+	return queue.RunLeader(ctx, client, o.Leader, g.Log, func(lctx context.Context) { _ = c.Run(lctx) })
+}

@@ -1,0 +1,65 @@
+package lambda
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
+
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/queue"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/nodeindex"
+)
+
+// Deps are what a session is built from.
+type Deps struct {
+	// AWS configures the Auto Scaling and EC2 clients.
+	AWS aws.Config
+	// Policy decides the actions (its HookDrainTimeout is ignored: the
+	// invocation's deadline bounds every drain).
+	Policy queue.Policy
+	// Drainer overrides the drain engine (tests); nil uses drain.New.
+	Drainer queue.Drainer
+	// Observer receives drain events; may be nil.
+	Observer drain.Observer
+	// Clock and Log as everywhere.
+	Clock clock.WithTickerAndDelayedExecution
+	Log   *slog.Logger
+	// Stats counts outcomes; may be nil.
+	Stats *queue.Stats
+}
+
+// OpenSession starts a Node index on client (one LIST and a WATCH for the
+// invocation) and wires a queue.Processor to it.
+func OpenSession(ctx context.Context, client kubernetes.Interface, d Deps) (*Session, error) {
+	ix, err := nodeindex.New(client, 0)
+	if err != nil {
+		return nil, err
+	}
+	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if err := ix.Start(ictx); err != nil {
+		cancel()
+		ix.Shutdown()
+		return nil, err
+	}
+	dr := d.Drainer
+	if dr == nil {
+		dr = drain.New(client, drain.Config{Clock: d.Clock, Log: d.Log, Observer: d.Observer})
+	}
+	stats := d.Stats
+	if stats == nil {
+		stats = &queue.Stats{}
+	}
+	pol := d.Policy
+	pol.HookDrainTimeout = 0
+	p := &queue.Processor{
+		Client: client, Nodes: ix, Drainer: dr,
+		AutoScaling: autoscaling.NewFromConfig(d.AWS), EC2: ec2.NewFromConfig(d.AWS),
+		Policy: pol, Clock: d.Clock, Log: d.Log, Stats: stats,
+	}
+	return &Session{Processor: p, Close: func() { cancel(); ix.Shutdown() }}, nil
+}

@@ -1,0 +1,168 @@
+package events
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-dev/lifeboat/internal/notice"
+)
+
+func mustTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestParseDocumentedShapes feeds the documented example of every event
+// type through Parse and checks the notice, action and hook lifeboat acts on.
+func TestParseDocumentedShapes(t *testing.T) {
+	now := mustTime(t, "2024-01-01T00:00:00Z")
+	type want struct {
+		id, instance string
+		kind         notice.Kind
+		action       Action
+		deadline     string // RFC 3339, "" for none
+		hookToken    string
+		deleteNode   bool
+	}
+	cases := []struct {
+		file    string
+		want    []want
+		ignored string
+	}{
+		{file: "spot.json", want: []want{{"1e5527d7-bb36-4607-3370-4164db56a40e", "i-0b662ef9931388ba0", notice.KindSpotInterruption, ActionDrain, "2021-02-10T14:59:00Z", "", true}}},
+		{file: "rebalance.json", want: []want{{"5d5c2f0c-1d1c-d4c6-2b44-0a61dd9a0d17", "i-1234567890abcdef0", notice.KindRebalance, ActionRebalance, "", "", false}}},
+		{file: "state-change.json", want: []want{{"b6ba298a-7732-2226-xmpl-976312c1a050", "i-0c314xmplcd5b8173", notice.KindTermination, ActionDrain, "2019-10-02T17:59:30Z", "", true}}},
+		{file: "state-running.json", ignored: "instance state running"},
+		{file: "health.json", want: []want{
+			{"7bf73129-1428-4cd3-a780-95db273d1602", "i-abcd1111", notice.KindScheduledTermination, ActionDrain, "2023-02-10T09:00:00Z", "", true},
+			{"7bf73129-1428-4cd3-a780-95db273d1602", "i-abcd2222", notice.KindScheduledTermination, ActionDrain, "2023-02-10T09:00:00Z", "", true},
+		}},
+		{file: "health-issue.json", ignored: "health event EC2/issue"},
+		{file: "asg-terminate.json", want: []want{{"12345678-1234-1234-1234-123456789012", "i-1234567890abcdef0", notice.KindASGTermination, ActionDrain, "", "87654321-4321-4321-4321-210987654321", true}}},
+		{file: "asg-launch.json", want: []want{{"22345678-1234-1234-1234-123456789012", "i-2234567890abcdef0", KindASGLaunch, ActionLaunch, "", "97654321-4321-4321-4321-210987654321", false}}},
+		{file: "asg-direct.json", want: []want{{"4f7c1b84-5b7b-4b2e-9c3f-2a4d2e1f0a11", "i-0aa0000aa00000aa0", notice.KindASGTermination, ActionDrain, "", "a0a0a0a0-a0a0-a0a0-a0a0-a0a0a0a0a0a0", true}}},
+		{file: "sns-wrapped.json", want: []want{{"4f7c1b84-5b7b-4b2e-9c3f-2a4d2e1f0a11", "i-0aa0000aa00000aa0", notice.KindASGTermination, ActionDrain, "", "a0a0a0a0-a0a0-a0a0-a0a0-a0a0a0a0a0a0", true}}},
+		{file: "asg-test-notification.json", ignored: "autoscaling:TEST_NOTIFICATION"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.file, func(t *testing.T) {
+			body, err := os.ReadFile(filepath.Join("testdata", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := Parse(body, now)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if m.Ignored != tc.ignored {
+				t.Errorf("Ignored = %q, want %q", m.Ignored, tc.ignored)
+			}
+			if len(m.Events) != len(tc.want) {
+				t.Fatalf("got %d events, want %d", len(m.Events), len(tc.want))
+			}
+			for i, w := range tc.want {
+				ev := m.Events[i]
+				n := ev.Notice
+				if n.ID != w.id || n.InstanceID != w.instance || n.Kind != w.kind || ev.Action != w.action {
+					t.Errorf("event %d = {%s %s %s %s}, want {%s %s %s %s}", i, n.ID, n.InstanceID, n.Kind, ev.Action, w.id, w.instance, w.kind, w.action)
+				}
+				if ev.DeleteNode != w.deleteNode {
+					t.Errorf("DeleteNode = %v, want %v", ev.DeleteNode, w.deleteNode)
+				}
+				if got := fmtTime(n.Deadline); got != w.deadline {
+					t.Errorf("Deadline = %q, want %q", got, w.deadline)
+				}
+				if !n.Detected.Equal(now) {
+					t.Errorf("Detected = %v, want %v", n.Detected, now)
+				}
+				if w.hookToken == "" {
+					if ev.Hook != nil {
+						t.Errorf("unexpected hook %+v", ev.Hook)
+					}
+				} else if ev.Hook == nil || ev.Hook.Token != w.hookToken || ev.Hook.InstanceID != w.instance || ev.Hook.Group != "my-asg" || ev.Hook.Name == "" {
+					t.Errorf("hook = %+v, want token %s for %s in my-asg", ev.Hook, w.hookToken, w.instance)
+				}
+			}
+		})
+	}
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// TestParsePoison checks that bodies lifeboat cannot act on are reported as
+// *ParseError, which the consumer treats as poison instead of retrying.
+func TestParsePoison(t *testing.T) {
+	for name, body := range map[string]string{
+		"empty":              "",
+		"not json":           "hello",
+		"truncated":          `{"version":"0","id":"x","detail-type":"EC2 Spot`,
+		"array":              `[1,2]`,
+		"unknown detail":     `{"version":"0","id":"x","detail-type":"Something Else","time":"2021-01-01T00:00:00Z","detail":{}}`,
+		"spot sans instance": `{"version":"0","id":"x","detail-type":"EC2 Spot Instance Interruption Warning","time":"2021-01-01T00:00:00Z","detail":{}}`,
+		"bad time":           `{"version":"0","id":"x","detail-type":"EC2 Spot Instance Interruption Warning","time":"yesterday","detail":{"instance-id":"i-1"}}`,
+		"no id":              `{"version":"0","detail-type":"EC2 Spot Instance Interruption Warning","time":"2021-01-01T00:00:00Z","detail":{"instance-id":"i-1"}}`,
+		"unknown json":       `{"hello":"world"}`,
+		"hook sans group":    `{"Service":"AWS Auto Scaling","RequestId":"r","LifecycleTransition":"autoscaling:EC2_INSTANCE_TERMINATING","EC2InstanceId":"i-1"}`,
+		"bad transition":     `{"Service":"AWS Auto Scaling","RequestId":"r","LifecycleTransition":"autoscaling:EC2_INSTANCE_SLEEPING","EC2InstanceId":"i-1","AutoScalingGroupName":"g","LifecycleHookName":"h"}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse([]byte(body), time.Now())
+			var pe *ParseError
+			if !errors.As(err, &pe) {
+				t.Fatalf("Parse(%q) error = %v, want *ParseError", body, err)
+			}
+		})
+	}
+}
+
+// TestBuildersRoundTrip checks that the bodies `lifeboat queue send` and the
+// tests put on queues parse back into the same notices.
+func TestBuildersRoundTrip(t *testing.T) {
+	at := mustTime(t, "2024-05-01T10:00:00Z")
+	hook := Hook{Name: "drain", Group: "workers", Token: "tok-1", InstanceID: "i-9", Transition: TransitionTerminating}
+	cases := []struct {
+		name   string
+		body   []byte
+		kind   notice.Kind
+		action Action
+	}{
+		{"spot", SpotInterruption("e1", "i-9", at), notice.KindSpotInterruption, ActionDrain},
+		{"rebalance", Rebalance("e2", "i-9", at), notice.KindRebalance, ActionRebalance},
+		{"state", StateChange("e3", "i-9", "stopping", at), notice.KindTermination, ActionDrain},
+		{"health reboot", HealthScheduledChange("e4", "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", at, "i-9"), notice.KindScheduledReboot, ActionDrain},
+		{"lifecycle", LifecycleAction("e5", hook, at), notice.KindASGTermination, ActionDrain},
+		{"direct", DirectLifecycle("e6", hook, at), notice.KindASGTermination, ActionDrain},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Parse(tc.body, at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(m.Events) != 1 || m.Events[0].Notice.Kind != tc.kind || m.Events[0].Action != tc.action || m.Events[0].Notice.InstanceID != "i-9" {
+				t.Fatalf("got %+v", m)
+			}
+		})
+	}
+	m, err := Parse(TestNotification("workers", at), at)
+	if err != nil || len(m.Events) != 0 || m.Ignored == "" {
+		t.Fatalf("test notification: %+v, %v", m, err)
+	}
+	// A stop keeps the instance: its Node must not be deleted.
+	m, _ = Parse(StateChange("e7", "i-9", "stopped", at), at)
+	if m.Events[0].DeleteNode {
+		t.Error("stopped instance marked for Node deletion")
+	}
+}
