@@ -12,7 +12,7 @@ CONTROLPLANE   = $(shell bash hack/controlplane.sh)
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build cross test unit lint bench demo controlplane docs clean
+.PHONY: all build cross test lint bench bench-queue bench-agent demo controlplane docs clean
 
 all: build
 
@@ -48,5 +48,17 @@ $(GOLANGCI):
 bench: controlplane
 	LIFEBOAT_CONTROLPLANE_DIR=$(CONTROLPLANE) $(GO) test ./internal/drain -run '^$$' -bench 'DrainVersusKubectl|Drain110Pods' -benchtime 2x -timeout 60m
 
+# The agent binary against the AWS emulator: start-up, detection, 100-pod drain, peak RSS.
+bench-agent: controlplane
+	LIFEBOAT_CONTROLPLANE_DIR=$(CONTROLPLANE) $(GO) test ./internal/cli -run '^$$' -bench AgentSpot100Pods -benchtime 3x -timeout 30m
+
+# Queue mode: 1000 kwok nodes, 200 interruption messages at once.
+bench-queue: controlplane
+	LIFEBOAT_CONTROLPLANE_DIR=$(CONTROLPLANE) $(GO) test ./internal/queue/ -run '^$$' -bench InterruptionBurst -benchtime 1x -timeout 30m
+
 clean:
 	rm -rf bin dist
+
+# The end-to-end demo on a local control plane (see hack/demo).
+demo: controlplane
+	LIFEBOAT_CONTROLPLANE_DIR=$(CONTROLPLANE) $(GO) run ./hack/demo

@@ -168,14 +168,14 @@ func newAgentCommand(g *Globals) *cobra.Command {
 }
 
 func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
-	client, _, err := o.Kube.Client()
+	client, cfg, err := o.Kube.Client()
 	if err != nil {
 		return err
 	}
 	// Work that must outlive the signal (the shutdown drain, flushing
 	// notifications) runs on a context that ignores it.
 	bg := context.WithoutCancel(ctx)
-	rep, err := o.Reporting.start(bg, g.Log)
+	rep, err := o.Reporting.start(bg, g.Log, cfg, o.Node)
 	if err != nil {
 		return err
 	}

@@ -170,7 +170,7 @@ func newQueueCommand(g *Globals) *cobra.Command {
 }
 
 func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
-	client, _, err := o.Kube.Client()
+	client, cfg, err := o.Kube.Client()
 	if err != nil {
 		return err
 	}
@@ -178,7 +178,7 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 	if err != nil {
 		return err
 	}
-	rep, err := o.Reporting.start(context.WithoutCancel(ctx), g.Log)
+	rep, err := o.Reporting.start(context.WithoutCancel(ctx), g.Log, cfg, os.Getenv("POD_NAME"))
 	if err != nil {
 		return err
 	}

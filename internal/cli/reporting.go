@@ -7,7 +7,11 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/events"
 	"github.com/lifeboat-dev/lifeboat/internal/metrics"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/notify"
@@ -42,19 +46,33 @@ func (o *ReportingOptions) Validate() error {
 	return o.Notify.Validate()
 }
 
-// reporters are the running metrics server and notifier.
+// reporters are the running metrics server, notifier and Kubernetes Event
+// recorder.
 type reporters struct {
 	metrics  *metrics.Metrics
 	drainObs *metrics.DrainObserver
 	server   *metrics.Server
 	notifier *notify.Observer
+	events   *events.Recorder
 	log      *slog.Logger
 }
 
-// start builds the reporters and starts the metrics server in the background.
-func (o *ReportingOptions) start(ctx context.Context, log *slog.Logger) (*reporters, error) {
+// start builds the reporters and starts the metrics server in the
+// background. Events are written with their own client (a copy of cfg) so
+// they never use the drain's client-side rate budget; host names the
+// reporting instance (the node for the agent).
+func (o *ReportingOptions) start(ctx context.Context, log *slog.Logger, cfg *rest.Config, host string) (*reporters, error) {
 	m := metrics.New(version.Version)
 	r := &reporters{metrics: m, drainObs: metrics.NewDrainObserver(m, nil), log: log}
+	if cfg != nil {
+		ec := rest.CopyConfig(cfg)
+		ec.QPS, ec.Burst = 10, 25
+		client, err := kubernetes.NewForConfig(ec)
+		if err != nil {
+			return nil, err
+		}
+		r.events = events.New(client, events.Config{Host: host, Log: log})
+	}
 	n, err := notify.New(o.Notify, notify.Deps{Log: log, Metrics: m})
 	if err != nil {
 		return nil, err
@@ -76,7 +94,11 @@ func (o *ReportingOptions) start(ctx context.Context, log *slog.Logger) (*report
 
 // observer is the drain observer feeding metrics and notifications.
 func (r *reporters) observer(extra ...drain.Observer) drain.Observer {
-	return append(drain.Observers{r.drainObs, r.notifier}, extra...)
+	obs := drain.Observers{r.drainObs, r.notifier}
+	if r.events != nil {
+		obs = append(obs, r.events)
+	}
+	return append(obs, extra...)
 }
 
 func (r *reporters) setReady(ready bool) {
@@ -88,9 +110,17 @@ func (r *reporters) setReady(ready bool) {
 func (r *reporters) noticeReceived(n notice.Notice) {
 	r.drainObs.NoticeReceived(n)
 	r.notifier.NoticeReceived(n)
+	if r.events != nil {
+		r.events.NoticeReceived(n)
+	}
 }
 
-func (r *reporters) acknowledged(n notice.Notice) { r.notifier.Acknowledged(n) }
+func (r *reporters) acknowledged(n notice.Notice) {
+	r.notifier.Acknowledged(n)
+	if r.events != nil {
+		r.events.Acknowledged(n)
+	}
+}
 
 // close flushes queued notifications, bounded by timeout.
 func (r *reporters) close(timeout time.Duration) {
@@ -98,5 +128,10 @@ func (r *reporters) close(timeout time.Duration) {
 	defer cancel()
 	if err := r.notifier.Close(ctx); err != nil {
 		r.log.Warn("notifications not all delivered before exit", "err", err)
+	}
+	if r.events != nil {
+		if err := r.events.Close(ctx); err != nil {
+			r.log.Warn("Kubernetes Events not all written before exit", "err", err)
+		}
 	}
 }

@@ -6,13 +6,19 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 )
+
+// writerBackoff lets the simulated controllers retry as long as a real
+// controller would, however busy the node is.
+var writerBackoff = wait.Backoff{Steps: 30, Duration: 10 * time.Millisecond, Factor: 1.5, Jitter: 0.5, Cap: time.Second}
 
 // TestConcurrentNodeWritersLoseNothing races lifeboat's cordon, taint and
 // uncordon against other controllers writing labels and taints on the same
@@ -30,7 +36,7 @@ func TestConcurrentNodeWritersLoseNothing(t *testing.T) {
 			defer wg.Done()
 			for r := range rounds {
 				// Another controller's read-modify-write with full updates.
-				err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				err := retry.RetryOnConflict(writerBackoff, func() error {
 					n, err := e.c.Client.CoreV1().Nodes().Get(e.ctx, node, metav1.GetOptions{})
 					if err != nil {
 						return err

@@ -148,7 +148,10 @@ func (d *Drainer) removePods(ctx context.Context, node string, opts Options, sel
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if !opts.Deadline.IsZero() {
-		stop := d.clock.AfterFunc(opts.Deadline.Sub(d.clock.Now()), func() { cancel(errDeadline) })
+		// A deadline that is (nearly) past still gets a short window in which
+		// every pod is asked to stop with the shortest grace period.
+		window := max(opts.Deadline.Sub(d.clock.Now()), DefaultSafetyMargin)
+		stop := d.clock.AfterFunc(window, func() { cancel(errDeadline) })
 		defer stop.Stop()
 	}
 	var all []corev1.Pod

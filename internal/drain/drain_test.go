@@ -387,3 +387,23 @@ func withoutControllerTaints(ts []corev1.Taint) []corev1.Taint {
 	}
 	return out
 }
+
+func TestDeadlineAlreadyPassedStillStopsEveryPod(t *testing.T) {
+	e := newEnv(t)
+	node := e.node()
+	e.deployment("db", 2)
+	e.pdb("db", "db", 0)
+	deleted := e.watchDeletions("app=db")
+	res, err := e.drainer(nil).Drain(e.ctx, node, drain.Options{GracePeriodSeconds: -1, Deadline: time.Now().Add(-time.Minute)})
+	if err != nil {
+		t.Fatalf("drain with a past deadline: %v (%+v)", err, res)
+	}
+	if res.Fallbacks != 2 {
+		t.Errorf("fallbacks = %d, want 2", res.Fallbacks)
+	}
+	for name, d := range deleted.get() {
+		if d.grace < 1 {
+			t.Errorf("pod %s got no grace period at all", name)
+		}
+	}
+}

@@ -54,7 +54,9 @@ func TestObserverSendsOneMessagePerMeaningfulStep(t *testing.T) {
 		}
 		o.Observe(at(drain.EventPodBlocked, 2, "ns/db-0"))
 		o.Observe(at(drain.EventPodBlocked, 7, "ns/db-0"))
-		o.Observe(at(drain.EventDeadlineFallback, 100, "ns/db-0"))
+		fb := at(drain.EventDeadlineFallback, 100, "ns/db-0")
+		fb.PDB = "ns/db"
+		o.Observe(fb)
 		o.Observe(at(drain.EventDeadlineFallback, 100, "ns/db-1")) // one message per lifecycle
 		o.Observe(at(drain.EventPodDeleted, 100, "ns/db-0"))
 		done := at(drain.EventDrained, 105, "")
@@ -87,7 +89,7 @@ func TestObserverSendsOneMessagePerMeaningfulStep(t *testing.T) {
 		"going away: spot-interruption from aws (spot interruption: terminate), deadline 12:02:00 UTC (in 2m0s)",
 		"cordoned (spot interruption: terminate)",
 		"draining 3 pods, deadline 12:02:00 UTC (in 1m59s)",
-		"deadline close: deleting PDB-blocked pods instead of waiting for their budgets",
+		"deadline close: deleting PDB-blocked pods instead of waiting for their budgets (first: ns/db-0, PDB ns/db)",
 		"drained in 1m44s: 2 evicted, 1 deleted (1 by deadline fallback)",
 		"Node object deleted",
 		"acknowledged the notice to aws: the platform may proceed",

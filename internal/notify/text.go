@@ -51,13 +51,20 @@ func deadlineText(deadline, now time.Time) string {
 func eventText(e drain.Event, m notifier.Message) string {
 	switch e.Type {
 	case drain.EventCordoned:
+		if m.Reason == "" && e.Message != "" {
+			return e.Message // the engine's "cordoned: <--reason>"
+		}
 		return withReason("cordoned", m.Reason)
 	case drain.EventUncordoned:
 		return "uncordoned: the node accepts pods again"
 	case drain.EventDrainStarted:
 		return fmt.Sprintf("draining %d pods%s", e.Progress.Total, deadlineText(m.Deadline, m.Time))
 	case drain.EventDeadlineFallback:
-		return withReason("deadline close: deleting PDB-blocked pods instead of waiting for their budgets", e.Message)
+		s := "deadline close: deleting PDB-blocked pods instead of waiting for their budgets"
+		if e.Pod != "" {
+			s += fmt.Sprintf(" (first: %s, PDB %s)", e.Pod, orUnknown(e.PDB))
+		}
+		return s
 	case drain.EventNodeDeleted:
 		return "Node object deleted"
 	case drain.EventDrainFailed:

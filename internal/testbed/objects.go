@@ -53,7 +53,19 @@ func (c *Cluster) Namespace(t testing.TB) string {
 // schedulable (no not-ready taint), and deletes it when the test ends.
 func (c *Cluster) AddNode(t testing.TB, name string, mutate ...func(*corev1.Node)) *corev1.Node {
 	t.Helper()
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	t.Cleanup(func() { _ = c.Client.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	n, err := c.CreateNode(ctx, name, mutate...)
+	if err != nil {
+		t.Fatalf("node %s: %v", name, err)
+	}
+	return n
+}
+
+// CreateNode creates a kwok-managed node and waits until it is Ready and
+// schedulable. The caller deletes it.
+func (c *Cluster) CreateNode(ctx context.Context, name string, mutate ...func(*corev1.Node)) (*corev1.Node, error) {
 	n := &corev1.Node{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:        name,
@@ -72,20 +84,20 @@ func (c *Cluster) AddNode(t testing.TB, name string, mutate ...func(*corev1.Node
 			m(n)
 		}
 	}
-	created, err := c.Client.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{})
-	if err != nil {
-		t.Fatalf("creating node %s: %v", name, err)
+	if _, err := c.Client.CoreV1().Nodes().Create(ctx, n, metav1.CreateOptions{}); err != nil {
+		return nil, err
 	}
-	t.Cleanup(func() { _ = c.Client.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
-	c.Eventually(t, 60*time.Second, func() (bool, error) {
+	for {
 		got, err := c.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			return false, err
+		if err == nil && nodeReady(got) {
+			return got, nil
 		}
-		created = got
-		return nodeReady(got), nil
-	})
-	return created
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("node %s not ready: %w", name, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 func nodeReady(n *corev1.Node) bool {
