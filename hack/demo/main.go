@@ -56,7 +56,7 @@ func run(ctx context.Context) error {
 	defer os.RemoveAll(dir)
 	bin := filepath.Join(dir, "lifeboat")
 	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/lifeboat").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
+		return fmt.Errorf("go build: %w\n%s", err, out)
 	}
 
 	step("starting a local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok)")
@@ -253,7 +253,7 @@ func (p *proc) stop() {
 }
 
 func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err
 	}
@@ -265,7 +265,7 @@ func waitHTTP(ctx context.Context, url string) error {
 	for i := 0; i < 100; i++ {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}

@@ -76,8 +76,10 @@ func newFixture(t *testing.T, mutate ...func(*corev1.Node)) *fixture {
 // start runs an agent like `lifeboat agent --platform aws` would.
 func (f *fixture) start() {
 	f.t.Helper()
-	src, err := awsnotice.New(awsnotice.Config{Endpoint: f.url, NodeName: f.node, Log: logging.Discard(), OnError: f.errors.inc,
-		EventsInterval: 500 * time.Millisecond})
+	src, err := awsnotice.New(awsnotice.Config{
+		Endpoint: f.url, NodeName: f.node, Log: logging.Discard(), OnError: f.errors.inc,
+		EventsInterval: 500 * time.Millisecond,
+	})
 	if err != nil {
 		f.t.Fatal(err)
 	}

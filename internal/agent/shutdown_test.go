@@ -21,8 +21,10 @@ import (
 
 func newHostAgent(f *fixture) *agent.Agent {
 	d := drain.New(f.c.Client, drain.Config{Log: logging.Discard()})
-	return agent.New(agent.Config{Client: f.c.Client, Node: f.node, Drainer: d, Log: logging.Discard(),
-		Drain: drain.Options{Force: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1}, DeleteNode: true})
+	return agent.New(agent.Config{
+		Client: f.c.Client, Node: f.node, Drainer: d, Log: logging.Discard(),
+		Drain: drain.Options{Force: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1}, DeleteNode: true,
+	})
 }
 
 func TestHostShutdown(t *testing.T) {

@@ -2,6 +2,7 @@ package awsfake
 
 import (
 	"encoding/xml"
+	"errors"
 	"fmt"
 	"net/http"
 	"sync"
@@ -159,7 +160,8 @@ func (a *AutoScaling) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/xml")
-	fmt.Fprintf(w, `<%[1]sResponse xmlns="%[2]s"><%[1]sResult/><ResponseMetadata><RequestId>%[3]s</RequestId></ResponseMetadata></%[1]sResponse>`,
+	// action is one of the implemented actions here: unknown ones were answered with InvalidAction above.
+	fmt.Fprintf(w, `<%[1]sResponse xmlns="%[2]s"><%[1]sResult/><ResponseMetadata><RequestId>%[3]s</RequestId></ResponseMetadata></%[1]sResponse>`, //nolint:gosec // see above
 		action, asgNS, randomID())
 }
 
@@ -169,8 +171,8 @@ type queryError struct{ code, msg string }
 func (e *queryError) Error() string { return e.code + ": " + e.msg }
 
 func writeQueryError(w http.ResponseWriter, ns string, err error) {
-	qe, ok := err.(*queryError)
-	if !ok {
+	var qe *queryError
+	if !errors.As(err, &qe) {
 		qe = &queryError{"InternalFailure", err.Error()}
 	}
 	w.Header().Set("Content-Type", "text/xml")

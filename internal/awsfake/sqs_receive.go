@@ -1,6 +1,7 @@
 package awsfake
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
@@ -180,8 +181,8 @@ func (s *SQS) changeVisibilityBatch(in *sqsRequest) (any, error) {
 	for _, e := range in.Entries {
 		secs := e.VisibilityTimeout
 		if err := s.changeVisibility(in.QueueURL, e.ReceiptHandle, &secs); err != nil {
-			se, _ := err.(*sqsError)
-			if se == nil {
+			var se *sqsError
+			if !errors.As(err, &se) {
 				return nil, err
 			}
 			failed = append(failed, map[string]any{"Id": e.ID, "SenderFault": true, "Code": se.code, "Message": se.msg})

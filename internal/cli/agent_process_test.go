@@ -52,7 +52,7 @@ func lifeboatBinary(t testing.TB) string {
 		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/lifeboat")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+			binErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if binErr != nil {
@@ -97,7 +97,7 @@ func startAgent(t testing.TB, env []string, args ...string) *agentProc {
 		}
 	})
 	testbed.Eventually(t, 30*time.Second, func() (bool, error) {
-		resp, err := http.Get("http://" + p.metrics + "/readyz") //nolint:noctx // test
+		resp, err := http.Get("http://" + p.metrics + "/readyz")
 		if err != nil {
 			return false, nil
 		}
@@ -224,7 +224,7 @@ func TestAgentKilledMidDrainResumes(t *testing.T) {
 func fakeSystemctl(t *testing.T, job string) []string {
 	dir := t.TempDir()
 	script := "#!/bin/sh\necho '1 " + job + " start running'\n"
-	if err := os.WriteFile(filepath.Join(dir, "systemctl"), []byte(script), 0o755); err != nil { //nolint:gosec // test script
+	if err := os.WriteFile(filepath.Join(dir, "systemctl"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return []string{"PATH=" + dir + string(os.PathListSeparator) + os.Getenv("PATH")}

@@ -168,7 +168,7 @@ func drainExit(err error) error {
 
 func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd())) //nolint:gosec // a file descriptor fits in int
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // UncordonOptions are the flags of `lifeboat uncordon`.

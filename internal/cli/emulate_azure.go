@@ -110,7 +110,7 @@ func runEmulateAzure(cmd *cobra.Command, g *Globals, o *emulateAzureOptions) err
 			return fmt.Errorf("--event-in/--event-type: %w", err)
 		}
 	}
-	l, err := net.Listen("tcp", o.Address)
+	l, err := (&net.ListenConfig{}).Listen(cmd.Context(), "tcp", o.Address)
 	if err != nil {
 		return fmt.Errorf("--address %s: %w", o.Address, err)
 	}

@@ -116,7 +116,7 @@ func runEmulateGCP(cmd *cobra.Command, g *Globals, o *emulateGCPOptions) error {
 			srv.Maintenance(gcpemu.MaintenanceNone, *o.maintenanceIn+o.MaintenanceFor)
 		}
 	}
-	l, err := net.Listen("tcp", o.Address)
+	l, err := (&net.ListenConfig{}).Listen(cmd.Context(), "tcp", o.Address)
 	if err != nil {
 		return fmt.Errorf("--address %s: %w", o.Address, err)
 	}

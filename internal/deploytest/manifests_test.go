@@ -27,8 +27,9 @@ var plainManifests = []struct {
 	values      map[string]any
 }{
 	{"lifeboat-agent.yaml", "the agent DaemonSet with the chart's default values", nil},
-	{"lifeboat-queue.yaml", "the SQS queue consumer (2 replicas, leader election) without the agent; set --queue-url and\n" +
-		"# the ServiceAccount's eks.amazonaws.com/role-arn to yours",
+	{
+		"lifeboat-queue.yaml", "the SQS queue consumer (2 replicas, leader election) without the agent; set --queue-url and\n" +
+			"# the ServiceAccount's eks.amazonaws.com/role-arn to yours",
 		map[string]any{
 			"agent": map[string]any{"enabled": false},
 			"queue": map[string]any{
@@ -36,7 +37,8 @@ var plainManifests = []struct {
 				"queueURL":       "https://sqs.us-east-1.amazonaws.com/111122223333/lifeboat",
 				"serviceAccount": map[string]any{"annotations": map[string]any{"eks.amazonaws.com/role-arn": "arn:aws:iam::111122223333:role/lifeboat-queue"}},
 			},
-		}},
+		},
+	},
 }
 
 // namespaceDoc starts every plain manifest, the same in each so applying

@@ -41,8 +41,13 @@ func (c combo) String() string {
 		on   bool
 		name string
 	}{
-		{c.agent, "agent"}, {c.windows, "windows"}, {c.queue, "queue"}, {c.hostNetwork, "hostnet"},
-		{c.existingSecret, "existing-secret"}, {c.serviceMonitor, "servicemonitor"}, {c.networkPolicy, "netpol"},
+		{c.agent, "agent"},
+		{c.windows, "windows"},
+		{c.queue, "queue"},
+		{c.hostNetwork, "hostnet"},
+		{c.existingSecret, "existing-secret"},
+		{c.serviceMonitor, "servicemonitor"},
+		{c.networkPolicy, "netpol"},
 	} {
 		if f.on {
 			parts = append(parts, f.name)

@@ -125,8 +125,10 @@ func (d *Drainer) drain(ctx context.Context, node string, opts Options, res *Res
 		return err
 	}
 	res.Pods, res.Skipped = sel.total(), sel.skipped
-	d.emit(Event{Type: EventDrainStarted, Node: node, Progress: Progress{Total: res.Pods, Left: res.Pods, Deadline: opts.Deadline},
-		Message: fmt.Sprintf("draining %d pod(s), %d skipped", res.Pods, len(sel.skipped))})
+	d.emit(Event{
+		Type: EventDrainStarted, Node: node, Progress: Progress{Total: res.Pods, Left: res.Pods, Deadline: opts.Deadline},
+		Message: fmt.Sprintf("draining %d pod(s), %d skipped", res.Pods, len(sel.skipped)),
+	})
 	if res.Pods > 0 {
 		if err := d.removePods(ctx, node, opts, sel, res); err != nil {
 			return err
@@ -163,8 +165,10 @@ func (d *Drainer) removePods(ctx context.Context, node string, opts Options, sel
 	if err != nil {
 		return err
 	}
-	r := &run{d: d, node: node, opts: opts, tracker: tracker, pdbs: newPDBWatch(), res: res,
-		blocked: map[string]string{}, left: map[string]string{}, total: len(all)}
+	r := &run{
+		d: d, node: node, opts: opts, tracker: tracker, pdbs: newPDBWatch(), res: res,
+		blocked: map[string]string{}, left: map[string]string{}, total: len(all),
+	}
 	r.margin = opts.SafetyMargin
 	if r.margin <= 0 {
 		r.margin = DefaultSafetyMargin

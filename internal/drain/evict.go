@@ -141,8 +141,10 @@ func (r *run) fallback(ctx context.Context, p *corev1.Pod, gone <-chan struct{})
 	pdb := r.blocked[key(p)]
 	r.mu.Unlock()
 	r.count(func(res *Result) { res.Fallbacks++ })
-	r.emit(Event{Type: EventDeadlineFallback, Pod: key(p), PDB: pdb, GracePeriodSeconds: graceValue(grace, p),
-		Message: fmt.Sprintf("deadline near: deleting pod with a %ds grace period instead of waiting for PDB %s", graceValue(grace, p), pdb)})
+	r.emit(Event{
+		Type: EventDeadlineFallback, Pod: key(p), PDB: pdb, GracePeriodSeconds: graceValue(grace, p),
+		Message: fmt.Sprintf("deadline near: deleting pod with a %ds grace period instead of waiting for PDB %s", graceValue(grace, p), pdb),
+	})
 	r.deletePod(ctx, p, grace, true, gone)
 }
 

@@ -172,7 +172,7 @@ func (w *readyWatcher) record() {
 			per[w.app[name]]++
 		}
 	}
-	if w.minApp == nil || len(w.minApp) == 0 {
+	if len(w.minApp) == 0 {
 		w.min = total
 	}
 	w.min = min(w.min, total)

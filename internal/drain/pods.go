@@ -71,8 +71,8 @@ func (d *Drainer) selectPods(ctx context.Context, node string, opts Options) (*s
 	chosen := map[string]bool{}
 	for _, p := range list.Pods() {
 		chosen[string(p.UID)] = true
-		switch {
-		case p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed:
+		switch p.Status.Phase {
+		case corev1.PodSucceeded, corev1.PodFailed:
 			sel.finished = append(sel.finished, p)
 		default:
 			w := podWave(&p)

@@ -146,9 +146,11 @@ type recordingDrainer struct{ deadline *time.Time }
 func (r *recordingDrainer) Cordon(context.Context, string, drain.Options) (bool, error) {
 	return true, nil
 }
+
 func (r *recordingDrainer) Taint(context.Context, string, drain.Options) (bool, error) {
 	return true, nil
 }
+
 func (r *recordingDrainer) Drain(_ context.Context, node string, o drain.Options) (*drain.Result, error) {
 	*r.deadline = o.Deadline
 	return &drain.Result{Node: node}, nil

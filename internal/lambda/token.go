@@ -11,7 +11,7 @@ import (
 )
 
 // TokenPrefix starts every EKS bearer token.
-const TokenPrefix = "k8s-aws-v1."
+const TokenPrefix = "k8s-aws-v1." //nolint:gosec // a format prefix, not a credential
 
 // ClusterIDHeader binds a token to one cluster; it is signed into the URL.
 const ClusterIDHeader = "x-k8s-aws-id"

@@ -103,8 +103,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 			break
 		}
 		out, err := c.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl: aws.String(c.Config.QueueURL), MaxNumberOfMessages: int32(n),
-			WaitTimeSeconds: int32(c.Config.WaitTime / time.Second), VisibilityTimeout: c.visibility(),
+			QueueUrl: aws.String(c.Config.QueueURL), MaxNumberOfMessages: int32(min(n, 10)), //nolint:gosec // at most 10
+			WaitTimeSeconds:             int32(min(c.Config.WaitTime/time.Second, 20)), //nolint:gosec // at most 20 VisibilityTimeout: c.visibility(),
 			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
 		})
 		if err != nil {
@@ -132,7 +132,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
-func (c *Consumer) visibility() int32 { return int32(c.Config.VisibilityTimeout / time.Second) }
+func (c *Consumer) visibility() int32 {
+	return int32(min(c.Config.VisibilityTimeout/time.Second, 12*3600)) //nolint:gosec // SQS caps it at 12 h
+}
 
 // handle parses one message and schedules its events.
 func (c *Consumer) handle(ctx context.Context, sch *scheduler, tr *tracker, m *sqstypes.Message) {

@@ -205,7 +205,7 @@ func (c *Cluster) waitReady(timeout time.Duration) error {
 		last = err
 		time.Sleep(200 * time.Millisecond)
 	}
-	return c.failure(fmt.Errorf("kube-apiserver not ready after %s: %v", timeout, last))
+	return c.failure(fmt.Errorf("kube-apiserver not ready after %s: %w", timeout, last))
 }
 
 func (c *Cluster) waitDefaultServiceAccount(timeout time.Duration) error {

@@ -84,8 +84,10 @@ func (s *Server) State() State {
 	doc := s.Document()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := State{Document: doc, Pending: []Event{}, Acks: append([]Ack{}, s.acks...),
-		Faults: s.faultsLocked(), Requests: maps.Clone(s.requests)}
+	st := State{
+		Document: doc, Pending: []Event{}, Acks: append([]Ack{}, s.acks...),
+		Faults: s.faultsLocked(), Requests: maps.Clone(s.requests),
+	}
 	for _, e := range s.events {
 		if !e.visible {
 			st.Pending = append(st.Pending, e.wire)
