@@ -202,7 +202,12 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 		},
 	}
 	rep.setReady(true)
-	defer func() { g.Log.Info("queue mode stopped", "stats", fmt.Sprintf("%+v", stats.Snapshot())) }()
+	exported := make(chan struct{})
+	go func() { defer close(exported); exportQueueStats(ctx, stats, rep.metrics, 2*time.Second) }()
+	defer func() {
+		<-exported
+		g.Log.Info("queue mode stopped", "stats", fmt.Sprintf("%+v", stats.Snapshot()))
+	}()
 	if !o.LeaderElect {
 		return c.Run(ctx)
 	}

@@ -154,6 +154,7 @@ func TestChartRBAC(t *testing.T) {
 			t.Errorf("agent exited %d\n%s", code, p.stderr)
 		}
 		stderr := p.stderr.String()
+		t.Logf("agent log:\n%s", stderr)
 		noForbidden(t, stderr)
 		if strings.Contains(stderr, "reconciliation failed") {
 			t.Errorf("start-up reconciliation failed:\n%s", stderr)
@@ -185,6 +186,7 @@ func TestChartRBAC(t *testing.T) {
 		if code := p.wait(t, 2*time.Minute); code != 0 {
 			t.Fatalf("agent exited %d after its shutdown drain\n%s", code, p.stderr)
 		}
+		t.Logf("agent output:\n%s\n%s", p.stdout, p.stderr)
 		noForbidden(t, p.stderr.String())
 		node, err := c.Client.CoreV1().Nodes().Get(ctx, n2, metav1.GetOptions{})
 		if err != nil || !node.Spec.Unschedulable {
