@@ -205,13 +205,14 @@ func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
 	return o.onSignal(bg, g, client, a)
 }
 
-// runMode resolves auto: a pod has POD_NAME set by the downward API and a
-// service account token; anything else is a host service.
+// runMode resolves auto: a pod has its name from the downward API and the
+// Kubernetes service environment kubelet injects into every container (also
+// Windows HostProcess containers); anything else is a host service.
 func (o *AgentOptions) runMode() string {
 	if o.RunMode != "auto" {
 		return o.RunMode
 	}
-	if _, err := os.Stat("/var/run/secrets/kubernetes.io/serviceaccount/token"); err == nil && o.PodName != "" {
+	if o.PodName != "" && os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
 		return "pod"
 	}
 	return "host"

@@ -24,6 +24,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	emuaws "github.com/lifeboat-dev/lifeboat/internal/emulate/aws"
+	emuazure "github.com/lifeboat-dev/lifeboat/internal/emulate/azure"
+	emugcp "github.com/lifeboat-dev/lifeboat/internal/emulate/gcp"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
@@ -279,6 +281,41 @@ func TestAgentSIGTERM(t *testing.T) {
 			if !tc.wantDrained && !strings.Contains(p.out.String(), "exiting without draining") {
 				t.Errorf("agent did not log why it did not drain:\n%s", p.out)
 			}
+		})
+	}
+}
+
+// TestAgentMetadataURLContract: --metadata-url points the agent at any
+// cloud's metadata service (here the Azure and GCP emulators).
+func TestAgentMetadataURLContract(t *testing.T) {
+	cases := []struct {
+		platform, providerID string
+		emulator             http.Handler
+		trigger              func(t *testing.T, h http.Handler)
+	}{
+		{"azure", "azure:///subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/aks-pool-12345678-vmss/virtualMachines/0",
+			emuazure.New(emuazure.Options{Log: logging.Discard()}), func(t *testing.T, h http.Handler) {
+				if _, err := h.(*emuazure.Server).Schedule(emuazure.EventSpec{EventType: emuazure.EventPreempt}); err != nil {
+					t.Fatal(err)
+				}
+			}},
+		{"gcp", "gce://project/us-central1-a/vm-1", emugcp.New(emugcp.Options{Log: logging.Discard()}), func(t *testing.T, h http.Handler) {
+			h.(*emugcp.Server).Preempt(0)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.platform, func(t *testing.T) {
+			c := testbed.Get(t)
+			node := testbed.UniqueName(tc.platform)
+			c.AddNode(t, node, func(n *corev1.Node) { n.Spec.ProviderID = tc.providerID })
+			srv := httptest.NewServer(tc.emulator)
+			t.Cleanup(srv.Close)
+			startAgent(t, nil, "--node", node, "--platform", "auto", "--metadata-url", srv.URL, "--kubeconfig", c.Kubeconfig)
+			tc.trigger(t, tc.emulator)
+			c.Eventually(t, 60*time.Second, func() (bool, error) {
+				_, err := c.Client.CoreV1().Nodes().Get(context.Background(), node, metav1.GetOptions{})
+				return apierrors.IsNotFound(err), nil
+			})
 		})
 	}
 }
