@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs (once) a pinned ko from the Go module proxy and prints the path of
 # the binary. ko builds lifeboat's container image from .ko.yaml without a
-# Docker engine: `KO_DOCKER_REPO=ko.local $(hack/ko.sh) build --push=false
-# --tarball=dist/lifeboat-image.tar ./cmd/lifeboat`.
+# Docker engine (see .ko.yaml): `VERSION=v1.2.3
+# KO_DOCKER_REPO=ghcr.io/lifeboat-dev/lifeboat $(hack/ko.sh) build --bare
+# --push=false --tarball=dist/lifeboat-image.tar ./cmd/lifeboat`.
 set -euo pipefail
 
 KO_VERSION=v0.19.1

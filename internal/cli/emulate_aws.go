@@ -2,14 +2,12 @@ package cli
 
 import (
 	"fmt"
-	"net"
 	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/lifeboat-dev/lifeboat/internal/emulate"
 	awsemu "github.com/lifeboat-dev/lifeboat/internal/emulate/aws"
 )
 
@@ -50,7 +48,7 @@ type emulateAWSOptions struct {
 
 // AddFlags registers the emulator's flags.
 func (o *emulateAWSOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.Address, "address", o.Address, "Address to listen on (host:port; port 0 picks a free one).")
+	addAddressFlag(fs, &o.Address)
 	fs.StringVar(&o.InstanceID, "instance-id", o.InstanceID, "Instance ID to serve.")
 	fs.StringVar(&o.InstanceType, "instance-type", o.InstanceType, "Instance type to serve.")
 	fs.StringVar(&o.Zone, "zone", o.Zone, "Availability zone to serve.")
@@ -74,8 +72,8 @@ func (o *emulateAWSOptions) AddFlags(fs *pflag.FlagSet) {
 
 // Validate checks the flags and parses the schedule.
 func (o *emulateAWSOptions) Validate() error {
-	if _, _, err := net.SplitHostPort(o.Address); err != nil {
-		return fmt.Errorf("--address must be host:port: %w", err)
+	if err := validateAddress(o.Address); err != nil {
+		return err
 	}
 	if o.TokenTTLMax < time.Second || o.TokenTTLMax > awsemu.MaxTokenTTL {
 		return fmt.Errorf("--token-ttl-max must be between 1s and 6h, got %s", o.TokenTTLMax)
@@ -103,17 +101,6 @@ func (o *emulateAWSOptions) Validate() error {
 	return nil
 }
 
-func optionalDuration(flag, v string) (*time.Duration, error) {
-	if v == "" {
-		return nil, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d < 0 {
-		return nil, fmt.Errorf("--%s must be a non-negative duration such as 30s, got %q", flag, v)
-	}
-	return &d, nil
-}
-
 func newEmulateAWSCommand(g *Globals) *cobra.Command {
 	o := &emulateAWSOptions{
 		Address: "127.0.0.1:1338", InstanceID: awsemu.DefaultInstanceID, InstanceType: awsemu.DefaultInstanceType,
@@ -121,19 +108,11 @@ func newEmulateAWSCommand(g *Globals) *cobra.Command {
 		SpotWarning: awsemu.DefaultSpotWarning, MaintenanceCode: awsemu.CodeSystemReboot,
 		MaintenanceDuration: awsemu.DefaultMaintenanceDuration,
 	}
-	cmd := &cobra.Command{
-		Use:   "aws",
-		Short: "Emulate the EC2 instance metadata service (IMDSv2) with spot, rebalance, maintenance and scale-in events",
-		Example: "  lifeboat emulate aws --spot-in 30s\n" +
+	return newEmulatorCommand("aws",
+		"Emulate the EC2 instance metadata service (IMDSv2) with spot, rebalance, maintenance and scale-in events",
+		"  lifeboat emulate aws --spot-in 30s\n"+
 			"  curl -X POST localhost:1338/lifeboat/spot -d '{\"in\":\"0s\",\"action\":\"stop\"}'",
-		Args:    cobra.NoArgs,
-		PreRunE: func(*cobra.Command, []string) error { return o.Validate() },
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runEmulateAWS(cmd, g, o)
-		},
-	}
-	o.AddFlags(cmd.Flags())
-	return cmd
+		o, func(cmd *cobra.Command) error { return runEmulateAWS(cmd, g, o) })
 }
 
 func runEmulateAWS(cmd *cobra.Command, g *Globals, o *emulateAWSOptions) error {
@@ -144,17 +123,12 @@ func runEmulateAWS(cmd *cobra.Command, g *Globals, o *emulateAWSOptions) error {
 	if err := scheduleAWS(srv, o); err != nil {
 		return err
 	}
-	var lc net.ListenConfig
-	l, err := lc.Listen(cmd.Context(), "tcp", o.Address)
-	if err != nil {
-		return fmt.Errorf("--address %s: %w", o.Address, err)
-	}
-	url := "http://" + l.Addr().String()
-	_, _ = fmt.Fprintf(g.Stdout, "AWS instance metadata emulator on %s\n"+
-		"  lifeboat agent --metadata-url %s   (AWS SDKs/CLI: AWS_EC2_METADATA_SERVICE_ENDPOINT=%s)\n"+
-		"  schedule events: curl -X POST %s/lifeboat/spot -d '{\"in\":\"10s\"}'   (see docs/EMULATORS.md)\n",
-		url, url, url, url)
-	return emulate.Serve(cmd.Context(), l, srv)
+	return serveEmulator(cmd.Context(), g.Stdout, o.Address, srv, func(url, _ string) string {
+		return fmt.Sprintf("AWS instance metadata emulator on %s\n"+
+			"  lifeboat agent --metadata-url %s   (AWS SDKs/CLI: AWS_EC2_METADATA_SERVICE_ENDPOINT=%s)\n"+
+			"  schedule events: curl -X POST %s/lifeboat/spot -d '{\"in\":\"10s\"}'   (see docs/EMULATORS.md)\n",
+			url, url, url, url)
+	})
 }
 
 // scheduleAWS applies the *-in flags.

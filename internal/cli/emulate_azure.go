@@ -2,13 +2,11 @@ package cli
 
 import (
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/lifeboat-dev/lifeboat/internal/emulate"
 	azureemu "github.com/lifeboat-dev/lifeboat/internal/emulate/azure"
 )
 
@@ -42,7 +40,7 @@ type emulateAzureOptions struct {
 
 // AddFlags registers the emulator's flags.
 func (o *emulateAzureOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.Address, "address", o.Address, "Address to listen on (host:port; port 0 picks a free one).")
+	addAddressFlag(fs, &o.Address)
 	fs.StringVar(&o.VMName, "vm-name", o.VMName,
 		"Name of the emulated VM, as scale-set events list it (<vmss>_<instance id>).")
 	fs.StringVar(&o.Location, "location", o.Location, "Azure location served in the compute metadata.")
@@ -58,8 +56,8 @@ func (o *emulateAzureOptions) AddFlags(fs *pflag.FlagSet) {
 
 // Validate checks the flags and parses the schedule.
 func (o *emulateAzureOptions) Validate() error {
-	if _, _, err := net.SplitHostPort(o.Address); err != nil {
-		return fmt.Errorf("--address must be host:port: %w", err)
+	if err := validateAddress(o.Address); err != nil {
+		return err
 	}
 	if o.VMName == "" {
 		return fmt.Errorf("--vm-name must not be empty")
@@ -85,19 +83,11 @@ func newEmulateAzureCommand(g *Globals) *cobra.Command {
 		Address: "127.0.0.1:1339", VMName: azureemu.DefaultVMName, Location: azureemu.DefaultLocation,
 		StartedFor: azureemu.DefaultStartedFor, EventType: azureemu.EventPreempt,
 	}
-	cmd := &cobra.Command{
-		Use:   "azure",
-		Short: "Emulate Azure Scheduled Events (IMDS) with preemption, termination, reboot, redeploy and freeze events",
-		Example: "  lifeboat emulate azure --event-in 10s --event-type Preempt\n" +
+	return newEmulatorCommand("azure",
+		"Emulate Azure Scheduled Events (IMDS) with preemption, termination, reboot, redeploy and freeze events",
+		"  lifeboat emulate azure --event-in 10s --event-type Preempt\n"+
 			"  curl -X POST localhost:1339/lifeboat/events -d '{\"type\":\"Reboot\",\"notBeforeIn\":\"5m\"}'",
-		Args:    cobra.NoArgs,
-		PreRunE: func(*cobra.Command, []string) error { return o.Validate() },
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runEmulateAzure(cmd, g, o)
-		},
-	}
-	o.AddFlags(cmd.Flags())
-	return cmd
+		o, func(cmd *cobra.Command) error { return runEmulateAzure(cmd, g, o) })
 }
 
 func runEmulateAzure(cmd *cobra.Command, g *Globals, o *emulateAzureOptions) error {
@@ -110,14 +100,10 @@ func runEmulateAzure(cmd *cobra.Command, g *Globals, o *emulateAzureOptions) err
 			return fmt.Errorf("--event-in/--event-type: %w", err)
 		}
 	}
-	l, err := (&net.ListenConfig{}).Listen(cmd.Context(), "tcp", o.Address)
-	if err != nil {
-		return fmt.Errorf("--address %s: %w", o.Address, err)
-	}
-	url := "http://" + l.Addr().String()
-	_, _ = fmt.Fprintf(g.Stdout, "Azure Scheduled Events emulator on %s (VM %s)\n"+
-		"  lifeboat agent --metadata-url %s\n"+
-		"  schedule events: curl -X POST %s/lifeboat/events -d '{\"type\":\"Preempt\"}'   (see docs/EMULATORS.md)\n",
-		url, o.VMName, url, url)
-	return emulate.Serve(cmd.Context(), l, srv)
+	return serveEmulator(cmd.Context(), g.Stdout, o.Address, srv, func(url, _ string) string {
+		return fmt.Sprintf("Azure Scheduled Events emulator on %s (VM %s)\n"+
+			"  lifeboat agent --metadata-url %s\n"+
+			"  schedule events: curl -X POST %s/lifeboat/events -d '{\"type\":\"Preempt\"}'   (see docs/EMULATORS.md)\n",
+			url, o.VMName, url, url)
+	})
 }

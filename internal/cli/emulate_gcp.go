@@ -2,13 +2,11 @@ package cli
 
 import (
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/lifeboat-dev/lifeboat/internal/emulate"
 	gcpemu "github.com/lifeboat-dev/lifeboat/internal/emulate/gcp"
 )
 
@@ -39,7 +37,7 @@ type emulateGCPOptions struct {
 
 // AddFlags registers the emulator's flags.
 func (o *emulateGCPOptions) AddFlags(fs *pflag.FlagSet) {
-	fs.StringVar(&o.Address, "address", o.Address, "Address to listen on (host:port; port 0 picks a free one).")
+	addAddressFlag(fs, &o.Address)
 	fs.StringVar(&o.InstanceID, "instance-id", o.InstanceID, "Numeric instance ID served at instance/id.")
 	fs.StringVar(&o.InstanceName, "instance-name", o.InstanceName, "Instance name served at instance/name.")
 	fs.StringVar(&o.Zone, "zone", o.Zone, "Zone served at instance/zone.")
@@ -57,8 +55,8 @@ func (o *emulateGCPOptions) AddFlags(fs *pflag.FlagSet) {
 
 // Validate checks the flags and parses the schedule.
 func (o *emulateGCPOptions) Validate() error {
-	if _, _, err := net.SplitHostPort(o.Address); err != nil {
-		return fmt.Errorf("--address must be host:port: %w", err)
+	if err := validateAddress(o.Address); err != nil {
+		return err
 	}
 	if o.InstanceID == "" || o.InstanceName == "" || o.Zone == "" || o.MachineType == "" {
 		return fmt.Errorf("--instance-id, --instance-name, --zone and --machine-type must not be empty")
@@ -87,19 +85,11 @@ func newEmulateGCPCommand(g *Globals) *cobra.Command {
 		Zone: gcpemu.DefaultZone, MachineType: gcpemu.DefaultMachineType, WaitTimeout: gcpemu.DefaultWaitTimeout,
 		MaintenanceEvent: gcpemu.MaintenanceTerminate,
 	}
-	cmd := &cobra.Command{
-		Use:   "gcp",
-		Short: "Emulate the GCE metadata server with preemption and host maintenance events (wait_for_change long-polls)",
-		Example: "  lifeboat emulate gcp --preempt-in 30s\n" +
+	return newEmulatorCommand("gcp",
+		"Emulate the GCE metadata server with preemption and host maintenance events (wait_for_change long-polls)",
+		"  lifeboat emulate gcp --preempt-in 30s\n"+
 			"  curl -X POST localhost:1340/lifeboat/maintenance -d '{\"value\":\"MIGRATE_ON_HOST_MAINTENANCE\"}'",
-		Args:    cobra.NoArgs,
-		PreRunE: func(*cobra.Command, []string) error { return o.Validate() },
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runEmulateGCP(cmd, g, o)
-		},
-	}
-	o.AddFlags(cmd.Flags())
-	return cmd
+		o, func(cmd *cobra.Command) error { return runEmulateGCP(cmd, g, o) })
 }
 
 func runEmulateGCP(cmd *cobra.Command, g *Globals, o *emulateGCPOptions) error {
@@ -116,15 +106,10 @@ func runEmulateGCP(cmd *cobra.Command, g *Globals, o *emulateGCPOptions) error {
 			srv.Maintenance(gcpemu.MaintenanceNone, *o.maintenanceIn+o.MaintenanceFor)
 		}
 	}
-	l, err := (&net.ListenConfig{}).Listen(cmd.Context(), "tcp", o.Address)
-	if err != nil {
-		return fmt.Errorf("--address %s: %w", o.Address, err)
-	}
-	host := l.Addr().String()
-	url := "http://" + host
-	_, _ = fmt.Fprintf(g.Stdout, "GCE metadata emulator on %s (instance %s)\n"+
-		"  lifeboat agent --metadata-url %s   (Google client libraries: GCE_METADATA_HOST=%s)\n"+
-		"  preempt now: curl -X POST %s/lifeboat/preempt   (see docs/EMULATORS.md)\n",
-		url, o.InstanceID, url, host, url)
-	return emulate.Serve(cmd.Context(), l, srv)
+	return serveEmulator(cmd.Context(), g.Stdout, o.Address, srv, func(url, host string) string {
+		return fmt.Sprintf("GCE metadata emulator on %s (instance %s)\n"+
+			"  lifeboat agent --metadata-url %s   (Google client libraries: GCE_METADATA_HOST=%s)\n"+
+			"  preempt now: curl -X POST %s/lifeboat/preempt   (see docs/EMULATORS.md)\n",
+			url, o.InstanceID, url, host, url)
+	})
 }

@@ -33,7 +33,7 @@ func exportQueueStats(ctx context.Context, s *queue.Stats, m *metrics.Metrics, i
 
 func addQueueDeltas(m *metrics.Metrics, prev, cur queue.StatsSnapshot) {
 	messages := []struct {
-		result    string
+		result   string
 		was, now int64
 	}{
 		{"received", prev.Received, cur.Received}, {"poison", prev.Poison, cur.Poison},

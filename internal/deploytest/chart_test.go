@@ -52,7 +52,7 @@ func TestChartRejectsBadValues(t *testing.T) {
 		values map[string]any
 		want   string
 	}{
-		{"typo in a key", set(nil, "agent.platfrom", "aws"), "platfrom"},
+		{"typo in a key", set(nil, "agent.platfrm", "aws"), "platfrm"},
 		{"unknown platform", set(nil, "agent.platform", "openstack"), "/agent/platform"},
 		{"bad duration", set(nil, "agent.shutdownTimeout", "2 minutes"), "/agent/shutdownTimeout"},
 		{"queue without URL", set(nil, "queue.enabled", true), "queueURL"},

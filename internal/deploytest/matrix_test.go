@@ -152,20 +152,12 @@ func release(i int) string { return fmt.Sprintf("m%d", i) }
 // Secret some combinations refer to.
 func restrictedNamespace(t *testing.T, c *testbed.Cluster) string {
 	t.Helper()
-	ctx := context.Background()
 	ns := c.Namespace(t)
-	n, err := c.Client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.Labels["pod-security.kubernetes.io/warn"] = "restricted"
-	if _, err := c.Client.CoreV1().Namespaces().Update(ctx, n, metav1.UpdateOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	labelNamespace(t, c, ns, "pod-security.kubernetes.io/warn", "restricted")
 	s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: existingName, Namespace: ns}, StringData: map[string]string{
 		"slack-token": "xoxb-existing", "telegram-token": "1:existing", "webhook-url": "https://hooks.example/existing",
 	}}
-	if _, err := c.Client.CoreV1().Secrets(ns).Create(ctx, s, metav1.CreateOptions{}); err != nil {
+	if _, err := c.Client.CoreV1().Secrets(ns).Create(context.Background(), s, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return ns

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -26,6 +27,8 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/yaml"
 
+	"github.com/lifeboat-dev/lifeboat/internal/awsfake"
+	"github.com/lifeboat-dev/lifeboat/internal/queue"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
@@ -59,7 +62,7 @@ func TestChartRBAC(t *testing.T) {
 
 	pool := testbed.UniqueName("rbac-pool")
 	inPool := func(n *corev1.Node) { n.Labels[testbed.LabelPool] = pool }
-	n1 := c.AddNode(t, testbed.UniqueName("rbac"), inPool).Name
+	n1 := c.AddNode(t, testbed.UniqueName("rbac"), inPool, func(n *corev1.Node) { n.Spec.ProviderID = "aws:///us-east-1a/" + instanceID }).Name
 	kubelet := nodeIdentity(t, c, dir, "kubelet", "system:node:"+n1)
 
 	t.Run("access", func(t *testing.T) { checkAccess(t, ns, agent, queue, kubelet) })
@@ -142,9 +145,12 @@ func TestChartRBAC(t *testing.T) {
 			_, err := c.Client.CoreV1().Pods(ns).Create(ctx, own, metav1.CreateOptions{})
 			return err
 		})
+		// The chart's own arguments, with the downward-API environment the
+		// DaemonSet gives; only the connection, the platform (no cloud here)
+		// and the metrics port (the pod's is the host's) are overridden.
 		addr := freeAddr(t)
-		p := start(t, bin, "agent", "--kubeconfig", agent.kubeconfig, "--node", n2, "--platform", "none",
-			"--run-mode", "pod", "--pod-name", own.Name, "--pod-namespace", ns, "--metrics-address", addr, "--log-format", "json")
+		args := append(containerArgs(t, objs, "DaemonSet", "-agent"), "--kubeconfig", agent.kubeconfig, "--platform", "none", "--metrics-address", addr)
+		p := startEnv(t, bin, []string{"NODE_NAME=" + n2, "POD_NAME=" + own.Name, "POD_NAMESPACE=" + ns}, args...)
 		p.waitLog(t, 60*time.Second, "agent watching for notices")
 		waitReady(t, addr)
 		if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -198,6 +204,11 @@ func TestChartRBAC(t *testing.T) {
 		waitPods(t, c, ns, "app=web", n1, 3)
 	})
 
+	t.Run("queue consumer as the queue ServiceAccount", func(t *testing.T) {
+		n3 := c.AddNode(t, testbed.UniqueName("rbac"), inPool).Name
+		testQueueConsumer(t, c, bin, ns, queue, containerArgs(t, objs, "Deployment", "-queue"), n1, n3)
+	})
+
 	t.Run("drain and delete the node as the queue ServiceAccount", func(t *testing.T) {
 		code, _, stderr := run(t, bin, 3*time.Minute, "drain", n2, "--kubeconfig", queue.kubeconfig,
 			"--force", "--delete-node", "--timeout", "2m", "--progress", "never")
@@ -209,6 +220,67 @@ func TestChartRBAC(t *testing.T) {
 			t.Errorf("node %s still exists after --delete-node: %v", n2, err)
 		}
 	})
+}
+
+// instanceID is n1's EC2 instance, named by the queue test's spot notice.
+const instanceID = "i-0d5e1f00c0ffee123"
+
+// containerArgs returns the rendered arguments of a workload's container.
+func containerArgs(t *testing.T, objs []*unstructured.Unstructured, kind, suffix string) []string {
+	t.Helper()
+	return podSpecOf(t, one(t, objs, kind, suffix)).Containers[0].Args
+}
+
+// testQueueConsumer runs `lifeboat queue` with the chart's arguments under
+// the queue ServiceAccount against a local SQS: it must win the Lease the
+// chart's Role allows, index Nodes, and drain the node a spot interruption
+// names (n1) onto the spare node.
+func testQueueConsumer(t *testing.T, c *testbed.Cluster, bin, ns string, id identity, args []string, node, spare string) {
+	ctx := context.Background()
+	fake := awsfake.New(nil)
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	fake.SetBaseURL(srv.URL)
+	queueURL, err := fake.SQS.CreateQueue("lifeboat", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	args = append(args, "--kubeconfig", id.kubeconfig, "--queue-url", queueURL, "--aws-endpoint", srv.URL,
+		"--aws-region", awsfake.Region, "--metrics-address", addr, "--wait-time", "1s")
+	p := startEnv(t, bin, []string{
+		"POD_NAME=lifeboat-queue-test", "POD_NAMESPACE=" + ns,
+		"AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=test", "AWS_EC2_METADATA_DISABLED=true",
+	}, args...)
+	p.waitLog(t, 60*time.Second, "became leader")
+	waitReady(t, addr)
+	lease, err := c.Client.CoordinationV1().Leases(ns).Get(ctx, "lifeboat-queue", metav1.GetOptions{})
+	if err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != "lifeboat-queue-test" {
+		t.Fatalf("lease %s/lifeboat-queue not held by the consumer: %+v, %v", ns, lease, err)
+	}
+	body := `{"version":"0","id":"5f2a9d3c-0000-4000-8000-deploytest01","detail-type":"EC2 Spot Instance Interruption Warning",` +
+		`"source":"aws.ec2","account":"` + awsfake.Account + `","time":"` + time.Now().UTC().Format(time.RFC3339) + `","region":"` + awsfake.Region + `",` +
+		`"resources":["arn:aws:ec2:` + awsfake.Region + `:` + awsfake.Account + `:instance/` + instanceID + `"],"detail":{"instance-id":"` + instanceID + `","instance-action":"terminate"}}`
+	if _, err := fake.SQS.Send(queueURL, body); err != nil {
+		t.Fatal(err)
+	}
+	waitPods(t, c, ns, "app=web", spare, 3)
+	c.Eventually(t, 60*time.Second, func() (bool, error) {
+		n, err := c.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		return err == nil && n.Spec.Unschedulable && n.Annotations[queue.AnnotationHandled] != "", err
+	})
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	code := p.wait(t, 60*time.Second)
+	t.Logf("queue consumer log:\n%s", p.stderr)
+	if code != 0 {
+		t.Errorf("lifeboat queue exited %d", code)
+	}
+	noForbidden(t, p.stderr.String())
+	if counts := fake.SQS.Counts("lifeboat"); counts.Visible+counts.InFlight != 0 || counts.Deleted != 1 {
+		t.Errorf("the spot notice was not deleted from the queue after its drain: %+v", counts)
+	}
 }
 
 // applyRBAC applies the rendered ServiceAccounts and RBAC objects for real
@@ -267,7 +339,7 @@ func nodeIdentity(t *testing.T, c *testbed.Cluster, dir, name, user string) iden
 func writeIdentity(t *testing.T, c *testbed.Cluster, dir, name string, auth *clientcmdapi.AuthInfo) identity {
 	t.Helper()
 	cfg := clientcmdapi.NewConfig()
-	cfg.Clusters["test"] = &clientcmdapi.Cluster{Server: c.Config.Host, CertificateAuthority: c.Config.TLSClientConfig.CAFile}
+	cfg.Clusters["test"] = &clientcmdapi.Cluster{Server: c.Config.Host, CertificateAuthority: c.Config.CAFile}
 	cfg.AuthInfos[name] = auth
 	cfg.Contexts["test"] = &clientcmdapi.Context{Cluster: "test", AuthInfo: name}
 	cfg.CurrentContext = "test"

@@ -1,6 +1,7 @@
 // Package emulate holds what the cloud metadata emulators (emulate/aws,
-// emulate/azure, emulate/gcp) share: serving an http.Handler on an address
-// until a context ends.
+// emulate/azure, emulate/gcp) share: the fault table (FaultMode, Faults),
+// the JSON helpers of the /lifeboat/ control endpoints, and serving an
+// http.Handler on an address until a context ends.
 package emulate
 
 import (

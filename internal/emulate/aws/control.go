@@ -1,33 +1,19 @@
 package aws
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"time"
+
+	"github.com/lifeboat-dev/lifeboat/internal/emulate"
 )
 
 // controlPrefix starts the emulator's own JSON endpoints (docs/EMULATORS.md).
-const controlPrefix = "/lifeboat/"
+const controlPrefix = emulate.ControlPrefix
 
 // Duration is a JSON string holding a Go duration ("30s", "2m").
-type Duration time.Duration
-
-// UnmarshalJSON parses "30s"-style strings.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return errors.New(`durations are strings such as "30s" or "2m"`)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
+type Duration = emulate.Duration
 
 // Request bodies of the control endpoints; every field is optional.
 type (
@@ -74,7 +60,7 @@ func (s *Server) controlRoutes(m *http.ServeMux) {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	m.HandleFunc("GET "+controlPrefix+"state", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, s.State())
+		emulate.WriteJSON(w, http.StatusOK, s.State())
 	})
 }
 
@@ -143,28 +129,20 @@ func (s *Server) reply(w http.ResponseWriter, msg string, v any, err error) {
 	var unknown *UnknownEventError
 	switch {
 	case errors.As(err, &unknown):
-		writeJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
+		emulate.WriteJSON(w, http.StatusNotFound, map[string]string{"error": err.Error()})
 	case err != nil:
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+		emulate.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 	default:
 		s.opts.Log.Info("emulator: "+msg, "detail", fmt.Sprintf("%+v", v))
-		writeJSON(w, http.StatusOK, v)
+		emulate.WriteJSON(w, http.StatusOK, v)
 	}
 }
 
 // decode reads an optional JSON body into v, answering 400 on errors.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<16))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid JSON body: " + err.Error()})
+	if err := emulate.DecodeBody(r, v); err != nil {
+		emulate.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 		return false
 	}
 	return true
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
 }

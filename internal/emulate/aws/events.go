@@ -153,6 +153,6 @@ func (s *Server) Reset() {
 	s.spot, s.rebal, s.maint = nil, nil, nil
 	s.asg = asgState{base: LifecycleInService}
 	clear(s.tokens)
-	s.setFaultsLocked(map[string]FaultMode{})
+	s.faults.Reset()
 	s.mu.Unlock()
 }

@@ -12,10 +12,11 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"k8s.io/utils/clock"
+
+	"github.com/lifeboat-dev/lifeboat/internal/emulate"
 )
 
 // Defaults for Options fields left empty.
@@ -60,15 +61,13 @@ type Server struct {
 	opts Options
 	mux  *http.ServeMux
 
-	mu      sync.Mutex
-	tokens  map[string]time.Time // session token -> expiry
-	spot    *spotState
-	rebal   *time.Time // when the recommendation appears (its noticeTime)
-	maint   []*maintState
-	asg     asgState
-	faults  map[string]FaultMode
-	faultCh chan struct{} // closed and replaced whenever faults change
-	hanging atomic.Int32  // requests held by FaultHang right now
+	mu     sync.Mutex
+	tokens map[string]time.Time // session token -> expiry
+	spot   *spotState
+	rebal  *time.Time // when the recommendation appears (its noticeTime)
+	maint  []*maintState
+	asg    asgState
+	faults *emulate.Faults // injected failures (has its own lock)
 }
 
 // New returns an emulator with no events scheduled.
@@ -95,11 +94,10 @@ func New(o Options) *Server {
 		o.Log = slog.Default()
 	}
 	s := &Server{
-		opts:    o,
-		tokens:  map[string]time.Time{},
-		asg:     asgState{base: LifecycleInService},
-		faults:  map[string]FaultMode{},
-		faultCh: make(chan struct{}),
+		opts:   o,
+		tokens: map[string]time.Time{},
+		asg:    asgState{base: LifecycleInService},
+		faults: emulate.NewFaults(),
 	}
 	s.mux = s.routes()
 	return s
@@ -107,7 +105,7 @@ func New(o Options) *Server {
 
 // ServeHTTP serves the metadata paths and the /lifeboat/ control endpoints.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !strings.HasPrefix(r.URL.Path, controlPrefix) && s.applyFault(w, r) {
+	if !strings.HasPrefix(r.URL.Path, controlPrefix) && s.faults.Apply(w, r, answers) {
 		return
 	}
 	s.mux.ServeHTTP(w, r)

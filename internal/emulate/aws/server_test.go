@@ -445,11 +445,11 @@ func TestStateAndReset(t *testing.T) {
 	}
 }
 
-func waitHanging(t *testing.T, s *Server, n int32) {
+func waitHanging(t *testing.T, s *Server, n int) {
 	t.Helper()
-	for deadline := time.Now().Add(30 * time.Second); s.hanging.Load() != n; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); s.faults.Hanging() != n; time.Sleep(5 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d requests hanging, want %d", s.hanging.Load(), n)
+			t.Fatalf("%d requests hanging, want %d", s.faults.Hanging(), n)
 		}
 	}
 }

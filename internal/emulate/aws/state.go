@@ -1,7 +1,5 @@
 package aws
 
-import "maps"
-
 // State is a snapshot of what the emulator will answer, served at
 // GET /lifeboat/state.
 type State struct {
@@ -25,7 +23,7 @@ func (s *Server) State() State {
 	st := State{
 		Maintenance:    []MaintenanceEvent{},
 		LifecycleState: s.asg.at(now),
-		Faults:         maps.Clone(s.faults),
+		Faults:         s.faults.Modes(),
 	}
 	if s.spot != nil {
 		sp := *s.spot

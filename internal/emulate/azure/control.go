@@ -1,45 +1,15 @@
 package azure
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
 	"maps"
 	"net/http"
-	"time"
+
+	"github.com/lifeboat-dev/lifeboat/internal/emulate"
 )
 
 // Duration is a time.Duration written as a Go duration string ("30s",
 // "2m") in JSON.
-type Duration time.Duration
-
-// D returns d as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// MarshalJSON writes d as a duration string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON reads a duration string ("30s").
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return errors.New(`durations are strings such as "30s" or "2m"`)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// faultBody is the body of POST /lifeboat/fault.
-type faultBody struct {
-	Mode  FaultMode `json:"mode"`
-	Path  string    `json:"path"`
-	Count int       `json:"count"`
-}
+type Duration = emulate.Duration
 
 // State is what GET /lifeboat/state reports.
 type State struct {
@@ -68,7 +38,7 @@ func (s *Server) controlRoutes(m *http.ServeMux) {
 	m.HandleFunc("GET "+controlPrefix+"acks", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, s.Acks())
 	})
-	m.HandleFunc("POST "+controlPrefix+"fault", s.postFault)
+	m.HandleFunc("POST "+controlPrefix+"fault", s.faults.FaultHandler(s.opts.Log, "azure-emulator", writeJSON))
 	m.HandleFunc("POST "+controlPrefix+"reset", func(w http.ResponseWriter, _ *http.Request) {
 		s.Reset()
 		s.opts.Log.Info("emulator: reset", "source", "azure-emulator")
@@ -86,7 +56,7 @@ func (s *Server) State() State {
 	defer s.mu.Unlock()
 	st := State{
 		Document: doc, Pending: []Event{}, Acks: append([]Ack{}, s.acks...),
-		Faults: s.faultsLocked(), Requests: maps.Clone(s.requests),
+		Faults: s.faults.Describe(), Requests: maps.Clone(s.requests),
 	}
 	for _, e := range s.events {
 		if !e.visible {
@@ -98,7 +68,7 @@ func (s *Server) State() State {
 
 func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	var spec EventSpec
-	if err := decodeBody(r, &spec); err != nil {
+	if err := emulate.DecodeBody(r, &spec); err != nil {
 		writeError(w, err.Error())
 		return
 	}
@@ -112,20 +82,6 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusCreated, ev)
 }
 
-func (s *Server) postFault(w http.ResponseWriter, r *http.Request) {
-	var fb faultBody
-	err := decodeBody(r, &fb)
-	if err == nil {
-		err = s.FailNext(fb.Path, fb.Mode, fb.Count)
-	}
-	if err != nil {
-		writeError(w, err.Error())
-		return
-	}
-	s.opts.Log.Info("emulator: fault set", "source", "azure-emulator", "mode", fb.Mode, "path", fb.Path, "count", fb.Count)
-	w.WriteHeader(http.StatusNoContent)
-}
-
 func (s *Server) control(w http.ResponseWriter, r *http.Request, action string, found bool) {
 	id := r.PathValue("id")
 	if !found {
@@ -134,14 +90,4 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, action string, 
 	}
 	s.opts.Log.Info("emulator: event "+action, "source", "azure-emulator", "event", id)
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// decodeBody decodes an optional JSON body strictly (unknown fields are errors).
-func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("invalid JSON body: %w", err)
-	}
-	return nil
 }

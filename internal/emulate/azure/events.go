@@ -8,18 +8,20 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	azurenotice "github.com/lifeboat-dev/lifeboat/internal/notice/azure"
 )
 
-// Event types and statuses Azure documents.
+// Event types and statuses Azure documents (those the notice source reads).
 const (
-	EventFreeze    = "Freeze"
-	EventReboot    = "Reboot"
-	EventRedeploy  = "Redeploy"
-	EventPreempt   = "Preempt"
-	EventTerminate = "Terminate"
+	EventFreeze    = azurenotice.EventFreeze
+	EventReboot    = azurenotice.EventReboot
+	EventRedeploy  = azurenotice.EventRedeploy
+	EventPreempt   = azurenotice.EventPreempt
+	EventTerminate = azurenotice.EventTerminate
 
-	StatusScheduled = "Scheduled"
-	StatusStarted   = "Started"
+	StatusScheduled = azurenotice.StatusScheduled
+	StatusStarted   = azurenotice.StatusStarted
 )
 
 // DefaultNotice returns the minimum notice Azure gives for an event type,
@@ -184,8 +186,7 @@ func (s *Server) Reset() {
 		s.incarnation++
 	}
 	s.events, s.acks = nil, nil
-	clear(s.faults)
-	s.faultsChangedLocked()
+	s.faults.Reset()
 }
 
 // Document returns the Scheduled Events document as served now.

@@ -5,38 +5,23 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	azurenotice "github.com/lifeboat-dev/lifeboat/internal/notice/azure"
 )
 
-// Document is the Scheduled Events document, as Azure serves it.
-type Document struct {
-	// DocumentIncarnation changes whenever Events change.
-	DocumentIncarnation int64 `json:"DocumentIncarnation"`
-	// Events lists the pending and started events (empty, never null).
-	Events []Event `json:"Events"`
-}
-
-// Event is one scheduled event, as Azure serves it.
-type Event struct {
-	EventID           string   `json:"EventId"`
-	EventType         string   `json:"EventType"`
-	ResourceType      string   `json:"ResourceType"`
-	Resources         []string `json:"Resources"`
-	EventStatus       string   `json:"EventStatus"`
-	NotBefore         string   `json:"NotBefore"`
-	Description       string   `json:"Description"`
-	EventSource       string   `json:"EventSource"`
-	DurationInSeconds int      `json:"DurationInSeconds"`
-}
-
-// StartRequests is the body of an acknowledgement POST.
-type StartRequests struct {
-	StartRequests []StartRequest `json:"StartRequests"`
-}
-
-// StartRequest asks the platform to start one event now.
-type StartRequest struct {
-	EventID string `json:"EventId"`
-}
+// Wire types of Scheduled Events, shared with the notice source that reads
+// them.
+type (
+	// Document is the Scheduled Events document, as Azure serves it; its
+	// Events are never null.
+	Document = azurenotice.Document
+	// Event is one scheduled event, as Azure serves it.
+	Event = azurenotice.Event
+	// StartRequests is the body of an acknowledgement POST.
+	StartRequests = azurenotice.StartRequests
+	// StartRequest asks the platform to start one event now.
+	StartRequest = azurenotice.StartRequest
+)
 
 // Compute is the subset of /metadata/instance/compute the emulator serves.
 type Compute struct {

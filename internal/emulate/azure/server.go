@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
+
+	"github.com/lifeboat-dev/lifeboat/internal/emulate"
 )
 
 // Wire constants of Azure IMDS.
@@ -28,7 +30,7 @@ const (
 	// MetadataHeader must be "true" on every IMDS request.
 	MetadataHeader = "Metadata"
 	// controlPrefix starts the emulator's own JSON control endpoints.
-	controlPrefix = "/lifeboat/"
+	controlPrefix = emulate.ControlPrefix
 )
 
 // Defaults for Options fields left empty.
@@ -71,9 +73,8 @@ type Server struct {
 	incarnation int64
 	events      []*event // in scheduling order
 	acks        []Ack
-	faults      map[string]*fault // metadata path ("" = every path) -> fault
-	faultCh     chan struct{}     // closed and replaced whenever faults change
-	requests    map[string]int    // metadata path -> requests served
+	faults      *emulate.Faults // injected failures (has its own lock)
+	requests    map[string]int  // metadata path -> requests served
 }
 
 // New returns an emulator with no events scheduled and DocumentIncarnation 1.
@@ -96,8 +97,7 @@ func New(o Options) *Server {
 	s := &Server{
 		opts:        o,
 		incarnation: 1,
-		faults:      map[string]*fault{},
-		faultCh:     make(chan struct{}),
+		faults:      emulate.NewFaults(),
 		requests:    map[string]int{},
 	}
 	s.mux = s.routes()
@@ -111,7 +111,7 @@ func (s *Server) Options() Options { return s.opts }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.URL.Path, controlPrefix) {
 		s.countRequest(r.URL.Path)
-		if s.applyFault(w, r) {
+		if s.faults.Apply(w, r, answers) {
 			return
 		}
 	}

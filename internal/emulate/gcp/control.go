@@ -1,50 +1,22 @@
 package gcp
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"time"
+
+	"github.com/lifeboat-dev/lifeboat/internal/emulate"
 )
 
 // Duration is a time.Duration written as a Go duration string ("30s") in JSON.
-type Duration time.Duration
+type Duration = emulate.Duration
 
-// D returns d as a time.Duration.
-func (d Duration) D() time.Duration { return time.Duration(d) }
-
-// MarshalJSON writes d as a duration string.
-func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
-
-// UnmarshalJSON reads a duration string ("30s").
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return errors.New(`durations are strings such as "30s" or "2m"`)
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil {
-		return err
-	}
-	*d = Duration(v)
-	return nil
+// valueBody is the body of the value-changing control endpoints; every
+// field is optional.
+type valueBody struct {
+	Key   string   `json:"key"`
+	Value string   `json:"value"`
+	In    Duration `json:"in"`
 }
-
-// Request bodies of the control endpoints; every field is optional.
-type (
-	valueBody struct {
-		Key   string   `json:"key"`
-		Value string   `json:"value"`
-		In    Duration `json:"in"`
-	}
-	faultBody struct {
-		Mode  FaultMode `json:"mode"`
-		Path  string    `json:"path"`
-		Count int       `json:"count"`
-	}
-)
 
 // ValueState is one key in State.
 type ValueState struct {
@@ -86,16 +58,16 @@ func (s *Server) controlRoutes(m *http.ServeMux) {
 		s.SetAfter(b.Key, b.Value, b.In.D())
 		return nil
 	}))
-	m.HandleFunc("POST "+controlPrefix+"fault", s.postFault)
+	m.HandleFunc("POST "+controlPrefix+"fault", s.faults.FaultHandler(s.opts.Log, "gcp-emulator", emulate.WriteJSON))
 	m.HandleFunc("POST "+controlPrefix+"reset", func(w http.ResponseWriter, _ *http.Request) {
 		s.Reset()
 		w.WriteHeader(http.StatusNoContent)
 	})
 	m.HandleFunc("GET "+controlPrefix+"state", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, s.State())
+		emulate.WriteJSON(w, http.StatusOK, s.State())
 	})
 	m.HandleFunc("GET "+controlPrefix+"requests", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, s.Requests(r.URL.Query().Get("key")))
+		emulate.WriteJSON(w, http.StatusOK, s.Requests(r.URL.Query().Get("key")))
 	})
 }
 
@@ -103,7 +75,7 @@ func (s *Server) controlRoutes(m *http.ServeMux) {
 func (s *Server) State() State {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := State{Values: map[string]ValueState{}, Waiting: map[string]int{}, Faults: s.faultsLocked()}
+	st := State{Values: map[string]ValueState{}, Waiting: map[string]int{}, Faults: s.faults.Describe()}
 	for k, v := range s.values {
 		st.Values[k] = ValueState{Value: v.v, ETag: v.etag}
 	}
@@ -129,7 +101,7 @@ func ValidateMaintenance(v string) error {
 func (s *Server) postValue(apply func(valueBody) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var b valueBody
-		err := decodeBody(r, &b)
+		err := emulate.DecodeBody(r, &b)
 		if err == nil && b.In < 0 {
 			err = &ValidationError{Field: "in", Problem: "must not be negative"}
 		}
@@ -137,41 +109,11 @@ func (s *Server) postValue(apply func(valueBody) error) http.HandlerFunc {
 			err = apply(b)
 		}
 		if err != nil {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+			emulate.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			return
 		}
 		s.opts.Log.Info("emulator: control request", "source", "gcp-emulator", "path", r.URL.Path,
 			"key", b.Key, "value", b.Value, "in", b.In.D())
 		w.WriteHeader(http.StatusNoContent)
 	}
-}
-
-func (s *Server) postFault(w http.ResponseWriter, r *http.Request) {
-	var fb faultBody
-	err := decodeBody(r, &fb)
-	if err == nil {
-		err = s.FailNext(fb.Path, fb.Mode, fb.Count)
-	}
-	if err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
-		return
-	}
-	s.opts.Log.Info("emulator: fault set", "source", "gcp-emulator", "mode", fb.Mode, "path", fb.Path, "count", fb.Count)
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
-// decodeBody decodes an optional JSON body strictly (unknown fields are errors).
-func decodeBody(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("invalid JSON body: %w", err)
-	}
-	return nil
 }

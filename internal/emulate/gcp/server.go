@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
+
+	"github.com/lifeboat-dev/lifeboat/internal/emulate"
 )
 
 // Wire constants of the GCE metadata server.
@@ -29,7 +31,7 @@ const (
 	// TERMINATE_ON_HOST_MAINTENANCE.
 	MaintenanceKey = "instance/maintenance-event"
 	// controlPrefix starts the emulator's own JSON control endpoints.
-	controlPrefix = "/lifeboat/"
+	controlPrefix = emulate.ControlPrefix
 )
 
 // Values of PreemptedKey and MaintenanceKey.
@@ -87,9 +89,8 @@ type Server struct {
 
 	mu       sync.Mutex
 	values   map[string]*value
-	changed  chan struct{} // closed and replaced whenever a value changes
-	faults   map[string]*fault
-	faultCh  chan struct{} // closed and replaced whenever faults change
+	changed  chan struct{}   // closed and replaced whenever a value changes
+	faults   *emulate.Faults // injected failures (has its own lock)
 	requests []*Request
 	waiting  map[string]int // key -> wait_for_change requests hanging now
 	version  int
@@ -109,8 +110,7 @@ func New(o Options) *Server {
 		opts:    o,
 		values:  map[string]*value{},
 		changed: make(chan struct{}),
-		faults:  map[string]*fault{},
-		faultCh: make(chan struct{}),
+		faults:  emulate.NewFaults(),
 		waiting: map[string]int{},
 	}
 	for k, v := range map[string]string{

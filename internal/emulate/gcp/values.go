@@ -73,8 +73,7 @@ func (s *Server) Reset() {
 			s.setLocked(k, v)
 		}
 	}
-	clear(s.faults)
-	s.faultsChangedLocked()
+	s.faults.Reset()
 	s.mu.Unlock()
 	s.opts.Log.Info("emulator: reset", "source", "gcp-emulator")
 }
@@ -144,7 +143,7 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request) {
 		timeout = time.Duration(n) * time.Second
 	}
 	rp := s.record(rec)
-	if s.applyFault(w, r, key) {
+	if s.faults.Apply(w, r, s.answers(key)) {
 		s.finish(rp, OutcomeFault)
 		return
 	}

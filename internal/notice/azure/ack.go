@@ -28,7 +28,7 @@ func (s *Source) Ack(ctx context.Context, n notice.Notice) error {
 	if err != nil {
 		return err
 	}
-	body, err := json.Marshal(startRequests{StartRequests: []startRequest{{EventID: n.ID}}})
+	body, err := json.Marshal(StartRequests{StartRequests: []StartRequest{{EventID: n.ID}}})
 	if err != nil {
 		return err
 	}

@@ -9,13 +9,14 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/emulate/azure"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	source "github.com/lifeboat-dev/lifeboat/internal/notice/azure"
+	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/noticetest"
 )
 
 func TestAckPostsStartRequest(t *testing.T) {
 	emu, srv := emulator(t, azure.Options{})
 	src, out, _ := run(t, source.Config{MetadataURL: srv.URL, VMName: testVM})
 	ev := schedule(t, emu, azure.EventSpec{EventType: azure.EventPreempt})
-	n := next(t, out)
+	n := noticetest.Next(t, out)
 	if err := src.Ack(context.Background(), n); err != nil {
 		t.Fatalf("Ack: %v", err)
 	}
@@ -39,7 +40,7 @@ func TestAckRefusesEventsItDidNotEmit(t *testing.T) {
 	src, out, _ := run(t, source.Config{MetadataURL: srv.URL, VMName: testVM})
 	other := schedule(t, emu, azure.EventSpec{EventType: azure.EventPreempt, Resources: []string{"another-vm"}})
 	ours := schedule(t, emu, azure.EventSpec{EventType: azure.EventReboot})
-	n := next(t, out)
+	n := noticetest.Next(t, out)
 	ctx := context.Background()
 
 	forged := n
@@ -52,7 +53,7 @@ func TestAckRefusesEventsItDidNotEmit(t *testing.T) {
 		t.Errorf("Ack(notice of another source) succeeded")
 	}
 	emu.Cancel(ours.EventID)
-	if c := next(t, out); !c.Canceled {
+	if c := noticetest.Next(t, out); !c.Canceled {
 		t.Fatalf("want canceled notice, got %+v", c)
 	}
 	if err := src.Ack(ctx, n); !errors.As(err, &ue) || !ue.Gone {
@@ -68,7 +69,7 @@ func TestAckReportsRefusal(t *testing.T) {
 	schedule(t, emu, azure.EventSpec{EventType: azure.EventTerminate})
 	// One poll at start, then none for an hour: the injected 500 hits the ack.
 	src, out, _ := run(t, source.Config{MetadataURL: srv.URL, VMName: testVM, PollInterval: time.Hour})
-	n := next(t, out)
+	n := noticetest.Next(t, out)
 	if err := emu.FailNext(azure.ScheduledEventsPath, azure.Fault500, 1); err != nil {
 		t.Fatal(err)
 	}

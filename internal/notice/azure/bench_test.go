@@ -7,6 +7,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/internal/emulate/azure"
 	source "github.com/lifeboat-dev/lifeboat/internal/notice/azure"
+	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/noticetest"
 )
 
 // BenchmarkAzureDetection measures the time from scheduling an event on the
@@ -24,7 +25,7 @@ func BenchmarkAzureDetection(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		ev := schedule(b, emu, azure.EventSpec{EventType: azure.EventPreempt})
-		n := next(b, out)
+		n := noticetest.Next(b, out)
 		d := time.Since(start)
 		total, worst = total+d, max(worst, d)
 		if n.ID != ev.EventID {
@@ -32,7 +33,7 @@ func BenchmarkAzureDetection(b *testing.B) {
 		}
 		b.StopTimer()
 		emu.Cancel(ev.EventID)
-		if c := next(b, out); !c.Canceled {
+		if c := noticetest.Next(b, out); !c.Canceled {
 			b.Fatalf("want canceled notice, got %+v", c)
 		}
 		b.StartTimer()

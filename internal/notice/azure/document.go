@@ -21,14 +21,17 @@ const (
 	StatusStarted   = "Started"
 )
 
-// document is the Scheduled Events document.
-type document struct {
-	DocumentIncarnation int64   `json:"DocumentIncarnation"`
-	Events              []event `json:"Events"`
+// Document is the Scheduled Events document (the emulator in
+// internal/emulate/azure serves the same type).
+type Document struct {
+	// DocumentIncarnation changes whenever Events change.
+	DocumentIncarnation int64 `json:"DocumentIncarnation"`
+	// Events lists the pending and started events.
+	Events []Event `json:"Events"`
 }
 
-// event is one scheduled event.
-type event struct {
+// Event is one scheduled event.
+type Event struct {
 	EventID           string   `json:"EventId"`
 	EventType         string   `json:"EventType"`
 	ResourceType      string   `json:"ResourceType"`
@@ -40,12 +43,13 @@ type event struct {
 	DurationInSeconds int      `json:"DurationInSeconds"`
 }
 
-// startRequests is the acknowledgement body.
-type startRequests struct {
-	StartRequests []startRequest `json:"StartRequests"`
+// StartRequests is the body of an acknowledgement POST.
+type StartRequests struct {
+	StartRequests []StartRequest `json:"StartRequests"`
 }
 
-type startRequest struct {
+// StartRequest asks the platform to start one event now.
+type StartRequest struct {
 	EventID string `json:"EventId"`
 }
 
@@ -84,7 +88,7 @@ func ParseNotBefore(s string) (time.Time, error) {
 
 // names reports whether the event lists vm among its Resources
 // (case-insensitively).
-func (e *event) names(vm string) bool {
+func (e *Event) names(vm string) bool {
 	for _, r := range e.Resources {
 		if strings.EqualFold(strings.TrimSpace(r), vm) {
 			return true
@@ -97,7 +101,7 @@ func (e *event) names(vm string) bool {
 // is NotBefore; for a Started event (NotBefore cleared) it is now. An
 // unparsable NotBefore leaves the deadline unknown and is returned as err
 // alongside the notice.
-func (e *event) toNotice(kind notice.Kind, vm, node string, incarnation int64, now time.Time) (notice.Notice, error) {
+func (e *Event) toNotice(kind notice.Kind, vm, node string, incarnation int64, now time.Time) (notice.Notice, error) {
 	deadline, err := ParseNotBefore(e.NotBefore)
 	if err == nil && deadline.IsZero() && e.EventStatus == StatusStarted {
 		deadline = now

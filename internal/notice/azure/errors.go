@@ -1,23 +1,23 @@
 package azure
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
+
+	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/metadatahttp"
 )
 
 // Reasons passed to Config.OnError (stable, low-cardinality metric labels).
 const (
 	// ReasonUnreachable: IMDS refused or dropped the connection.
-	ReasonUnreachable = "unreachable"
+	ReasonUnreachable = metadatahttp.ReasonUnreachable
 	// ReasonTimeout: a request took longer than Config.RequestTimeout.
-	ReasonTimeout = "timeout"
+	ReasonTimeout = metadatahttp.ReasonTimeout
 	// ReasonHTTPStatus: IMDS answered with a status other than 200.
-	ReasonHTTPStatus = "http-status"
+	ReasonHTTPStatus = metadatahttp.ReasonHTTPStatus
 	// ReasonMalformed: the body was not a valid document (or an event in it
 	// could not be understood).
-	ReasonMalformed = "malformed"
+	ReasonMalformed = metadatahttp.ReasonMalformed
 )
 
 // HTTPStatusError is an IMDS answer with an unexpected status.
@@ -77,30 +77,19 @@ func (e *UnknownEventError) Error() string {
 	return fmt.Sprintf("azure scheduled event %q was not emitted by this source; refusing to acknowledge it", e.EventID)
 }
 
-// ConfigError is an invalid Config field.
-type ConfigError struct {
-	// Field names the Config field.
-	Field string
-	// Err says what is wrong.
-	Err error
-}
-
-func (e *ConfigError) Error() string { return fmt.Sprintf("azure source: %s: %v", e.Field, e.Err) }
-func (e *ConfigError) Unwrap() error { return e.Err }
+// ConfigError is an invalid Config field; its Source is Name.
+type ConfigError = metadatahttp.ConfigError
 
 // reasonOf classifies a request error as one of the Reason constants.
 func reasonOf(err error) string {
 	var se *HTTPStatusError
 	var me *MalformedError
-	var ne net.Error
 	switch {
 	case errors.As(err, &se):
 		return ReasonHTTPStatus
 	case errors.As(err, &me):
 		return ReasonMalformed
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return ReasonTimeout
 	default:
-		return ReasonUnreachable
+		return metadatahttp.TransportReason(err)
 	}
 }

@@ -3,8 +3,6 @@ package azure_test
 import (
 	"context"
 	"net/http/httptest"
-	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,11 +10,11 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	source "github.com/lifeboat-dev/lifeboat/internal/notice/azure"
+	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/noticetest"
 )
 
-// wait bounds every wait for something that should happen; generous so a
-// loaded 2-core machine does not fail tests.
-const wait = 20 * time.Second
+// wait bounds every wait for something that should happen.
+const wait = noticetest.Wait
 
 const testVM = azure.DefaultVMName
 
@@ -32,41 +30,11 @@ func emulator(t testing.TB, o azure.Options) (*azure.Server, *httptest.Server) {
 	return emu, srv
 }
 
-// errorLog records OnError reasons.
-type errorLog struct {
-	mu      sync.Mutex
-	reasons []string
-}
-
-func (l *errorLog) add(r string) {
-	l.mu.Lock()
-	l.reasons = append(l.reasons, r)
-	l.mu.Unlock()
-}
-
-func (l *errorLog) count(reason string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, r := range l.reasons {
-		if r == reason {
-			n++
-		}
-	}
-	return n
-}
-
-func (l *errorLog) all() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.reasons)
-}
-
 // run starts a source with fast polling against url and returns its notices.
 // Cleanup stops it and checks Run returned nil.
-func run(t testing.TB, cfg source.Config) (*source.Source, <-chan notice.Notice, *errorLog) {
+func run(t testing.TB, cfg source.Config) (*source.Source, <-chan notice.Notice, *noticetest.ErrorLog) {
 	t.Helper()
-	errs := &errorLog{}
+	errs := &noticetest.ErrorLog{}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 10 * time.Millisecond
 	}
@@ -76,7 +44,7 @@ func run(t testing.TB, cfg source.Config) (*source.Source, <-chan notice.Notice,
 	if cfg.Log == nil {
 		cfg.Log = logging.Discard()
 	}
-	cfg.OnError = errs.add
+	cfg.OnError = errs.Add
 	src, err := source.New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -99,38 +67,16 @@ func run(t testing.TB, cfg source.Config) (*source.Source, <-chan notice.Notice,
 	return src, out, errs
 }
 
-func next(t testing.TB, ch <-chan notice.Notice) notice.Notice {
-	t.Helper()
-	select {
-	case n := <-ch:
-		return n
-	case <-time.After(wait):
-		t.Fatalf("no notice within %s", wait)
-		return notice.Notice{}
-	}
-}
-
 // quiet asserts no notice arrives while the source makes polls more
 // requests to the scheduled events document.
 func quiet(t *testing.T, ch <-chan notice.Notice, emu *azure.Server, polls int) {
 	t.Helper()
 	target := emu.Requests(azure.ScheduledEventsPath) + polls
-	eventually(t, func() bool { return emu.Requests(azure.ScheduledEventsPath) >= target })
+	noticetest.Eventually(t, func() bool { return emu.Requests(azure.ScheduledEventsPath) >= target })
 	select {
 	case n := <-ch:
 		t.Fatalf("unexpected notice %+v", n)
 	default:
-	}
-}
-
-func eventually(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", wait)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
-	"time"
+
+	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/metadatahttp"
 )
 
 // getJSON GETs u with the IMDS header and decodes a 200 JSON answer into v.
@@ -44,38 +42,22 @@ func (s *Source) do(ctx context.Context, method, u string, body []byte) ([]byte,
 		return nil, err
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, &HTTPStatusError{Method: method, URL: u, StatusCode: resp.StatusCode, Body: truncate(string(b), 200)}
+		return nil, &HTTPStatusError{Method: method, URL: u, StatusCode: resp.StatusCode, Body: metadatahttp.Truncate(string(b), 200)}
 	}
 	return b, nil
 }
 
+// normalizeBaseURL checks raw (DefaultMetadataURL if empty) and drops
+// trailing slashes.
 func normalizeBaseURL(raw string) (string, error) {
 	if raw == "" {
 		raw = DefaultMetadataURL
 	}
-	u, err := url.Parse(raw)
+	u, err := metadatahttp.ParseBaseURL(raw)
 	if err != nil {
 		return "", err
 	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("want an http(s) URL such as %s, got %q", DefaultMetadataURL, raw)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("must not have a query or fragment, got %q", raw)
-	}
 	return strings.TrimRight(u.String(), "/"), nil
-}
-
-// newHTTPClient returns a client for IMDS: no proxy (IMDS must be reached
-// directly, also where HTTP(S)_PROXY is set, as on many Windows nodes),
-// short connect timeout, kept-alive connections.
-func newHTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{
-		Proxy:           nil,
-		DialContext:     (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:    4,
-		IdleConnTimeout: 90 * time.Second,
-	}}
 }
 
 // newRequest builds an IMDS request with the Metadata: true header and, if

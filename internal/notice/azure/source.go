@@ -18,6 +18,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
+	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/metadatahttp"
 )
 
 // Name is the source name in notices, logs and metrics.
@@ -26,7 +27,7 @@ const Name = "azure"
 // Defaults for Config fields left zero.
 const (
 	// DefaultMetadataURL is Azure IMDS.
-	DefaultMetadataURL = "http://169.254.169.254"
+	DefaultMetadataURL = metadatahttp.DefaultHost
 	// DefaultPollInterval keeps detection under a second.
 	DefaultPollInterval = 500 * time.Millisecond
 	// DefaultRequestTimeout bounds each IMDS request.
@@ -104,20 +105,20 @@ var (
 func New(cfg Config) (*Source, error) {
 	base, err := normalizeBaseURL(cfg.MetadataURL)
 	if err != nil {
-		return nil, &ConfigError{Field: "MetadataURL", Err: err}
+		return nil, &ConfigError{Source: Name, Field: "MetadataURL", Err: err}
 	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 	}{{"PollInterval", cfg.PollInterval}, {"RequestTimeout", cfg.RequestTimeout}, {"MaxBackoff", cfg.MaxBackoff}} {
 		if d.v < 0 {
-			return nil, &ConfigError{Field: d.name, Err: fmt.Errorf("must not be negative, got %s", d.v)}
+			return nil, &ConfigError{Source: Name, Field: d.name, Err: fmt.Errorf("must not be negative, got %s", d.v)}
 		}
 	}
 	vm := strings.TrimSpace(cfg.VMName)
 	if vm == "" && cfg.ProviderID != "" {
 		if vm, err = VMNameFromProviderID(cfg.ProviderID); err != nil {
-			return nil, &ConfigError{Field: "ProviderID", Err: err}
+			return nil, &ConfigError{Source: Name, Field: "ProviderID", Err: err}
 		}
 	}
 	s := &Source{
@@ -133,7 +134,7 @@ func New(cfg Config) (*Source, error) {
 		onError:  cfg.OnError,
 	}
 	if s.hc == nil {
-		s.hc = newHTTPClient()
+		s.hc = &http.Client{Transport: metadatahttp.NewTransport()}
 	}
 	if s.clock == nil {
 		s.clock = clock.RealClock{}
@@ -192,7 +193,7 @@ func (s *Source) Run(ctx context.Context, out chan<- notice.Notice) error {
 }
 
 // observe folds a document into the tracker and returns the notices to send.
-func (s *Source) observe(vm string, doc *document) []notice.Notice {
+func (s *Source) observe(vm string, doc *Document) []notice.Notice {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.tracker.observe(doc, observation{
@@ -216,8 +217,8 @@ func (s *Source) eventsURL() string {
 }
 
 // fetch GETs and parses the Scheduled Events document.
-func (s *Source) fetch(ctx context.Context) (*document, error) {
-	var doc document
+func (s *Source) fetch(ctx context.Context) (*Document, error) {
+	var doc Document
 	if err := s.getJSON(ctx, s.eventsURL(), &doc); err != nil {
 		return nil, err
 	}
@@ -242,22 +243,11 @@ func (s *Source) failed(err error, failures int, doing string) {
 // backoff is the wait after the given number of consecutive failures:
 // PollInterval doubled per failure, capped at MaxBackoff.
 func (s *Source) backoff(failures int) time.Duration {
-	d := s.interval
-	for i := 0; i < failures && d < s.maxWait; i++ {
-		d *= 2
-	}
-	return min(d, s.maxWait)
+	return metadatahttp.Backoff(s.interval, s.maxWait, failures)
 }
 
 func (s *Source) sleep(ctx context.Context, d time.Duration) error {
-	t := s.clock.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C():
-		return nil
-	}
+	return metadatahttp.Sleep(ctx, s.clock, d)
 }
 
 func orDefault(v, d time.Duration) time.Duration {
@@ -265,11 +255,4 @@ func orDefault(v, d time.Duration) time.Duration {
 		return d
 	}
 	return v
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

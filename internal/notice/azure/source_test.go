@@ -14,6 +14,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/emulate/azure"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	source "github.com/lifeboat-dev/lifeboat/internal/notice/azure"
+	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/noticetest"
 )
 
 func TestEventTypesMapToKinds(t *testing.T) {
@@ -32,7 +33,7 @@ func TestEventTypesMapToKinds(t *testing.T) {
 			emu, srv := emulator(t, azure.Options{})
 			_, out, _ := run(t, source.Config{MetadataURL: srv.URL, VMName: testVM, Node: "node-a"})
 			ev := schedule(t, emu, azure.EventSpec{EventType: tc.eventType, NotBeforeIn: azure.Duration(90 * time.Second), Description: "host update"})
-			n := next(t, out)
+			n := noticetest.Next(t, out)
 			wantDeadline, err := http.ParseTime(ev.NotBefore)
 			if err != nil {
 				t.Fatal(err)
@@ -60,7 +61,7 @@ func TestOnlyEventsNamingThisVM(t *testing.T) {
 	schedule(t, emu, azure.EventSpec{EventType: azure.EventPreempt, Resources: []string{"aks-pool-12345678-vmss_7"}})
 	// Resources are compared case-insensitively, and may list several VMs.
 	ours := schedule(t, emu, azure.EventSpec{EventType: azure.EventReboot, Resources: []string{"other", "AKS-POOL-12345678-VMSS_0"}})
-	if n := next(t, out); n.ID != ours.EventID {
+	if n := noticetest.Next(t, out); n.ID != ours.EventID {
 		t.Fatalf("first notice is %q (%s), want ours %q: another VM's event was not ignored", n.ID, n.Kind, ours.EventID)
 	}
 	quiet(t, out, emu, 3)
@@ -70,7 +71,7 @@ func TestRepeatedEventEmittedOnce(t *testing.T) {
 	emu, srv := emulator(t, azure.Options{})
 	_, out, _ := run(t, source.Config{MetadataURL: srv.URL, VMName: testVM})
 	ev := schedule(t, emu, azure.EventSpec{EventType: azure.EventPreempt})
-	if n := next(t, out); n.ID != ev.EventID {
+	if n := noticetest.Next(t, out); n.ID != ev.EventID {
 		t.Fatalf("notice %q, want %q", n.ID, ev.EventID)
 	}
 	quiet(t, out, emu, 3)
@@ -87,11 +88,11 @@ func TestVanishedEventIsCanceled(t *testing.T) {
 	emu, srv := emulator(t, azure.Options{})
 	_, out, _ := run(t, source.Config{MetadataURL: srv.URL, VMName: testVM})
 	ev := schedule(t, emu, azure.EventSpec{EventType: azure.EventRedeploy})
-	first := next(t, out)
+	first := noticetest.Next(t, out)
 	if !emu.Cancel(ev.EventID) {
 		t.Fatal("Cancel: event not found")
 	}
-	n := next(t, out)
+	n := noticetest.Next(t, out)
 	if !n.Canceled || n.ID != ev.EventID || n.Kind != notice.KindScheduledReboot || n.Attributes["outcome"] != "canceled" {
 		t.Fatalf("got %+v, want a canceled notice for %s with outcome=canceled", n, ev.EventID)
 	}
@@ -106,7 +107,7 @@ func TestStartedEventThenCompletion(t *testing.T) {
 	emu, srv := emulator(t, azure.Options{Clock: clk, StartedFor: time.Minute})
 	_, out, _ := run(t, source.Config{MetadataURL: srv.URL, VMName: testVM})
 	ev := schedule(t, emu, azure.EventSpec{EventType: azure.EventPreempt, NotBeforeIn: azure.Duration(30 * time.Second)})
-	n := next(t, out)
+	n := noticetest.Next(t, out)
 	if want := clk.Now().Add(30 * time.Second); !n.Deadline.Equal(want) {
 		t.Fatalf("Deadline = %v, want %v", n.Deadline, want)
 	}
@@ -116,7 +117,7 @@ func TestStartedEventThenCompletion(t *testing.T) {
 	}
 	quiet(t, out, emu, 3) // a status change is not a new notice
 	clk.Step(time.Minute) // the platform is done: the event disappears
-	n = next(t, out)
+	n = noticetest.Next(t, out)
 	if !n.Canceled || n.ID != ev.EventID || n.Attributes["outcome"] != "completed" {
 		t.Fatalf("got %+v, want canceled notice with outcome=completed", n)
 	}
@@ -162,19 +163,19 @@ func TestDocumentedWireFormat(t *testing.T) {
 	aStarted := fmt.Sprintf(docEvent, "602d9444-d2cd-49c7-8624-8643e7171297", "Preempt", vm, "Started", "")
 	srv, requests := scripted(t, doc(1, a), doc(1, a), doc(2, aStarted), doc(2, aStarted), doc(3))
 	_, out, errs := run(t, source.Config{MetadataURL: srv.URL, VMName: vm})
-	n := next(t, out)
+	n := noticetest.Next(t, out)
 	want := time.Date(2016, 9, 19, 18, 29, 47, 0, time.UTC)
 	if n.ID != "602d9444-d2cd-49c7-8624-8643e7171297" || n.Kind != notice.KindPreemption || !n.Deadline.Equal(want) {
 		t.Fatalf("got ID %q Kind %q Deadline %v, want Preempt deadline %v", n.ID, n.Kind, n.Deadline, want)
 	}
-	n = next(t, out)
+	n = noticetest.Next(t, out)
 	if !n.Canceled || n.Attributes["outcome"] != "completed" {
 		t.Fatalf("got %+v, want completed", n)
 	}
 	if requests.Load() < 5 {
 		t.Fatalf("canceled after %d requests, want it from the fifth document", requests.Load())
 	}
-	if got := errs.all(); len(got) != 0 {
+	if got := errs.All(); len(got) != 0 {
 		t.Errorf("OnError calls %v, want none", got)
 	}
 }
@@ -183,7 +184,7 @@ func TestEventFirstSeenStartedHasDeadlineNow(t *testing.T) {
 	const vm = "vm1"
 	srv, _ := scripted(t, doc(5, fmt.Sprintf(docEvent, "ev-1", "Terminate", vm, "Started", "")))
 	_, out, _ := run(t, source.Config{MetadataURL: srv.URL, VMName: vm})
-	n := next(t, out)
+	n := noticetest.Next(t, out)
 	if n.Kind != notice.KindTermination || !n.Deadline.Equal(n.Detected) {
 		t.Fatalf("Kind %q Deadline %v Detected %v: a started event's deadline is now", n.Kind, n.Deadline, n.Detected)
 	}
@@ -195,14 +196,14 @@ func TestUnknownTypeAndBadNotBeforeAreCounted(t *testing.T) {
 		fmt.Sprintf(docEvent, "ev-odd", "Hibernate", vm, "Scheduled", "Mon, 19 Sep 2016 18:29:47 GMT"),
 		fmt.Sprintf(docEvent, "ev-bad", "Reboot", vm, "Scheduled", "next tuesday")))
 	_, out, errs := run(t, source.Config{MetadataURL: srv.URL, VMName: vm})
-	n := next(t, out)
+	n := noticetest.Next(t, out)
 	if n.ID != "ev-bad" || !n.Deadline.IsZero() {
 		t.Fatalf("got %q deadline %v, want ev-bad with an unknown deadline", n.ID, n.Deadline)
 	}
-	eventually(t, func() bool { return errs.count(source.ReasonMalformed) >= 2 })
+	noticetest.Eventually(t, func() bool { return errs.Count(source.ReasonMalformed) >= 2 })
 	seen := requests.Load()
-	eventually(t, func() bool { return requests.Load() >= seen+3 }) // more polls of the same document
-	if got := errs.count(source.ReasonMalformed); got != 2 {
+	noticetest.Eventually(t, func() bool { return requests.Load() >= seen+3 }) // more polls of the same document
+	if got := errs.Count(source.ReasonMalformed); got != 2 {
 		t.Errorf("malformed counted %d times, want once per event (2)", got)
 	}
 	select {
@@ -229,15 +230,15 @@ func TestFaultsAreSurvived(t *testing.T) {
 			_, out, errs := run(t, source.Config{
 				MetadataURL: srv.URL, VMName: testVM, RequestTimeout: 100 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 			})
-			eventually(t, func() bool { return errs.count(tc.reason) >= 3 })
+			noticetest.Eventually(t, func() bool { return errs.Count(tc.reason) >= 3 })
 			if err := emu.SetFault(azure.ScheduledEventsPath, azure.FaultNone); err != nil {
 				t.Fatal(err)
 			}
 			ev := schedule(t, emu, azure.EventSpec{EventType: azure.EventPreempt})
-			if n := next(t, out); n.ID != ev.EventID {
+			if n := noticetest.Next(t, out); n.ID != ev.EventID {
 				t.Fatalf("after recovery got %q, want %q", n.ID, ev.EventID)
 			}
-			for _, r := range errs.all() {
+			for _, r := range errs.All() {
 				if r != tc.reason {
 					t.Errorf("OnError(%q), want only %q", r, tc.reason)
 				}
@@ -268,7 +269,7 @@ func TestDeadServerBacksOffAndRecovers(t *testing.T) {
 		HTTPClient: &http.Client{Transport: ct},
 	})
 	start := time.Now()
-	eventually(t, func() bool { return errs.count(source.ReasonUnreachable) >= 3 })
+	noticetest.Eventually(t, func() bool { return errs.Count(source.ReasonUnreachable) >= 3 })
 	time.Sleep(time.Second)
 	elapsed, attempts := time.Since(start), ct.n.Load()
 	// Without backoff a 10 ms poll would make ~100 attempts per second; with
@@ -276,7 +277,7 @@ func TestDeadServerBacksOffAndRecovers(t *testing.T) {
 	if limit := int64(elapsed/(200*time.Millisecond)) + 8; attempts > limit {
 		t.Fatalf("%d attempts in %s against a dead server, want at most %d (no hot loop)", attempts, elapsed, limit)
 	}
-	for _, r := range errs.all() {
+	for _, r := range errs.All() {
 		if r != source.ReasonUnreachable {
 			t.Errorf("OnError(%q), want only %q", r, source.ReasonUnreachable)
 		}
@@ -291,7 +292,7 @@ func TestDeadServerBacksOffAndRecovers(t *testing.T) {
 	revived.Start()
 	t.Cleanup(revived.Close)
 	ev := schedule(t, emu, azure.EventSpec{EventType: azure.EventTerminate})
-	if n := next(t, out); n.ID != ev.EventID {
+	if n := noticetest.Next(t, out); n.ID != ev.EventID {
 		t.Fatalf("after recovery got %q, want %q", n.ID, ev.EventID)
 	}
 }
@@ -305,12 +306,12 @@ func TestVMNameFromInstanceMetadata(t *testing.T) {
 	_, out, errs := run(t, source.Config{MetadataURL: srv.URL, MaxBackoff: 50 * time.Millisecond})
 	schedule(t, emu, azure.EventSpec{EventType: azure.EventPreempt, Resources: []string{"win-pool_3"}})
 	ev := schedule(t, emu, azure.EventSpec{EventType: azure.EventPreempt})
-	n := next(t, out)
+	n := noticetest.Next(t, out)
 	if n.ID != ev.EventID || n.InstanceID != "win-pool_4" {
 		t.Fatalf("got %q for VM %q, want %q for win-pool_4", n.ID, n.InstanceID, ev.EventID)
 	}
-	if errs.count(source.ReasonHTTPStatus) != 1 {
-		t.Errorf("OnError = %v, want one http-status", errs.all())
+	if errs.Count(source.ReasonHTTPStatus) != 1 {
+		t.Errorf("OnError = %v, want one http-status", errs.All())
 	}
 }
 
@@ -321,7 +322,7 @@ func TestVMNameFromProviderIDConfig(t *testing.T) {
 		ProviderID:  "azure:///subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/aks-np-1/virtualMachines/12",
 	})
 	ev := schedule(t, emu, azure.EventSpec{EventType: azure.EventTerminate, Resources: []string{"aks-np-1_12"}})
-	if n := next(t, out); n.ID != ev.EventID || n.InstanceID != "aks-np-1_12" {
+	if n := noticetest.Next(t, out); n.ID != ev.EventID || n.InstanceID != "aks-np-1_12" {
 		t.Fatalf("got %q for %q, want %q for aks-np-1_12", n.ID, n.InstanceID, ev.EventID)
 	}
 	if emu.Requests(azure.ComputePath) != 0 {

@@ -39,7 +39,7 @@ func newTracker() tracker {
 // observe folds one document in and returns the notices it causes: a notice
 // for each new event naming this VM, and a canceled notice for each emitted
 // event no longer listed.
-func (t *tracker) observe(doc *document, o observation) []notice.Notice {
+func (t *tracker) observe(doc *Document, o observation) []notice.Notice {
 	if !t.seenDoc || doc.DocumentIncarnation != t.incarnation {
 		o.log.Debug("scheduled events document changed", "incarnation", doc.DocumentIncarnation, "events", len(doc.Events))
 	}
@@ -71,7 +71,7 @@ func (t *tracker) observe(doc *document, o observation) []notice.Notice {
 
 // observeEvent handles one listed event for this VM and returns its notice
 // if it is new.
-func (t *tracker) observeEvent(e *event, incarnation int64, o observation) (notice.Notice, bool) {
+func (t *tracker) observeEvent(e *Event, incarnation int64, o observation) (notice.Notice, bool) {
 	log := o.log.With("event", e.EventID)
 	if p, ok := t.pending[e.EventID]; ok {
 		if p.status != e.EventStatus {

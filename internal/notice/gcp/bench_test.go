@@ -7,6 +7,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/emulate/gcp"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	source "github.com/lifeboat-dev/lifeboat/internal/notice/gcp"
+	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/noticetest"
 )
 
 // BenchmarkGCPDetection measures the time from preempted turning TRUE on
@@ -23,7 +24,7 @@ func BenchmarkGCPDetection(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		emu.Preempt(0)
-		n := next(b, out)
+		n := noticetest.Next(b, out)
 		d := time.Since(start)
 		total, worst = total+d, max(worst, d)
 		if n.Kind != notice.KindPreemption || n.Canceled {
@@ -32,7 +33,7 @@ func BenchmarkGCPDetection(b *testing.B) {
 		b.StopTimer()
 		hanging(b, emu, gcp.PreemptedKey)
 		emu.Set(gcp.PreemptedKey, gcp.PreemptedFalse)
-		if c := next(b, out); !c.Canceled {
+		if c := noticetest.Next(b, out); !c.Canceled {
 			b.Fatalf("want canceled notice, got %+v", c)
 		}
 		b.StartTimer()

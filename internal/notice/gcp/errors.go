@@ -1,25 +1,25 @@
 package gcp
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"net"
 
 	"cloud.google.com/go/compute/metadata"
+
+	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/metadatahttp"
 )
 
 // Reasons passed to Config.OnError (stable, low-cardinality metric labels).
 const (
 	// ReasonUnreachable: the metadata server refused or dropped the connection.
-	ReasonUnreachable = "unreachable"
+	ReasonUnreachable = metadatahttp.ReasonUnreachable
 	// ReasonTimeout: a request outlived its timeout (RequestTimeout, or
 	// WaitTimeout plus a grace period for hanging requests).
-	ReasonTimeout = "timeout"
+	ReasonTimeout = metadatahttp.ReasonTimeout
 	// ReasonHTTPStatus: the server answered with a status other than 200/404.
-	ReasonHTTPStatus = "http-status"
+	ReasonHTTPStatus = metadatahttp.ReasonHTTPStatus
 	// ReasonMalformed: a value the source does not understand.
-	ReasonMalformed = "malformed"
+	ReasonMalformed = metadatahttp.ReasonMalformed
 	// ReasonNotDefined: a watched key answered 404.
 	ReasonNotDefined = "not-defined"
 )
@@ -50,23 +50,14 @@ func (e *MalformedValueError) Error() string {
 	return fmt.Sprintf("gcp metadata %s: unexpected value %q", e.Key, e.Value)
 }
 
-// ConfigError is an invalid Config field.
-type ConfigError struct {
-	// Field names the Config field.
-	Field string
-	// Err says what is wrong.
-	Err error
-}
-
-func (e *ConfigError) Error() string { return fmt.Sprintf("gcp source: %s: %v", e.Field, e.Err) }
-func (e *ConfigError) Unwrap() error { return e.Err }
+// ConfigError is an invalid Config field; its Source is Name.
+type ConfigError = metadatahttp.ConfigError
 
 // reasonOf classifies a failure as one of the Reason constants.
 func reasonOf(err error) string {
 	var se *HTTPStatusError
 	var me *MalformedValueError
 	var nd metadata.NotDefinedError
-	var ne net.Error
 	switch {
 	case errors.As(err, &se):
 		return ReasonHTTPStatus
@@ -74,9 +65,7 @@ func reasonOf(err error) string {
 		return ReasonMalformed
 	case errors.As(err, &nd):
 		return ReasonNotDefined
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return ReasonTimeout
 	default:
-		return ReasonUnreachable
+		return metadatahttp.TransportReason(err)
 	}
 }

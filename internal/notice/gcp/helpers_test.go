@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -13,11 +12,11 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	source "github.com/lifeboat-dev/lifeboat/internal/notice/gcp"
+	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/noticetest"
 )
 
-// wait bounds every wait for something that should happen; generous so a
-// loaded 2-core machine does not fail tests.
-const wait = 20 * time.Second
+// wait bounds every wait for something that should happen.
+const wait = noticetest.Wait
 
 func emulator(t testing.TB, wrap func(http.Handler) http.Handler) (*gcp.Server, *httptest.Server) {
 	t.Helper()
@@ -31,47 +30,18 @@ func emulator(t testing.TB, wrap func(http.Handler) http.Handler) (*gcp.Server, 
 	return emu, srv
 }
 
-type errorLog struct {
-	mu      sync.Mutex
-	reasons []string
-}
-
-func (l *errorLog) add(r string) {
-	l.mu.Lock()
-	l.reasons = append(l.reasons, r)
-	l.mu.Unlock()
-}
-
-func (l *errorLog) count(reason string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, r := range l.reasons {
-		if r == reason {
-			n++
-		}
-	}
-	return n
-}
-
-func (l *errorLog) all() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return slices.Clone(l.reasons)
-}
-
 // run starts a source; cleanup stops it and checks that Run returned nil
 // promptly.
-func run(t testing.TB, cfg source.Config) (<-chan notice.Notice, *errorLog, func()) {
+func run(t testing.TB, cfg source.Config) (<-chan notice.Notice, *noticetest.ErrorLog, func()) {
 	t.Helper()
-	errs := &errorLog{}
+	errs := &noticetest.ErrorLog{}
 	if cfg.Node == "" {
 		cfg.Node = "node-a"
 	}
 	if cfg.Log == nil {
 		cfg.Log = logging.Discard()
 	}
-	cfg.OnError = errs.add
+	cfg.OnError = errs.Add
 	src, err := source.New(cfg)
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -98,17 +68,6 @@ func run(t testing.TB, cfg source.Config) (<-chan notice.Notice, *errorLog, func
 	return out, errs, stop
 }
 
-func next(t testing.TB, ch <-chan notice.Notice) notice.Notice {
-	t.Helper()
-	select {
-	case n := <-ch:
-		return n
-	case <-time.After(wait):
-		t.Fatalf("no notice within %s", wait)
-		return notice.Notice{}
-	}
-}
-
 func none(t *testing.T, ch <-chan notice.Notice) {
 	t.Helper()
 	select {
@@ -118,21 +77,10 @@ func none(t *testing.T, ch <-chan notice.Notice) {
 	}
 }
 
-func eventually(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", wait)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // hanging waits until the source holds a wait_for_change request on key.
 func hanging(t testing.TB, emu *gcp.Server, key string) {
 	t.Helper()
-	eventually(t, func() bool { return emu.Waiting(key) == 1 })
+	noticetest.Eventually(t, func() bool { return emu.Waiting(key) == 1 })
 }
 
 func etag(t testing.TB, emu *gcp.Server, key string) string {

@@ -22,6 +22,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
+	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/metadatahttp"
 )
 
 // Name is the source name in notices, logs and metrics.
@@ -108,7 +109,7 @@ var _ notice.Source = (*Source)(nil)
 func New(cfg Config) (*Source, error) {
 	base, err := parseBaseURL(cfg.MetadataURL)
 	if err != nil {
-		return nil, &ConfigError{Field: "MetadataURL", Err: err}
+		return nil, &ConfigError{Source: Name, Field: "MetadataURL", Err: err}
 	}
 	if err := cfg.defaults(); err != nil {
 		return nil, err
@@ -119,7 +120,7 @@ func New(cfg Config) (*Source, error) {
 		next = cfg.HTTPClient.Transport
 	}
 	if next == nil {
-		next = newBaseTransport()
+		next = metadatahttp.NewTransport()
 	}
 	s.transport = &transport{
 		base: base, next: next, clock: cfg.Clock,
@@ -145,7 +146,7 @@ func (c *Config) defaults() error {
 		{"MaxBackoff", &c.MaxBackoff, DefaultMaxBackoff},
 	} {
 		if *d.v < 0 {
-			return &ConfigError{Field: d.name, Err: fmt.Errorf("must not be negative, got %s", *d.v)}
+			return &ConfigError{Source: Name, Field: d.name, Err: fmt.Errorf("must not be negative, got %s", *d.v)}
 		}
 		if *d.v == 0 {
 			*d.v = d.def
@@ -213,7 +214,7 @@ func (s *Source) instance(ctx context.Context) (instanceInfo, error) {
 			s.log.Warn("reading gcp instance/id failed", "error", err)
 		}
 		if inst.id == "" && ctx.Err() == nil {
-			_ = sleep(ctx, s.clock, s.cfg.MinBackoff)
+			_ = metadatahttp.Sleep(ctx, s.clock, s.cfg.MinBackoff)
 		}
 	}
 	bctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
@@ -241,11 +242,7 @@ func (s *Source) requestFailed(key string, err error, failures int) {
 // backoff is the wait after the given number of consecutive failures:
 // MinBackoff doubled per failure, capped at MaxBackoff.
 func (s *Source) backoff(failures int) time.Duration {
-	d := s.cfg.MinBackoff
-	for i := 1; i < failures && d < s.cfg.MaxBackoff; i++ {
-		d *= 2
-	}
-	return min(d, s.cfg.MaxBackoff)
+	return metadatahttp.Backoff(s.cfg.MinBackoff, s.cfg.MaxBackoff, failures-1)
 }
 
 func (s *Source) describeURL() string {
@@ -255,19 +252,15 @@ func (s *Source) describeURL() string {
 	return "client library default (GCE_METADATA_HOST or 169.254.169.254)"
 }
 
+// parseBaseURL checks raw and drops trailing slashes from its path; empty
+// is nil (the client library's default).
 func parseBaseURL(raw string) (*url.URL, error) {
 	if raw == "" {
 		return nil, nil
 	}
-	u, err := url.Parse(raw)
+	u, err := metadatahttp.ParseBaseURL(raw)
 	if err != nil {
 		return nil, err
-	}
-	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("want an http(s) URL such as http://169.254.169.254, got %q", raw)
-	}
-	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("must not have a query or fragment, got %q", raw)
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
 	u.RawPath = ""

@@ -11,6 +11,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/emulate/gcp"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	source "github.com/lifeboat-dev/lifeboat/internal/notice/gcp"
+	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/noticetest"
 )
 
 func TestPreemptionWithinOneLongPoll(t *testing.T) {
@@ -30,7 +31,7 @@ func TestPreemptionWithinOneLongPoll(t *testing.T) {
 	}
 
 	emu.Preempt(0)
-	n := next(t, out)
+	n := noticetest.Next(t, out)
 	if n.Kind != notice.KindPreemption || n.Source != "gcp" || n.Node != "node-a" || n.InstanceID != gcp.DefaultInstanceID || n.Canceled {
 		t.Fatalf("notice = %+v", n)
 	}
@@ -49,7 +50,7 @@ func TestPreemptionWithinOneLongPoll(t *testing.T) {
 	if len(reqs) > 3 || !released.Wait || released.Outcome != gcp.OutcomeChanged {
 		t.Errorf("requests = %+v, want the second (hanging) request released by the change", reqs)
 	}
-	if got := errs.all(); len(got) != 0 {
+	if got := errs.All(); len(got) != 0 {
 		t.Errorf("OnError calls %v, want none", got)
 	}
 }
@@ -61,29 +62,29 @@ func TestMaintenanceEvents(t *testing.T) {
 	prefix := "gcp-maintenance/" + gcp.DefaultInstanceID + "/"
 
 	emu.Maintenance(gcp.MaintenanceMigrate, 0)
-	mig := next(t, out)
+	mig := noticetest.Next(t, out)
 	if mig.Kind != notice.KindMigration || mig.ID != prefix+gcp.MaintenanceMigrate+"/"+etag(t, emu, gcp.MaintenanceKey) ||
 		!mig.Deadline.Equal(mig.Detected.Add(45*time.Second)) {
 		t.Fatalf("migration notice = %+v", mig)
 	}
 	hanging(t, emu, gcp.MaintenanceKey)
 	emu.Maintenance(gcp.MaintenanceNone, 0)
-	if c := next(t, out); !c.Canceled || c.ID != mig.ID || c.Kind != notice.KindMigration {
+	if c := noticetest.Next(t, out); !c.Canceled || c.ID != mig.ID || c.Kind != notice.KindMigration {
 		t.Fatalf("after NONE: %+v, want the migration notice canceled", c)
 	}
 
 	hanging(t, emu, gcp.MaintenanceKey)
 	emu.Maintenance(gcp.MaintenanceMigrate, 0)
-	mig2 := next(t, out)
+	mig2 := noticetest.Next(t, out)
 	if mig2.ID == mig.ID {
 		t.Errorf("a second migration reused ID %q", mig.ID)
 	}
 	hanging(t, emu, gcp.MaintenanceKey)
 	emu.Maintenance(gcp.MaintenanceTerminate, 0)
-	if c := next(t, out); !c.Canceled || c.ID != mig2.ID {
+	if c := noticetest.Next(t, out); !c.Canceled || c.ID != mig2.ID {
 		t.Fatalf("MIGRATE -> TERMINATE: first %+v, want the migration canceled", c)
 	}
-	term := next(t, out)
+	term := noticetest.Next(t, out)
 	if term.Kind != notice.KindHostMaintenance || !strings.HasPrefix(term.ID, prefix+gcp.MaintenanceTerminate+"/") || term.Canceled {
 		t.Fatalf("terminate notice = %+v", term)
 	}
@@ -94,21 +95,21 @@ func TestPreemptionIDStableAcrossRestart(t *testing.T) {
 	emu, srv := emulator(t, nil)
 	emu.Preempt(0)
 	out, _, stop := run(t, source.Config{MetadataURL: srv.URL})
-	first := next(t, out)
+	first := noticetest.Next(t, out)
 	stop()
 	out2, _, _ := run(t, source.Config{MetadataURL: srv.URL})
-	if again := next(t, out2); again.ID != first.ID || again.Kind != notice.KindPreemption {
+	if again := noticetest.Next(t, out2); again.ID != first.ID || again.Kind != notice.KindPreemption {
 		t.Fatalf("after restart: %q, before %q: the agent could not recognise the handled notice", again.ID, first.ID)
 	}
 	// Preempted again later (a stopped spot VM restarted): a new ID.
 	hanging(t, emu, gcp.PreemptedKey)
 	emu.Set(gcp.PreemptedKey, gcp.PreemptedFalse)
-	if c := next(t, out2); !c.Canceled || c.ID != first.ID {
+	if c := noticetest.Next(t, out2); !c.Canceled || c.ID != first.ID {
 		t.Fatalf("after FALSE: %+v, want canceled %s", c, first.ID)
 	}
 	hanging(t, emu, gcp.PreemptedKey)
 	emu.Preempt(0)
-	if n := next(t, out2); n.ID == first.ID || n.Canceled {
+	if n := noticetest.Next(t, out2); n.ID == first.ID || n.Canceled {
 		t.Fatalf("second preemption %+v reuses ID %s", n, first.ID)
 	}
 }
@@ -134,7 +135,7 @@ func TestFaultsSurvivedWithBackoff(t *testing.T) {
 				MetadataURL: srv.URL, MinBackoff: 20 * time.Millisecond, MaxBackoff: maxBackoff,
 				RequestTimeout: 200 * time.Millisecond, WaitTimeout: time.Second,
 			})
-			eventually(t, func() bool { return errs.count(tc.reason) >= 3 })
+			noticetest.Eventually(t, func() bool { return errs.Count(tc.reason) >= 3 })
 			before, start := len(emu.Requests(gcp.PreemptedKey)), time.Now()
 			time.Sleep(time.Second)
 			made, elapsed := len(emu.Requests(gcp.PreemptedKey))-before, time.Since(start)
@@ -145,10 +146,10 @@ func TestFaultsSurvivedWithBackoff(t *testing.T) {
 				t.Fatal(err)
 			}
 			emu.Preempt(0)
-			if n := next(t, out); n.Kind != notice.KindPreemption {
+			if n := noticetest.Next(t, out); n.Kind != notice.KindPreemption {
 				t.Fatalf("after recovery: %+v", n)
 			}
-			for _, r := range errs.all() {
+			for _, r := range errs.All() {
 				if r != tc.reason {
 					t.Errorf("OnError(%q), want only %q", r, tc.reason)
 				}
@@ -162,11 +163,11 @@ func TestMalformedValueCounted(t *testing.T) {
 	out, errs, _ := run(t, source.Config{MetadataURL: srv.URL})
 	hanging(t, emu, gcp.MaintenanceKey)
 	emu.Set(gcp.MaintenanceKey, "SOMETHING_NEW")
-	eventually(t, func() bool { return errs.count(source.ReasonMalformed) == 1 })
+	noticetest.Eventually(t, func() bool { return errs.Count(source.ReasonMalformed) == 1 })
 	hanging(t, emu, gcp.MaintenanceKey)
 	none(t, out)
 	emu.Maintenance(gcp.MaintenanceTerminate, 0)
-	if n := next(t, out); n.Kind != notice.KindHostMaintenance {
+	if n := noticetest.Next(t, out); n.Kind != notice.KindHostMaintenance {
 		t.Fatalf("got %+v", n)
 	}
 }
@@ -177,7 +178,7 @@ func TestMetadataURLWithPathPrefixWinsOverEnvironment(t *testing.T) {
 	out, _, _ := run(t, source.Config{MetadataURL: srv.URL + "/gce/"})
 	hanging(t, emu, gcp.PreemptedKey)
 	emu.Preempt(0)
-	if n := next(t, out); n.Kind != notice.KindPreemption {
+	if n := noticetest.Next(t, out); n.Kind != notice.KindPreemption {
 		t.Fatalf("got %+v", n)
 	}
 	if got := os.Getenv("GCE_METADATA_HOST"); got != "127.0.0.1:1" {
@@ -191,7 +192,7 @@ func TestEmptyMetadataURLUsesLibraryDefault(t *testing.T) {
 	out, _, _ := run(t, source.Config{})
 	hanging(t, emu, gcp.PreemptedKey)
 	emu.Preempt(0)
-	if n := next(t, out); n.Kind != notice.KindPreemption {
+	if n := noticetest.Next(t, out); n.Kind != notice.KindPreemption {
 		t.Fatalf("got %+v", n)
 	}
 }
@@ -203,11 +204,11 @@ func TestInstanceIDFallsBackToNode(t *testing.T) {
 	}
 	emu.Preempt(0)
 	out, errs, _ := run(t, source.Config{MetadataURL: srv.URL, Node: "node-x"})
-	if n := next(t, out); !strings.HasPrefix(n.ID, "gcp-preempted/node-x/") {
+	if n := noticetest.Next(t, out); !strings.HasPrefix(n.ID, "gcp-preempted/node-x/") {
 		t.Fatalf("ID = %q, want it to name the node", n.ID)
 	}
-	if errs.count(source.ReasonNotDefined) != 1 {
-		t.Errorf("OnError = %v, want one not-defined", errs.all())
+	if errs.Count(source.ReasonNotDefined) != 1 {
+		t.Errorf("OnError = %v, want one not-defined", errs.All())
 	}
 }
 

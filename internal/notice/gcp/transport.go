@@ -3,7 +3,6 @@ package gcp
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
+
+	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/metadatahttp"
 )
 
 // metadataPrefix starts every path the client library requests.
@@ -68,7 +69,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		failures := t.fail(key)
 		t.report(key, err, failures)
-		if err := sleep(req.Context(), t.clock, t.backoff(failures)); err != nil {
+		if err := metadatahttp.Sleep(req.Context(), t.clock, t.backoff(failures)); err != nil {
 			return nil, err
 		}
 	}
@@ -153,27 +154,4 @@ func (c *cancelOnClose) Close() error {
 	err := c.ReadCloser.Close()
 	c.cancel()
 	return err
-}
-
-// newBaseTransport is the default transport: no proxy (the metadata server
-// must be reached directly), short connect timeout.
-func newBaseTransport() http.RoundTripper {
-	return &http.Transport{
-		Proxy:           nil,
-		DialContext:     (&net.Dialer{Timeout: 2 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:    4,
-		IdleConnTimeout: 90 * time.Second,
-	}
-}
-
-// sleep waits d on c, or until ctx ends.
-func sleep(ctx context.Context, c clock.Clock, d time.Duration) error {
-	t := c.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C():
-		return nil
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
+	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/metadatahttp"
 )
 
 // Values of the watched keys.
@@ -94,7 +95,7 @@ func (w *watcher) run(ctx context.Context) {
 			s.log.Warn("gcp metadata subscription ended", "key", w.spec.key, "reason", reason, "error", err,
 				"retryIn", s.backoff(failures))
 		}
-		if sleep(ctx, s.clock, s.backoff(failures)) != nil {
+		if metadatahttp.Sleep(ctx, s.clock, s.backoff(failures)) != nil {
 			return
 		}
 	}
@@ -122,7 +123,7 @@ func (w *watcher) handle(ctx context.Context, v string, ok bool) error {
 			}
 		}
 	} else {
-		err := &MalformedValueError{Key: w.spec.key, Value: truncate(v, 64)}
+		err := &MalformedValueError{Key: w.spec.key, Value: metadatahttp.Truncate(v, 64)}
 		s.onError(ReasonMalformed)
 		s.log.Warn("ignoring malformed gcp metadata value", "key", w.spec.key, "error", err)
 	}
@@ -143,7 +144,7 @@ func (w *watcher) throttle(ctx context.Context, now time.Time, progress bool) er
 		return nil
 	}
 	w.idle++
-	return sleep(ctx, w.src.clock, w.src.backoff(w.idle))
+	return metadatahttp.Sleep(ctx, w.src.clock, w.src.backoff(w.idle))
 }
 
 // transition returns the notices a new known value causes: a canceled
@@ -201,11 +202,4 @@ func (w *watcher) newNotice(value string, kind notice.Kind, etag string, now tim
 		Reason:     "GCP " + w.spec.key + " is " + value,
 		Attributes: attrs,
 	}
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
