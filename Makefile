@@ -9,10 +9,12 @@ CACHE         ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/lifeboat
 TOOLS         := $(CACHE)/tools
 GOLANGCI      := $(TOOLS)/golangci-lint-v2.15.0
 CONTROLPLANE   = $(shell bash hack/controlplane.sh)
+HELM           = $(shell bash hack/helm.sh)
+KO             = $(shell bash hack/ko.sh)
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build cross test lint bench bench-queue bench-agent demo controlplane docs clean
+.PHONY: all build cross test lint bench bench-queue bench-agent demo controlplane docs helm-lint chart image clean
 
 all: build
 
@@ -55,6 +57,22 @@ bench-agent: controlplane
 # Queue mode: 1000 kwok nodes, 200 interruption messages at once.
 bench-queue: controlplane
 	LIFEBOAT_CONTROLPLANE_DIR=$(CONTROLPLANE) $(GO) test ./internal/queue/ -run '^$$' -bench InterruptionBurst -benchtime 1x -timeout 30m
+
+# Generated files: the flags reference and the manifests rendered from the chart.
+docs: controlplane
+	$(GO) run ./cmd/lifeboat docs --output docs/FLAGS.md
+	LIFEBOAT_CONTROLPLANE_DIR=$(CONTROLPLANE) LIFEBOAT_UPDATE_GOLDEN=1 $(GO) test ./internal/deploytest -run TestManifestsInSync -count=1
+
+helm-lint:
+	$(HELM) lint --strict deploy/helm/lifeboat
+
+chart:
+	mkdir -p dist && $(HELM) package deploy/helm/lifeboat --destination dist
+
+# The container image as a tarball, without a Docker engine (pulls the distroless base).
+image:
+	mkdir -p dist
+	VERSION=$(VERSION) KO_DOCKER_REPO=$(or $(KO_DOCKER_REPO),ghcr.io/lifeboat-dev/lifeboat) $(KO) build --bare --push=false --tarball=dist/lifeboat-image.tar ./cmd/lifeboat
 
 clean:
 	rm -rf bin dist

@@ -293,12 +293,14 @@ func TestAgentMetadataURLContract(t *testing.T) {
 		emulator             http.Handler
 		trigger              func(t *testing.T, h http.Handler)
 	}{
-		{"azure", "azure:///subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/aks-pool-12345678-vmss/virtualMachines/0",
+		{
+			"azure", "azure:///subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/aks-pool-12345678-vmss/virtualMachines/0",
 			emuazure.New(emuazure.Options{Log: logging.Discard()}), func(t *testing.T, h http.Handler) {
 				if _, err := h.(*emuazure.Server).Schedule(emuazure.EventSpec{EventType: emuazure.EventPreempt}); err != nil {
 					t.Fatal(err)
 				}
-			}},
+			},
+		},
 		{"gcp", "gce://project/us-central1-a/vm-1", emugcp.New(emugcp.Options{Log: logging.Discard()}), func(t *testing.T, h http.Handler) {
 			h.(*emugcp.Server).Preempt(0)
 		}},

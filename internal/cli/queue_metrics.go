@@ -36,14 +36,22 @@ func addQueueDeltas(m *metrics.Metrics, prev, cur queue.StatsSnapshot) {
 		result   string
 		was, now int64
 	}{
-		{"received", prev.Received, cur.Received}, {"poison", prev.Poison, cur.Poison},
-		{"ignored", prev.Ignored, cur.Ignored}, {"deleted", prev.Deleted, cur.Deleted},
-		{"delete_error", prev.DeleteErrors, cur.DeleteErrors}, {"folded", prev.Folded, cur.Folded},
-		{"redelivery", prev.Transient, cur.Transient}, {"drained", prev.Drained, cur.Drained},
-		{"drain_failed", prev.DrainFailed, cur.DrainFailed}, {"tainted", prev.Tainted, cur.Tainted},
-		{"cordoned", prev.Cordoned, cur.Cordoned}, {"launched", prev.Launched, cur.Launched},
-		{"node_not_found", prev.NotFound, cur.NotFound}, {"not_managed", prev.NotManaged, cur.NotManaged},
-		{"already_handled", prev.AlreadyHandled, cur.AlreadyHandled}, {"given_up", prev.GivenUp, cur.GivenUp},
+		{"received", prev.Received, cur.Received},
+		{"poison", prev.Poison, cur.Poison},
+		{"ignored", prev.Ignored, cur.Ignored},
+		{"deleted", prev.Deleted, cur.Deleted},
+		{"delete_error", prev.DeleteErrors, cur.DeleteErrors},
+		{"folded", prev.Folded, cur.Folded},
+		{"redelivery", prev.Transient, cur.Transient},
+		{"drained", prev.Drained, cur.Drained},
+		{"drain_failed", prev.DrainFailed, cur.DrainFailed},
+		{"tainted", prev.Tainted, cur.Tainted},
+		{"cordoned", prev.Cordoned, cur.Cordoned},
+		{"launched", prev.Launched, cur.Launched},
+		{"node_not_found", prev.NotFound, cur.NotFound},
+		{"not_managed", prev.NotManaged, cur.NotManaged},
+		{"already_handled", prev.AlreadyHandled, cur.AlreadyHandled},
+		{"given_up", prev.GivenUp, cur.GivenUp},
 	}
 	for _, c := range messages {
 		if d := c.now - c.was; d > 0 {
@@ -54,8 +62,10 @@ func addQueueDeltas(m *metrics.Metrics, prev, cur queue.StatsSnapshot) {
 		action, result string
 		was, now       int64
 	}{
-		{"heartbeat", "success", prev.Heartbeats, cur.Heartbeats}, {"heartbeat", "error", prev.HeartbeatErrors, cur.HeartbeatErrors},
-		{"complete", "success", prev.Completed, cur.Completed}, {"complete", "error", prev.CompleteErrors, cur.CompleteErrors},
+		{"heartbeat", "success", prev.Heartbeats, cur.Heartbeats},
+		{"heartbeat", "error", prev.HeartbeatErrors, cur.HeartbeatErrors},
+		{"complete", "success", prev.Completed, cur.Completed},
+		{"complete", "error", prev.CompleteErrors, cur.CompleteErrors},
 	}
 	for _, c := range hooks {
 		if d := c.now - c.was; d > 0 {

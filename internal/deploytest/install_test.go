@@ -31,8 +31,10 @@ func TestHelmInstall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("helm install: %v", err)
 	}
-	for _, want := range []string{"STATUS: deployed", "daemonset/" + rel + "-lifeboat-agent", "Lease " + ns + "/lifeboat-queue",
-		"no eks.amazonaws.com/role-arn annotation"} {
+	for _, want := range []string{
+		"STATUS: deployed", "daemonset/" + rel + "-lifeboat-agent", "Lease " + ns + "/lifeboat-queue",
+		"no eks.amazonaws.com/role-arn annotation",
+	} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("helm install output lacks %q:\n%s", want, out)
 		}
@@ -78,9 +80,11 @@ func TestHelmNotes(t *testing.T) {
 	}{
 		{"defaults", nil, []string{"rollout status daemonset/notes-lifeboat-agent", "hostNetwork=true", "shutdownGracePeriodCriticalPods"}},
 		{"pod network on aws", set(nil, "agent.hostNetwork", false, "agent.platform", "aws"), []string{"agent.hostNetwork is false", "hop limit"}},
-		{"queue with IRSA", set(baseValues(), "agent.enabled", false, "queue.enabled", true,
-			"queue.serviceAccount.annotations", map[string]any{"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/x"}),
-			[]string{"leader election over Lease " + ns + "/lifeboat-queue", "sqs.us-east-1.amazonaws.com"}},
+		{
+			"queue with IRSA", set(baseValues(), "agent.enabled", false, "queue.enabled", true,
+				"queue.serviceAccount.annotations", map[string]any{"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/x"}),
+			[]string{"leader election over Lease " + ns + "/lifeboat-queue", "sqs.us-east-1.amazonaws.com"},
+		},
 		{"rbac only", set(nil, "agent.enabled", false, "rbac.bindNodeGroup", true), []string{"only the RBAC"}},
 	}
 	for _, tc := range cases {

@@ -273,6 +273,7 @@ func checkAgent(t *testing.T, cb combo, o *unstructured.Unstructured) {
 	ctr := pod.Containers[0]
 	checks := []check{
 		{pod.PriorityClassName == "system-node-critical", "priorityClassName system-node-critical"},
+		{pod.EnableServiceLinks != nil && !*pod.EnableServiceLinks, "no Service environment variables (they could look like LIFEBOAT_* flags)"},
 		{len(pod.Tolerations) == 1 && pod.Tolerations[0].Operator == corev1.TolerationOpExists && pod.Tolerations[0].Key == "", "tolerates every taint"},
 		{pod.NodeSelector["kubernetes.io/os"] == osName, "selects kubernetes.io/os=" + osName},
 		{pod.OS != nil && string(pod.OS.Name) == osName, "spec.os.name " + osName},
@@ -309,6 +310,7 @@ func checkQueue(t *testing.T, cb combo, o *unstructured.Unstructured) {
 	ctr := pod.Containers[0]
 	checks := []check{
 		{d.Spec.Replicas != nil && *d.Spec.Replicas == 2, "2 replicas"},
+		{pod.EnableServiceLinks != nil && !*pod.EnableServiceLinks, "no Service environment variables"},
 		{contains(ctr.Args, "--leader-elect=true"), "leader election"},
 		{containsPrefix(ctr.Args, "--leader-elect-namespace=") && containsPrefix(ctr.Args, "--queue-url=https://sqs."), "lease namespace and queue URL set"},
 		{fieldRef(ctr, "POD_NAME") == "metadata.name", "POD_NAME (the leader identity)"},

@@ -57,18 +57,18 @@ func TestChartRBAC(t *testing.T) {
 
 	dir := t.TempDir()
 	bin := buildLifeboat(t, dir)
-	agent := serviceAccountIdentity(t, c, dir, ns, agentSA)
-	queue := serviceAccountIdentity(t, c, dir, ns, queueSA)
+	agentID := serviceAccountIdentity(t, c, dir, ns, agentSA)
+	queueID := serviceAccountIdentity(t, c, dir, ns, queueSA)
 
 	pool := testbed.UniqueName("rbac-pool")
 	inPool := func(n *corev1.Node) { n.Labels[testbed.LabelPool] = pool }
 	n1 := c.AddNode(t, testbed.UniqueName("rbac"), inPool, func(n *corev1.Node) { n.Spec.ProviderID = "aws:///us-east-1a/" + instanceID }).Name
 	kubelet := nodeIdentity(t, c, dir, "kubelet", "system:node:"+n1)
 
-	t.Run("access", func(t *testing.T) { checkAccess(t, ns, agent, queue, kubelet) })
+	t.Run("access", func(t *testing.T) { checkAccess(t, ns, agentID, queueID, kubelet) })
 
 	t.Run("forbidden calls", func(t *testing.T) {
-		cs := agent.client
+		cs := agentID.client
 		pod := testbed.Pod(ns, "intruder", n1)
 		forbidden(t, "create a pod", func() error { _, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); return err })
 		forbidden(t, "list secrets in all namespaces", func() error { _, err := cs.CoreV1().Secrets("").List(ctx, metav1.ListOptions{}); return err })
@@ -109,7 +109,7 @@ func TestChartRBAC(t *testing.T) {
 	waitPods(t, c, ns, "app=node-agent", n2, 1)
 
 	t.Run("drain as the agent ServiceAccount", func(t *testing.T) {
-		code, _, stderr := run(t, bin, 3*time.Minute, "drain", n1, "--kubeconfig", agent.kubeconfig,
+		code, _, stderr := run(t, bin, 3*time.Minute, "drain", n1, "--kubeconfig", agentID.kubeconfig,
 			"--force", "--timeout", "2m", "--progress", "never", "--log-format", "json")
 		if code != 0 {
 			t.Fatalf("lifeboat drain exited %d", code)
@@ -129,7 +129,7 @@ func TestChartRBAC(t *testing.T) {
 	})
 
 	t.Run("uncordon as the agent ServiceAccount", func(t *testing.T) {
-		if code, _, stderr := run(t, bin, time.Minute, "uncordon", n1, "--kubeconfig", agent.kubeconfig); code != 0 {
+		if code, _, stderr := run(t, bin, time.Minute, "uncordon", n1, "--kubeconfig", agentID.kubeconfig); code != 0 {
 			t.Fatalf("lifeboat uncordon exited %d: %s", code, stderr)
 		}
 		node, err := c.Client.CoreV1().Nodes().Get(ctx, n1, metav1.GetOptions{})
@@ -149,7 +149,7 @@ func TestChartRBAC(t *testing.T) {
 		// DaemonSet gives; only the connection, the platform (no cloud here)
 		// and the metrics port (the pod's is the host's) are overridden.
 		addr := freeAddr(t)
-		args := append(containerArgs(t, objs, "DaemonSet", "-agent"), "--kubeconfig", agent.kubeconfig, "--platform", "none", "--metrics-address", addr)
+		args := append(containerArgs(t, objs, "DaemonSet", "-agent"), "--kubeconfig", agentID.kubeconfig, "--platform", "none", "--metrics-address", addr)
 		p := startEnv(t, bin, []string{"NODE_NAME=" + n2, "POD_NAME=" + own.Name, "POD_NAMESPACE=" + ns}, args...)
 		p.waitLog(t, 60*time.Second, "agent watching for notices")
 		waitReady(t, addr)
@@ -206,11 +206,11 @@ func TestChartRBAC(t *testing.T) {
 
 	t.Run("queue consumer as the queue ServiceAccount", func(t *testing.T) {
 		n3 := c.AddNode(t, testbed.UniqueName("rbac"), inPool).Name
-		testQueueConsumer(t, c, bin, ns, queue, containerArgs(t, objs, "Deployment", "-queue"), n1, n3)
+		testQueueConsumer(t, c, bin, ns, queueID, containerArgs(t, objs, "Deployment", "-queue"), n1, n3)
 	})
 
 	t.Run("drain and delete the node as the queue ServiceAccount", func(t *testing.T) {
-		code, _, stderr := run(t, bin, 3*time.Minute, "drain", n2, "--kubeconfig", queue.kubeconfig,
+		code, _, stderr := run(t, bin, 3*time.Minute, "drain", n2, "--kubeconfig", queueID.kubeconfig,
 			"--force", "--delete-node", "--timeout", "2m", "--progress", "never")
 		if code != 0 {
 			t.Fatalf("lifeboat drain --delete-node exited %d", code)
