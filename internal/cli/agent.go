@@ -68,7 +68,7 @@ func NewAgentOptions() *AgentOptions {
 		Kube: kube.DefaultOptions(), Drain: d, Reporting: DefaultReportingOptions(),
 		Platform: "auto", DeleteNode: true, ShutdownTimeout: 150 * time.Second, ShutdownDeleteNode: "auto",
 		OnRebalance: string(agent.ActionTaint), NoticeTimeout: 5 * time.Minute, RunMode: "auto",
-		PodName: os.Getenv("POD_NAME"), PodNamespace: os.Getenv("POD_NAMESPACE"), GCPPreemptionWindow: 30 * time.Second,
+		GCPPreemptionWindow: 30 * time.Second,
 	}
 }
 
@@ -126,6 +126,12 @@ func (o *AgentOptions) Validate() error {
 	o.policy[notice.KindRebalance] = agent.Action(o.OnRebalance)
 	if err := o.policy.Set(o.Actions); err != nil {
 		return fmt.Errorf("--action: %w", err)
+	}
+	if o.PodName == "" {
+		o.PodName = os.Getenv("POD_NAME")
+	}
+	if o.PodNamespace == "" {
+		o.PodNamespace = os.Getenv("POD_NAMESPACE")
 	}
 	if o.Node == "" {
 		o.Node = os.Getenv("NODE_NAME")
