@@ -109,10 +109,18 @@ func (d *Drainer) drain(ctx context.Context, node string, opts Options, res *Res
 	if res.Cordoned, err = d.Cordon(ctx, node, opts); err != nil {
 		return err
 	}
-	if res.LeftoversRemoved, err = d.RemoveShutdownLeftovers(ctx, node); err != nil {
+	// One watch on the node's pods serves the whole drain: it lists what is
+	// there (leftovers, skipped pods) and then reports every pod that goes.
+	wctx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	tracker, err := trackPods(wctx, d, node)
+	if err != nil {
 		return err
 	}
-	sel, err := d.selectPods(ctx, node, opts)
+	if res.LeftoversRemoved, err = d.removeLeftovers(ctx, node, tracker.pods()); err != nil {
+		return err
+	}
+	sel, err := d.selectPods(ctx, node, opts, tracker.pods())
 	var ce *ConsentError
 	if errors.As(err, &ce) && res.Cordoned {
 		// Nothing was evicted: leave the node as it was found.
@@ -130,7 +138,7 @@ func (d *Drainer) drain(ctx context.Context, node string, opts Options, res *Res
 		Message: fmt.Sprintf("draining %d pod(s), %d skipped", res.Pods, len(sel.skipped)),
 	})
 	if res.Pods > 0 {
-		if err := d.removePods(ctx, node, opts, sel, res); err != nil {
+		if err := d.removePods(ctx, node, opts, sel, tracker, res); err != nil {
 			return err
 		}
 	}
@@ -146,7 +154,7 @@ func (d *Drainer) drain(ctx context.Context, node string, opts Options, res *Res
 }
 
 // removePods runs the evictions wave by wave and fills res.
-func (d *Drainer) removePods(ctx context.Context, node string, opts Options, sel *selection, res *Result) error {
+func (d *Drainer) removePods(ctx context.Context, node string, opts Options, sel *selection, tracker *podTracker, res *Result) error {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if !opts.Deadline.IsZero() {
@@ -161,10 +169,7 @@ func (d *Drainer) removePods(ctx context.Context, node string, opts Options, sel
 	for _, w := range sel.evict {
 		all = append(all, w...)
 	}
-	tracker, err := trackPods(runCtx, d, node, all)
-	if err != nil {
-		return err
-	}
+	tracker.track(all)
 	r := &run{
 		d: d, node: node, opts: opts, tracker: tracker, pdbs: newPDBWatch(), res: res,
 		blocked: map[string]string{}, left: map[string]string{}, total: len(all),

@@ -36,7 +36,7 @@ func (d *Drainer) plan(ctx context.Context, n *corev1.Node, opts Options, res *R
 			add("delete GracefulNodeShutdown leftover %s", key(&all[i]))
 		}
 	}
-	sel, err := d.selectPods(ctx, n.Name, opts)
+	sel, err := d.selectPods(ctx, n.Name, opts, all)
 	if err != nil {
 		return err
 	}

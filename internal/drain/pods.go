@@ -3,6 +3,7 @@ package drain
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/url"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/labels"
 	kdrain "k8s.io/kubectl/pkg/drain"
 )
 
@@ -43,7 +45,8 @@ func (s *selection) total() int {
 // selectPods applies kubectl drain's filters (DaemonSet and mirror pods are
 // skipped; emptyDir pods need DeleteEmptyDirData, pods without a controller
 // need Force) plus lifeboat's own annotation, and sorts the rest into waves.
-func (d *Drainer) selectPods(ctx context.Context, node string, opts Options) (*selection, error) {
+// onNode are all pods on the node, to report the ones left by design.
+func (d *Drainer) selectPods(ctx context.Context, node string, opts Options, onNode []corev1.Pod) (*selection, error) {
 	h := &kdrain.Helper{
 		Ctx:                 ctx,
 		Client:              d.client,
@@ -79,12 +82,15 @@ func (d *Drainer) selectPods(ctx context.Context, node string, opts Options) (*s
 			sel.evict[w] = append(sel.evict[w], p)
 		}
 	}
-	all, err := d.podsOnNode(ctx, node, opts.PodSelector)
-	if err != nil {
-		return nil, err
+	match := labels.Everything()
+	if opts.PodSelector != "" {
+		var err error
+		if match, err = labels.Parse(opts.PodSelector); err != nil {
+			return nil, fmt.Errorf("--pod-selector: %w", err)
+		}
 	}
-	for i := range all {
-		if p := &all[i]; !chosen[string(p.UID)] {
+	for i := range onNode {
+		if p := &onNode[i]; !chosen[string(p.UID)] && match.Matches(labels.Set(p.Labels)) {
 			sel.skipped = append(sel.skipped, PodRef{Namespace: p.Namespace, Name: p.Name, Reason: skipReason(p)})
 		}
 	}
@@ -185,9 +191,14 @@ func (d *Drainer) RemoveShutdownLeftovers(ctx context.Context, node string) (int
 	if err != nil {
 		return 0, err
 	}
+	return d.removeLeftovers(ctx, node, l.Items)
+}
+
+// removeLeftovers deletes the GracefulNodeShutdown leftovers among pods.
+func (d *Drainer) removeLeftovers(ctx context.Context, node string, pods []corev1.Pod) (int, error) {
 	n := 0
-	for i := range l.Items {
-		p := &l.Items[i]
+	for i := range pods {
+		p := &pods[i]
 		if !isShutdownLeftover(p) {
 			continue
 		}

@@ -36,8 +36,8 @@ func (s *signal) fire() {
 	s.ch = make(chan struct{})
 }
 
-// podTracker watches the node's pods and tells when a tracked pod is gone,
-// so the drain never polls for deletions.
+// podTracker watches the node's pods: it tells which pods are there, and
+// when a tracked pod is gone, so the drain never polls for deletions.
 type podTracker struct {
 	mu      sync.Mutex
 	waiting map[types.UID]chan struct{}
@@ -45,14 +45,9 @@ type podTracker struct {
 	store   cache.Store
 }
 
-// trackPods starts a watch on the node's pods and registers the given pods.
-// It returns once the watch is synced; pods already gone are released.
-func trackPods(ctx context.Context, d *Drainer, node string, pods []corev1.Pod) (*podTracker, error) {
+// trackPods starts a watch on the node's pods and returns once it is synced.
+func trackPods(ctx context.Context, d *Drainer, node string) (*podTracker, error) {
 	t := &podTracker{waiting: map[types.UID]chan struct{}{}}
-	for i := range pods {
-		t.waiting[pods[i].UID] = make(chan struct{})
-	}
-	t.left = len(t.waiting)
 	f := informers.NewSharedInformerFactoryWithOptions(d.client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", node).String()
 	}))
@@ -72,16 +67,36 @@ func trackPods(ctx context.Context, d *Drainer, node string, pods []corev1.Pod) 
 	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
 		return nil, fmt.Errorf("watching pods on node %s: %w", node, context.Cause(ctx))
 	}
+	return t, nil
+}
+
+// pods returns the pods on the node as the watch sees them now.
+func (t *podTracker) pods() []corev1.Pod {
+	objs := t.store.List()
+	out := make([]corev1.Pod, 0, len(objs))
+	for _, o := range objs {
+		out = append(out, *o.(*corev1.Pod))
+	}
+	return out
+}
+
+// track registers pods to wait for; those already gone are released at once.
+func (t *podTracker) track(pods []corev1.Pod) {
+	t.mu.Lock()
+	for i := range pods {
+		t.waiting[pods[i].UID] = make(chan struct{})
+	}
+	t.left = len(t.waiting)
+	t.mu.Unlock()
 	present := map[types.UID]bool{}
 	for _, obj := range t.store.List() {
 		present[obj.(*corev1.Pod).UID] = true
 	}
-	for uid := range t.waiting {
-		if !present[uid] {
-			t.release(uid)
+	for i := range pods {
+		if !present[pods[i].UID] {
+			t.release(pods[i].UID)
 		}
 	}
-	return t, nil
 }
 
 func (t *podTracker) release(uid types.UID) {
