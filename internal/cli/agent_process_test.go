@@ -9,11 +9,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +25,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 
 	emuaws "github.com/lifeboat-dev/lifeboat/internal/emulate/aws"
 	emuazure "github.com/lifeboat-dev/lifeboat/internal/emulate/azure"
@@ -319,5 +323,58 @@ func TestAgentMetadataURLContract(t *testing.T) {
 				return apierrors.IsNotFound(err), nil
 			})
 		})
+	}
+}
+
+// TestAgentMakesNoAPIRequestsWhileIdle counts the agent's requests to the API
+// server through a proxy: start-up reads what it needs, then nothing until a
+// notice arrives.
+func TestAgentMakesNoAPIRequestsWhileIdle(t *testing.T) {
+	e := newAgentEnv(t)
+	rt, err := rest.TransportFor(e.c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target, err := url.Parse(e.c.Config.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var requests atomic.Int64
+	var mu sync.Mutex
+	var seen []string
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = rt
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path)
+		mu.Unlock()
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	kc := filepath.Join(t.TempDir(), "proxy.kubeconfig")
+	cfg := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters: [{name: p, cluster: {server: %q}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: p, context: {cluster: p, user: u}}]\ncurrent-context: p\n", srv.URL)
+	if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, nil, "--node", e.node, "--platform", "aws", "--metadata-url", e.url, "--kubeconfig", kc)
+	time.Sleep(time.Second) // let start-up finish
+	before := requests.Load()
+	time.Sleep(5 * time.Second) // idle: ten spot polls, five events polls
+	if idle := requests.Load() - before; idle != 0 {
+		mu.Lock()
+		t.Errorf("%d API requests while idle; all requests: %v", idle, seen)
+		mu.Unlock()
+	}
+	// A notice makes it act: the same proxy sees the drain.
+	if _, err := e.emu.ScheduleSpot(0, "terminate", 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Eventually(t, 30*time.Second, func() (bool, error) {
+		_, err := e.c.Client.CoreV1().Nodes().Get(e.ctx, e.node, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if requests.Load() == before {
+		t.Error("the proxy saw no requests for the drain; the test does not observe the agent")
 	}
 }
