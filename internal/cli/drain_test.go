@@ -42,6 +42,27 @@ func TestDrainContractFlags(t *testing.T) {
 	}
 }
 
+func TestAgentContractFlags(t *testing.T) {
+	root := NewRootCommand(&Globals{})
+	cmd, _, err := root.Find([]string{"agent"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"node", "platform", "metadata-url", "kubeconfig", "delete-node", "shutdown-timeout", "on-rebalance"} {
+		if cmd.Flags().Lookup(f) == nil {
+			t.Errorf("agent has no --%s flag (contract)", f)
+		}
+	}
+	_, err = run(t, nil, "agent", "--node", "n", "--on-rebalance", "explode")
+	if err == nil || !strings.Contains(err.Error(), "--on-rebalance") {
+		t.Errorf("bad --on-rebalance: err = %v, want it named", err)
+	}
+	_, err = run(t, map[string]string{"LIFEBOAT_PLATFORM": "mars"}, "agent", "--node", "n")
+	if err == nil || !strings.Contains(err.Error(), "--platform") {
+		t.Errorf("bad LIFEBOAT_PLATFORM: err = %v, want --platform named", err)
+	}
+}
+
 func TestDrainRejectsBadInputNamingTheFlag(t *testing.T) {
 	cases := []struct {
 		name string
