@@ -358,7 +358,14 @@ func TestAgentMakesNoAPIRequestsWhileIdle(t *testing.T) {
 		t.Fatal(err)
 	}
 	startAgent(t, nil, "--node", e.node, "--platform", "aws", "--metadata-url", e.url, "--kubeconfig", kc)
-	time.Sleep(time.Second) // let start-up finish
+	// Start-up (reconciliation) is done once no request came for a second.
+	last, quietSince := requests.Load(), time.Now()
+	e.c.Eventually(t, 60*time.Second, func() (bool, error) {
+		if n := requests.Load(); n != last {
+			last, quietSince = n, time.Now()
+		}
+		return time.Since(quietSince) >= time.Second, nil
+	})
 	before := requests.Load()
 	time.Sleep(5 * time.Second) // idle: ten spot polls, five events polls
 	if idle := requests.Load() - before; idle != 0 {
