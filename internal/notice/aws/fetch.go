@@ -65,7 +65,7 @@ func (e *MetadataError) Unwrap() error { return e.Err }
 const retryDelay = 50 * time.Millisecond
 
 // newClient builds the SDK client: session tokens are cached and renewed by
-// the client (on expiry and on a 401), one retry per read without a retry
+// the client (before IMDS expires them, see earlyRenewal, and on a 401), one retry per read without a retry
 // quota (a long outage must not leave the client refusing to retry after
 // recovery), no HTTP proxy (IMDS is link-local), and the SDK's fail-fast
 // dial (250 ms) and response-header (500 ms) timeouts.
@@ -78,9 +78,9 @@ func newClient(cfg Config) *imds.Client {
 		Endpoint:          cfg.Endpoint,
 		ClientEnableState: imds.ClientEnabled,
 		EnableFallback:    fallback,
-		HTTPClient: awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		HTTPClient: earlyRenewal{next: awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
 			tr.Proxy = nil
-		}),
+		})},
 		Retryer: retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = 2
 			o.MaxBackoff = retryDelay
