@@ -62,7 +62,7 @@ type QueueOptions struct {
 // NewQueueOptions returns the defaults.
 func NewQueueOptions() *QueueOptions {
 	o := &QueueOptions{
-		Kube: kube.DefaultOptions(), Consumer: queue.DefaultConfig(), Drain: DefaultDrainFlags(),
+		Kube: kube.ClusterWideOptions(), Consumer: queue.DefaultConfig(), Drain: DefaultDrainFlags(),
 		Reporting: DefaultReportingOptions(), Policy: queue.DefaultPolicy(),
 		OnRebalance: "taint", OnDrainFailure: "continue", OnLaunchTimeout: "abandon",
 		LeaderElect: true, Leader: queue.DefaultLeaderConfig(),

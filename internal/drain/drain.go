@@ -94,7 +94,7 @@ func (d *Drainer) Drain(ctx context.Context, node string, opts Options) (*Result
 	if opts.DryRun {
 		return res, d.plan(ctx, n, opts, res)
 	}
-	err = d.drain(ctx, node, opts, res)
+	err = d.drain(ctx, n, opts, res)
 	res.Duration = d.clock.Since(res.Started)
 	if err != nil {
 		d.emit(Event{Type: EventDrainFailed, Node: node, Result: res, Err: err, Message: err.Error()})
@@ -104,9 +104,10 @@ func (d *Drainer) Drain(ctx context.Context, node string, opts Options) (*Result
 	return res, nil
 }
 
-func (d *Drainer) drain(ctx context.Context, node string, opts Options, res *Result) error {
+func (d *Drainer) drain(ctx context.Context, n *corev1.Node, opts Options, res *Result) error {
+	node := n.Name
 	var err error
-	if res.Cordoned, err = d.Cordon(ctx, node, opts); err != nil {
+	if res.Cordoned, err = d.cordon(ctx, node, n, opts); err != nil {
 		return err
 	}
 	// One watch on the node's pods serves the whole drain: it lists what is

@@ -65,7 +65,12 @@ func (d *Drainer) Mark(ctx context.Context, node string) (*Mark, bool, error) {
 // adds the optional taint and load-balancer label, and records what it
 // changed. It reports whether the node was changed.
 func (d *Drainer) Cordon(ctx context.Context, node string, opts Options) (bool, error) {
-	changed, err := d.applyMark(ctx, node, opts, true)
+	return d.cordon(ctx, node, nil, opts)
+}
+
+// cordon is Cordon starting from a node object already read (or nil).
+func (d *Drainer) cordon(ctx context.Context, node string, have *corev1.Node, opts Options) (bool, error) {
+	changed, err := d.applyMark(ctx, node, have, opts, true)
 	if changed && err == nil {
 		d.emit(Event{Type: EventCordoned, Node: node, Message: "cordoned: " + opts.Reason})
 	}
@@ -75,11 +80,11 @@ func (d *Drainer) Cordon(ctx context.Context, node string, opts Options) (bool, 
 // Taint adds only the optional taint and label (no cordon), recording them
 // as lifeboat's. Used for soft notices such as rebalance recommendations.
 func (d *Drainer) Taint(ctx context.Context, node string, opts Options) (bool, error) {
-	return d.applyMark(ctx, node, opts, false)
+	return d.applyMark(ctx, node, nil, opts, false)
 }
 
-func (d *Drainer) applyMark(ctx context.Context, node string, opts Options, cordon bool) (bool, error) {
-	return d.updateNode(ctx, node, func(n *corev1.Node) (bool, error) {
+func (d *Drainer) applyMark(ctx context.Context, node string, have *corev1.Node, opts Options, cordon bool) (bool, error) {
+	return d.updateNodeFrom(ctx, node, have, func(n *corev1.Node) (bool, error) {
 		m, has, err := ReadMark(n)
 		if err != nil {
 			d.log.Warn("replacing malformed cordon annotation", "node", node, "err", err)
@@ -186,12 +191,22 @@ var nodeWriteBackoff = wait.Backoff{Steps: 12, Duration: 20 * time.Millisecond, 
 // conflict instead of being overwritten, and the whole read-modify-write is
 // retried on fresh data: no writer's change is lost.
 func (d *Drainer) updateNode(ctx context.Context, name string, mutate func(*corev1.Node) (bool, error)) (bool, error) {
+	return d.updateNodeFrom(ctx, name, nil, mutate)
+}
+
+// updateNodeFrom is updateNode whose first attempt starts from have, a node
+// just read by the caller (saving a GET); a conflict re-reads it.
+func (d *Drainer) updateNodeFrom(ctx context.Context, name string, have *corev1.Node, mutate func(*corev1.Node) (bool, error)) (bool, error) {
 	changed := false
 	err := retry.RetryOnConflict(nodeWriteBackoff, func() error {
 		changed = false
-		cur, err := d.getNode(ctx, name)
-		if err != nil {
-			return err
+		cur := have
+		have = nil
+		if cur == nil {
+			var err error
+			if cur, err = d.getNode(ctx, name); err != nil {
+				return err
+			}
 		}
 		next := cur.DeepCopy()
 		ok, err := mutate(next)

@@ -33,6 +33,13 @@ func DefaultOptions() Options {
 	return Options{QPS: 50, Burst: 150, UserAgent: "lifeboat"}
 }
 
+// ClusterWideOptions are the defaults for the one consumer that drains
+// nodes for a whole cluster (queue mode): a burst of interruptions means
+// hundreds of cordons at once, which a per-node agent never sees.
+func ClusterWideOptions() Options {
+	return Options{QPS: 100, Burst: 300, UserAgent: "lifeboat"}
+}
+
 // AddFlags registers the connection flags.
 func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "Path to a kubeconfig file (default: $KUBECONFIG, in-cluster config, ~/.kube/config).")

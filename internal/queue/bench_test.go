@@ -9,6 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -38,6 +43,16 @@ func BenchmarkInterruptionBurst(b *testing.B) {
 func benchOnce(b *testing.B) {
 	b.StopTimer()
 	e := newEnv(b, nil)
+	// The consumer runs with the client limits `lifeboat queue` has by
+	// default, not the test's admin client.
+	prod := rest.CopyConfig(e.c.Config)
+	ko := kube.ClusterWideOptions()
+	prod.QPS, prod.Burst = ko.QPS, ko.Burst
+	client, err := kubernetes.NewForConfig(prod)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.client = client
 	ctx := context.Background()
 	ns := e.c.Namespace(b)
 	ids := e.addNodes(b, benchNodes)

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/awsfake"
@@ -37,6 +38,9 @@ func newInstanceID() string { return fmt.Sprintf("i-%017x", 0xabc0000+instanceSe
 
 // env is a test cluster plus local AWS APIs and one queue.
 type env struct {
+	// client, if set, is what replicas use instead of the admin test client
+	// (the benchmark uses lifeboat's production rate limits).
+	client   kubernetes.Interface
 	c        *testbed.Cluster
 	fake     *awsfake.Server
 	aws      aws.Config
@@ -167,7 +171,11 @@ type replicaOption func(*Consumer)
 
 func (e *env) replica(t testing.TB, shared *countingDrainer, opts ...replicaOption) *replica {
 	t.Helper()
-	ix, err := nodeindex.New(e.c.Client, 0)
+	client := e.client
+	if client == nil {
+		client = e.c.Client
+	}
+	ix, err := nodeindex.New(client, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +186,7 @@ func (e *env) replica(t testing.TB, shared *countingDrainer, opts ...replicaOpti
 	}
 	d := shared
 	if d == nil {
-		d = newCountingDrainer(drain.New(e.c.Client, drain.Config{Log: logging.Discard()}))
+		d = newCountingDrainer(drain.New(client, drain.Config{Log: logging.Discard()}))
 	}
 	stats := &Stats{}
 	pol := DefaultPolicy()
@@ -189,7 +197,7 @@ func (e *env) replica(t testing.TB, shared *countingDrainer, opts ...replicaOpti
 	c := &Consumer{
 		SQS: sqs.NewFromConfig(e.aws), Config: cfg, Clock: clock.RealClock{}, Log: testLog(t), Stats: stats,
 		Processor: &Processor{
-			Client: e.c.Client, Nodes: ix, Drainer: d, AutoScaling: autoscaling.NewFromConfig(e.aws),
+			Client: client, Nodes: ix, Drainer: d, AutoScaling: autoscaling.NewFromConfig(e.aws),
 			EC2: ec2.NewFromConfig(e.aws), Policy: pol, Clock: clock.RealClock{}, Log: testLog(t), Stats: stats,
 		},
 	}
