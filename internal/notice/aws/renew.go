@@ -9,7 +9,7 @@ import (
 )
 
 // tokenTTLHeader carries an IMDSv2 session token's lifetime in seconds.
-const tokenTTLHeader = "X-aws-ec2-metadata-token-ttl-seconds"
+const tokenTTLHeader = "X-aws-ec2-metadata-token-ttl-seconds" //nolint:gosec // G101: a header name, not a credential
 
 // earlyRenewal makes the SDK renew session tokens before IMDS expires them:
 // the SDK keeps a token for exactly the lifetime IMDS grants, so a poll just

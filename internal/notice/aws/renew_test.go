@@ -64,8 +64,10 @@ func TestTokensAreRenewedBeforeIMDSExpiresThem(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer srv.Close()
-	src, err := New(Config{Endpoint: srv.URL, SpotInterval: 200 * time.Millisecond, ASGInterval: -1, EventsInterval: -1,
-		Log: slog.New(slog.DiscardHandler)})
+	src, err := New(Config{
+		Endpoint: srv.URL, SpotInterval: 200 * time.Millisecond, ASGInterval: -1, EventsInterval: -1,
+		Log: slog.New(slog.DiscardHandler),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
