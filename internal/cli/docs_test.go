@@ -5,9 +5,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/lifeboat-dev/lifeboat/internal/golden"
 
 	"github.com/spf13/pflag"
 
@@ -28,7 +29,7 @@ func generateDocs(t *testing.T) string {
 
 func TestDocsFlagsMarkdownUpToDate(t *testing.T) {
 	got := generateDocs(t)
-	if os.Getenv("LIFEBOAT_UPDATE_GOLDEN") == "1" {
+	if golden.Update() {
 		if err := os.WriteFile(flagsDoc, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -42,7 +43,7 @@ func TestDocsFlagsMarkdownUpToDate(t *testing.T) {
 	if got != string(want) {
 		t.Errorf("docs/FLAGS.md is out of date with the flags in the code; regenerate it with\n"+
 			"  go run ./cmd/lifeboat docs --output docs/FLAGS.md\n(or LIFEBOAT_UPDATE_GOLDEN=1 go test ./internal/cli -run Docs)\nfirst difference:\n%s",
-			firstDiff(string(want), got))
+			golden.FirstDiff(string(want), got))
 	}
 }
 
@@ -123,7 +124,7 @@ func TestDocsCommandOutput(t *testing.T) {
 		t.Fatal(err)
 	}
 	if stdout.String() != want {
-		t.Errorf("`lifeboat docs` printed something else than the reference:\n%s", firstDiff(want, stdout.String()))
+		t.Errorf("`lifeboat docs` printed something else than the reference:\n%s", golden.FirstDiff(want, stdout.String()))
 	}
 	for _, tc := range []struct {
 		name string
@@ -152,7 +153,7 @@ func TestDocsCommandOutput(t *testing.T) {
 				t.Fatal(err)
 			}
 			if string(got) != want {
-				t.Errorf("%s differs from the reference:\n%s", path, firstDiff(want, string(got)))
+				t.Errorf("%s differs from the reference:\n%s", path, golden.FirstDiff(want, string(got)))
 			}
 			if out.Len() != 0 {
 				t.Errorf("with an output file, stdout should stay empty, got %d bytes", out.Len())
@@ -162,21 +163,3 @@ func TestDocsCommandOutput(t *testing.T) {
 }
 
 func noEnv(string) (string, bool) { return "", false }
-
-// firstDiff describes the first line where two texts differ.
-func firstDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return "line " + strconv.Itoa(i+1) + ":\n  want: " + wl + "\n  got:  " + gl
-		}
-	}
-	return "(none)"
-}

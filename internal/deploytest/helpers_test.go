@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/lifeboat-dev/lifeboat/internal/golden"
+
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -27,7 +29,7 @@ func TestMain(m *testing.M) { testbed.Main(m) }
 var update = flag.Bool("update", false, "rewrite deploy/manifests from the chart")
 
 // updateGolden reports whether generated files should be rewritten.
-func updateGolden() bool { return *update || os.Getenv("LIFEBOAT_UPDATE_GOLDEN") == "1" }
+func updateGolden() bool { return *update || golden.Update() }
 
 // repoRoot is the repository root.
 func repoRoot(t testing.TB) string {

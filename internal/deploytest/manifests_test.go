@@ -6,9 +6,10 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/lifeboat-dev/lifeboat/internal/golden"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -90,7 +91,7 @@ func TestManifestsInSync(t *testing.T) {
 			}
 			if string(got) != string(want) {
 				t.Fatalf("%s is out of date with the chart; regenerate with\n  LIFEBOAT_UPDATE_GOLDEN=1 go test ./internal/deploytest -run Manifests\nfirst difference: %s",
-					path, lineDiff(string(want), string(got)))
+					path, golden.FirstDiff(string(want), string(got)))
 			}
 			if c == nil {
 				c = testbed.Get(t)
@@ -119,22 +120,4 @@ func ensureNamespace(t *testing.T, c *testbed.Cluster, name string) {
 	if _, err := c.Client.CoreV1().Namespaces().Create(context.Background(), ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatal(err)
 	}
-}
-
-// lineDiff describes the first differing line.
-func lineDiff(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return "line " + strconv.Itoa(i+1) + "\n  want: " + wl + "\n  got:  " + gl
-		}
-	}
-	return "none"
 }

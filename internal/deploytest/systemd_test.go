@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/golden"
+
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 )
@@ -258,7 +260,7 @@ func TestButane(t *testing.T) {
 			t.Fatalf("lifeboat.bu does not install %s", name)
 		}
 		if got := cfg.Systemd.Units[i].Contents; got != want {
-			t.Errorf("%s in lifeboat.bu differs from deploy/systemd/%s: %s", name, name, lineDiff(want, got))
+			t.Errorf("%s in lifeboat.bu differs from deploy/systemd/%s: %s", name, name, golden.FirstDiff(want, got))
 		}
 	}
 	if p := cfg.Systemd.Units[units["lifeboat.path"]]; p.Enabled == nil || !*p.Enabled {
