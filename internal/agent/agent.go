@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/handled"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
@@ -292,7 +294,7 @@ func (a *Agent) finish(ctx context.Context, n notice.Notice, act Action, res *dr
 			log.Info("notice acknowledged: the platform may proceed now")
 		}
 	}
-	if err := a.markHandled(ctx, n.ID); err != nil {
+	if err := handled.Record(ctx, a.cfg.Client, a.cfg.Node, n.ID); err != nil {
 		log.Warn("cannot record the notice as handled", "err", err)
 	}
 	log.Info("action done", "action", string(act))
@@ -316,5 +318,5 @@ func (a *Agent) withdraw(ctx context.Context, n notice.Notice) {
 		return
 	}
 	a.cfg.Log.Info("lifeboat's cordon undone: notice withdrawn", "node", a.cfg.Node, "notice", n.ID)
-	_ = a.markHandled(ctx, n.ID)
+	_ = handled.Record(ctx, a.cfg.Client, a.cfg.Node, n.ID)
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/handled"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -202,7 +204,7 @@ func TestScheduledRebootDrainsKeepsNodeAndUncordonsAfterReboot(t *testing.T) {
 		return n == 0, err
 	})
 	f.waitNode(30*time.Second, func(n *corev1.Node) bool {
-		return n.Spec.Unschedulable && strings.Contains(n.Annotations[agent.AnnotationHandled], ev.EventID)
+		return n.Spec.Unschedulable && strings.Contains(n.Annotations[handled.Annotation], ev.EventID)
 	})
 	f.stop()
 
@@ -229,7 +231,7 @@ func TestCanceledMaintenanceUncordons(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.waitNode(30*time.Second, func(n *corev1.Node) bool {
-		return n.Spec.Unschedulable && strings.Contains(n.Annotations[agent.AnnotationHandled], ev.EventID)
+		return n.Spec.Unschedulable && strings.Contains(n.Annotations[handled.Annotation], ev.EventID)
 	})
 	if _, err := f.emu.CancelMaintenance(ev.EventID); err != nil {
 		t.Fatal(err)

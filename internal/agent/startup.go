@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/lifeboat-dev/lifeboat/internal/handled"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -70,7 +72,7 @@ func (a *Agent) handled(ctx context.Context, id string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return isHandled(n, id), nil
+	return handled.Is(n, id), nil
 }
 
 func (a *Agent) mark(ctx context.Context) (*drain.Mark, bool, error) {

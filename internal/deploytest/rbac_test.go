@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/handled"
+
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
@@ -28,7 +30,6 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/lifeboat-dev/lifeboat/internal/awsfake"
-	"github.com/lifeboat-dev/lifeboat/internal/queue"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
@@ -267,7 +268,7 @@ func testQueueConsumer(t *testing.T, c *testbed.Cluster, bin, ns string, id iden
 	waitPods(t, c, ns, "app=web", spare, 3)
 	c.Eventually(t, 60*time.Second, func() (bool, error) {
 		n, err := c.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
-		return err == nil && n.Spec.Unschedulable && n.Annotations[queue.AnnotationHandled] != "", err
+		return err == nil && n.Spec.Unschedulable && n.Annotations[handled.Annotation] != "", err
 	})
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -410,7 +411,7 @@ func checkAccess(t *testing.T, ns string, agent, queue, kubelet identity) {
 		{"list", "", "nodes", "", "", "", true},
 		{"watch", "", "nodes", "", "", "", true},
 		{"patch", "", "nodes", "", "", "some-node", true},
-		{"update", "", "nodes", "", "", "some-node", true},
+		{"update", "", "nodes", "", "", "some-node", false}, // every node write is a patch
 		{"delete", "", "nodes", "", "", "some-node", true},
 		{"create", "coordination.k8s.io", "leases", "", ns, "", true},
 		{"get", "coordination.k8s.io", "leases", "", ns, "lifeboat-queue", true},

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/handled"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -81,8 +83,8 @@ func TestEachEventType(t *testing.T) {
 				t.Errorf("node not cordoned and tainted: unschedulable=%v taints=%v", got.Spec.Unschedulable, got.Spec.Taints)
 			}
 			parsed, _ := events.Parse(body, now)
-			if !IsHandled(got, parsed.Events[0].Notice.ID) {
-				t.Errorf("notice %s not recorded: %q", parsed.Events[0].Notice.ID, got.Annotations[AnnotationHandled])
+			if !handled.Is(got, parsed.Events[0].Notice.ID) {
+				t.Errorf("notice %s not recorded: %q", parsed.Events[0].Notice.ID, got.Annotations[handled.Annotation])
 			}
 			if h != nil {
 				act, _ := e.fake.AutoScaling.Action(h.Token)

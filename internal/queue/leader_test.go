@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/handled"
+
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
@@ -84,7 +86,7 @@ func TestLeaderFailover(t *testing.T) {
 	case shared.maxPer != 1:
 		t.Errorf("%d drains of the node ran at once, want 1", shared.maxPer)
 	}
-	if !IsHandled(e.getNode(t, node.Name), "failover-"+id) {
+	if !handled.Is(e.getNode(t, node.Name), "failover-"+id) {
 		t.Error("notice not recorded as handled")
 	}
 }

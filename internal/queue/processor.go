@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/lifeboat-dev/lifeboat/internal/handled"
+
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	corev1 "k8s.io/api/core/v1"
@@ -116,13 +118,13 @@ func (p *Processor) Prepare(ctx context.Context, ev events.Event, attempt int) (
 	case ev.Action == events.ActionNone:
 		return t.finishEarly(ctx, OutcomeIgnored, ResultContinue)
 	case ev.Action == events.ActionLaunch:
-		if node != nil && IsHandled(node, n.ID) {
+		if node != nil && handled.Is(node, n.ID) {
 			return t.finishEarly(ctx, OutcomeAlreadyHandled, ResultContinue)
 		}
 	case node == nil:
 		t.log.Info("no node for the instance; it never joined the cluster or is gone")
 		return t.finishEarly(ctx, OutcomeNotFound, ResultContinue)
-	case IsHandled(node, n.ID):
+	case handled.Is(node, n.ID):
 		t.log.Info("notice already handled for this node")
 		return t.finishEarly(ctx, OutcomeAlreadyHandled, ResultContinue)
 	case ev.Action == events.ActionRebalance && p.Policy.Rebalance == RebalanceIgnore:
@@ -186,7 +188,7 @@ func (t *Task) Run(ctx context.Context) (Outcome, error) {
 		return "", err
 	}
 	if t.node != "" && o != OutcomeNotFound {
-		if err := RecordHandled(ctx, t.p.Client, t.node, t.ev.Notice.ID); err != nil {
+		if err := handled.Record(ctx, t.p.Client, t.node, t.ev.Notice.ID); err != nil {
 			return "", fmt.Errorf("recording notice %s on node %s: %w", t.ev.Notice.ID, t.node, err)
 		}
 	}
@@ -212,7 +214,7 @@ func (t *Task) drain(ctx context.Context) (Outcome, string, error) {
 		return OutcomeNotFound, ResultContinue, nil
 	case err != nil:
 		return t.transient(fmt.Errorf("reading node %s: %w", t.node, err))
-	case IsHandled(live, t.ev.Notice.ID):
+	case handled.Is(live, t.ev.Notice.ID):
 		return OutcomeAlreadyHandled, ResultContinue, nil
 	}
 	deleteNode := t.ev.Action == events.ActionDrain
@@ -361,9 +363,3 @@ func isNodeNotFound(err error) bool {
 	return errors.As(err, &nf) || apierrors.IsNotFound(err)
 }
 
-func ignoreNotFound(err error) error {
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
-}

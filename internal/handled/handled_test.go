@@ -1,0 +1,37 @@
+package handled
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+)
+
+// Pure list logic; Record's conflict safety against a real API server is
+// exercised by the agent and queue tests on the test control plane.
+func TestRecordCapsAndDedupes(t *testing.T) {
+	client := fake.NewClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}})
+	ctx := context.Background()
+	for i := range Max + 5 {
+		if err := Record(ctx, client, "n", fmt.Sprintf("id-%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := Record(ctx, client, "n", "id-30"); err != nil { // already listed: no change
+		t.Fatal(err)
+	}
+	n, _ := client.CoreV1().Nodes().Get(ctx, "n", metav1.GetOptions{})
+	ids := IDs(n)
+	if len(ids) != Max || ids[0] != "id-5" || ids[Max-1] != fmt.Sprintf("id-%d", Max+4) {
+		t.Errorf("ids = %v, want the newest %d, oldest first, no duplicates", ids, Max)
+	}
+	if !Is(n, "id-10") || Is(n, "id-0") || Is(nil, "id-10") {
+		t.Error("Is disagrees with the list")
+	}
+	if err := Record(ctx, client, "gone", "x"); err != nil {
+		t.Errorf("missing node: %v, want nil", err)
+	}
+}
