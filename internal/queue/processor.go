@@ -362,4 +362,3 @@ func isNodeNotFound(err error) bool {
 	var nf *drain.NodeNotFoundError
 	return errors.As(err, &nf) || apierrors.IsNotFound(err)
 }
-
