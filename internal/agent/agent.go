@@ -108,7 +108,7 @@ func New(cfg Config) *Agent {
 		cfg.AckTimeout = 10 * time.Second
 	}
 	if cfg.SoftTaint.Key == "" {
-		cfg.SoftTaint = corev1.Taint{Key: "lifeboat.dev/at-risk", Value: "true", Effect: corev1.TaintEffectPreferNoSchedule}
+		cfg.SoftTaint = corev1.Taint{Key: drain.TaintAtRisk, Value: "true", Effect: corev1.TaintEffectPreferNoSchedule}
 	}
 	a := &Agent{cfg: cfg, acks: map[string]notice.Acknowledger{}}
 	for _, s := range cfg.Sources {

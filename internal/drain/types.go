@@ -35,6 +35,10 @@ const (
 	AnnotationCordon = "lifeboat.dev/cordon"
 	// LabelExcludeFromLB tells service load balancers to stop sending traffic.
 	LabelExcludeFromLB = "node.kubernetes.io/exclude-from-external-load-balancers"
+	// TaintAtRisk (PreferNoSchedule) marks a node that may go away soon (an
+	// AWS rebalance recommendation) without cordoning it; agent and queue
+	// mode use the same key.
+	TaintAtRisk = "lifeboat.dev/at-risk"
 )
 
 // Options tunes one drain. The zero value is a kubectl-like drain with no

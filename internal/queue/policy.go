@@ -32,7 +32,7 @@ const (
 const (
 	// TaintRebalance marks a node with a rebalance recommendation so the
 	// scheduler prefers other nodes.
-	TaintRebalance = "lifeboat.dev/rebalance-recommendation"
+	TaintRebalance = drain.TaintAtRisk
 	// TaintGoingAway is added on cordon; its value is the notice kind.
 	TaintGoingAway = "lifeboat.dev/going-away"
 )
