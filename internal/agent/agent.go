@@ -30,6 +30,7 @@ type Drainer interface {
 	Taint(ctx context.Context, node string, opts drain.Options) (bool, error)
 	Uncordon(ctx context.Context, node string) (bool, error)
 	RemoveShutdownLeftovers(ctx context.Context, node string) (int, error)
+	Mark(ctx context.Context, node string) (*drain.Mark, bool, error)
 }
 
 var _ Drainer = (*drain.Drainer)(nil)
@@ -309,7 +310,7 @@ func (a *Agent) withdraw(ctx context.Context, n notice.Notice) {
 	if cur != nil && cur.n.ID == n.ID {
 		a.stopCurrent()
 	}
-	mark, has, err := a.mark(ctx)
+	mark, has, err := a.cfg.Drainer.Mark(ctx, a.cfg.Node)
 	if err != nil || !has || mark.NoticeID != n.ID {
 		return // not our cordon for this notice: leave it
 	}

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 
 	"github.com/lifeboat-dev/lifeboat/internal/handled"
 
@@ -74,14 +73,3 @@ func (a *Agent) handled(ctx context.Context, id string) (bool, error) {
 	}
 	return handled.Is(n, id), nil
 }
-
-func (a *Agent) mark(ctx context.Context) (*drain.Mark, bool, error) {
-	n, err := a.cfg.Client.CoreV1().Nodes().Get(ctx, a.cfg.Node, metav1.GetOptions{})
-	if err != nil {
-		return nil, false, err
-	}
-	return drain.ReadMark(n)
-}
-
-// ErrNodeGone reports that the Node object no longer exists.
-var ErrNodeGone = errors.New("node object gone")
