@@ -90,7 +90,7 @@ func TestConcurrentNodeWritersLoseNothing(t *testing.T) {
 		}
 	}
 	mark, ok, err := drain.ReadMark(n)
-	if !ok || err != nil || !mark.Unschedulable || mark.Taint == nil || !n.Spec.Unschedulable {
+	if !ok || err != nil || !mark.Unschedulable || len(mark.Taints) != 1 || !n.Spec.Unschedulable {
 		t.Errorf("lifeboat's final cordon lost: mark=%+v ok=%v err=%v unschedulable=%v", mark, ok, err, n.Spec.Unschedulable)
 	}
 	found := false

@@ -106,10 +106,11 @@ func (d *Drainer) Drain(ctx context.Context, node string, opts Options) (*Result
 
 func (d *Drainer) drain(ctx context.Context, n *corev1.Node, opts Options, res *Result) error {
 	node := n.Name
-	var err error
-	if res.Cordoned, err = d.cordon(ctx, node, n, opts); err != nil {
+	change, err := d.cordon(ctx, node, n, opts)
+	if err != nil {
 		return err
 	}
+	res.Cordoned = change.cordoned
 	// One watch on the node's pods serves the whole drain: it lists what is
 	// there (leftovers, skipped pods) and then reports every pod that goes.
 	wctx, stopWatch := context.WithCancel(ctx)
@@ -123,10 +124,11 @@ func (d *Drainer) drain(ctx context.Context, n *corev1.Node, opts Options, res *
 	}
 	sel, err := d.selectPods(ctx, node, opts, tracker.pods())
 	var ce *ConsentError
-	if errors.As(err, &ce) && res.Cordoned {
-		// Nothing was evicted: leave the node as it was found.
-		if _, uerr := d.Uncordon(ctx, node); uerr != nil {
-			err = errors.Join(err, uerr)
+	if errors.As(err, &ce) {
+		// Nothing was evicted: restore exactly what this call changed on
+		// the node; other notices' entries and cordons stay.
+		if rerr := d.revert(ctx, node, change); rerr != nil {
+			err = errors.Join(err, rerr)
 		}
 		res.Cordoned = false
 	}

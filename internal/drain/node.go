@@ -3,7 +3,6 @@ package drain
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,43 +14,6 @@ import (
 	"k8s.io/client-go/util/retry"
 )
 
-// Mark is what lifeboat records on a node (annotation AnnotationCordon) when
-// it cordons or taints it, so that uncordon undoes exactly lifeboat's own
-// changes and never an administrator's.
-type Mark struct {
-	// At is when lifeboat first marked the node.
-	At time.Time `json:"at"`
-	// Reason is the human-readable cause ("spot interruption").
-	Reason string `json:"reason,omitempty"`
-	// NoticeID and NoticeKind identify the notice that caused it.
-	NoticeID   string `json:"noticeID,omitempty"`
-	NoticeKind string `json:"noticeKind,omitempty"`
-	// Unschedulable is true when lifeboat set spec.unschedulable (false when
-	// the node was already cordoned by someone else, or for taint-only marks).
-	Unschedulable bool `json:"unschedulable"`
-	// Taint is the taint lifeboat added, if any.
-	Taint *corev1.Taint `json:"taint,omitempty"`
-	// ExcludeFromLoadBalancers is true when lifeboat added LabelExcludeFromLB.
-	ExcludeFromLoadBalancers bool `json:"excludeFromLoadBalancers,omitempty"`
-	// BootID is the node's status.nodeInfo.bootID when it was marked; a
-	// different boot ID later means the node has rebooted since.
-	BootID string `json:"bootID,omitempty"`
-}
-
-// ReadMark returns lifeboat's mark on a node, if any. A malformed annotation
-// is reported as an error (and treated as no mark by callers that ignore it).
-func ReadMark(n *corev1.Node) (*Mark, bool, error) {
-	v, ok := n.Annotations[AnnotationCordon]
-	if !ok {
-		return nil, false, nil
-	}
-	m := &Mark{}
-	if err := json.Unmarshal([]byte(v), m); err != nil {
-		return nil, false, fmt.Errorf("node %s: malformed %s annotation: %w", n.Name, AnnotationCordon, err)
-	}
-	return m, true, nil
-}
-
 // Mark returns lifeboat's mark on the named node.
 func (d *Drainer) Mark(ctx context.Context, node string) (*Mark, bool, error) {
 	n, err := d.getNode(ctx, node)
@@ -62,90 +24,96 @@ func (d *Drainer) Mark(ctx context.Context, node string) (*Mark, bool, error) {
 }
 
 // Cordon marks the node unschedulable (unless someone else already did),
-// adds the optional taint and load-balancer label, and records what it
-// changed. It reports whether the node was changed.
+// adds the optional taint and load-balancer label, and records opts.NoticeID
+// (ManualNoticeID if empty) among the notices in force. It reports whether
+// this call cordoned the node (false if it already was).
 func (d *Drainer) Cordon(ctx context.Context, node string, opts Options) (bool, error) {
-	return d.cordon(ctx, node, nil, opts)
+	ch, err := d.cordon(ctx, node, nil, opts)
+	return ch.cordoned, err
 }
 
-// cordon is Cordon starting from a node object already read (or nil).
-func (d *Drainer) cordon(ctx context.Context, node string, have *corev1.Node, opts Options) (bool, error) {
-	changed, err := d.applyMark(ctx, node, have, opts, true)
-	if changed && err == nil {
+// cordon is Cordon starting from a node object already read (or nil); it
+// returns what the call changed, so a refused drain can restore it.
+func (d *Drainer) cordon(ctx context.Context, node string, have *corev1.Node, opts Options) (markChange, error) {
+	ch, err := d.applyMark(ctx, node, have, newMarkRequest(opts, true, d.clock.Now()))
+	if ch.cordoned && err == nil {
 		d.emit(Event{Type: EventCordoned, Node: node, Message: "cordoned: " + opts.Reason})
 	}
-	return changed, err
+	return ch, err
 }
 
-// Taint adds only the optional taint and label (no cordon), recording them
-// as lifeboat's. Used for soft notices such as rebalance recommendations.
+// Taint adds only the optional taint (no cordon, no load-balancer label),
+// recording opts.NoticeID as a taint-only notice in force. Used for soft
+// notices such as rebalance recommendations. It reports whether this call
+// added the taint.
 func (d *Drainer) Taint(ctx context.Context, node string, opts Options) (bool, error) {
-	return d.applyMark(ctx, node, nil, opts, false)
+	ch, err := d.applyMark(ctx, node, nil, newMarkRequest(opts, false, d.clock.Now()))
+	return ch.taint != nil, err
 }
 
-func (d *Drainer) applyMark(ctx context.Context, node string, have *corev1.Node, opts Options, cordon bool) (bool, error) {
-	return d.updateNodeFrom(ctx, node, have, func(n *corev1.Node) (bool, error) {
-		m, has, err := ReadMark(n)
-		if err != nil {
-			d.log.Warn("replacing malformed cordon annotation", "node", node, "err", err)
-		}
-		if !has {
-			m = &Mark{At: d.clock.Now().UTC().Truncate(time.Second), BootID: n.Status.NodeInfo.BootID}
-		}
-		if opts.Reason != "" {
-			m.Reason = opts.Reason
-		}
-		if opts.NoticeID != "" {
-			m.NoticeID, m.NoticeKind = opts.NoticeID, opts.NoticeKind
-		}
-		if cordon && !n.Spec.Unschedulable {
-			n.Spec.Unschedulable = true
-			m.Unschedulable = true
-		}
-		if t := opts.Taint; t != nil && !hasTaint(n, t) {
-			n.Spec.Taints = append(n.Spec.Taints, corev1.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect})
-			m.Taint = &corev1.Taint{Key: t.Key, Value: t.Value, Effect: t.Effect}
-		}
-		if opts.ExcludeFromLoadBalancers {
-			if _, ok := n.Labels[LabelExcludeFromLB]; !ok {
-				if n.Labels == nil {
-					n.Labels = map[string]string{}
-				}
-				n.Labels[LabelExcludeFromLB] = "true"
-				m.ExcludeFromLoadBalancers = true
-			}
-		}
-		return setMark(n, m)
+func (d *Drainer) applyMark(ctx context.Context, node string, have *corev1.Node, req markRequest) (markChange, error) {
+	var ch markChange
+	_, err := d.updateNodeFrom(ctx, node, have, func(n *corev1.Node) (bool, error) {
+		var err error
+		ch, err = applyMark(n, req)
+		return true, err
 	})
+	if ch.malformed && err == nil {
+		d.log.Warn("replaced a malformed cordon annotation", "node", node)
+	}
+	if err != nil {
+		return markChange{}, err
+	}
+	return ch, nil
 }
 
-// Uncordon undoes lifeboat's own mark: it makes the node schedulable only if
-// lifeboat cordoned it, and removes only the taint and label lifeboat added.
-// A node cordoned by someone else stays cordoned. It reports whether the node
-// was changed.
+// revert restores the pre-image of what one cordon changed (see revertMark).
+func (d *Drainer) revert(ctx context.Context, node string, ch markChange) error {
+	_, err := d.updateNode(ctx, node, func(n *corev1.Node) (bool, error) {
+		return true, revertMark(n, ch)
+	})
+	if err == nil && ch.cordoned {
+		d.emit(Event{Type: EventUncordoned, Node: node, Message: "cordon made by the refused drain undone"})
+	}
+	return err
+}
+
+// Release removes the notice noticeID from lifeboat's mark (a no-op if it
+// is not there) and returns the mark left, nil if none. When no remaining
+// notice wants the node cordoned, lifeboat's cordon and load-balancer label
+// are undone; when no notice remains, its taints and the mark go too. An
+// administrator's cordon is never undone.
+func (d *Drainer) Release(ctx context.Context, node, noticeID string) (*Mark, error) {
+	var (
+		left       *Mark
+		uncordoned bool
+	)
+	_, err := d.updateNode(ctx, node, func(n *corev1.Node) (bool, error) {
+		var err error
+		left, uncordoned, err = releaseMark(n, noticeID)
+		return true, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if uncordoned {
+		d.emit(Event{Type: EventUncordoned, Node: node, Message: "lifeboat's cordon removed: notice " + noticeID + " released"})
+	}
+	return left, nil
+}
+
+// Uncordon undoes everything lifeboat's mark records, whatever notices are
+// in force: it makes the node schedulable only if lifeboat cordoned it, and
+// removes only the taints and label lifeboat added. A node cordoned by
+// someone else stays cordoned. It reports whether the node was changed.
 func (d *Drainer) Uncordon(ctx context.Context, node string) (bool, error) {
 	changed, err := d.updateNode(ctx, node, func(n *corev1.Node) (bool, error) {
 		m, has, err := ReadMark(n)
 		if !has {
 			return false, err
 		}
-		if m.Unschedulable {
-			n.Spec.Unschedulable = false
-		}
-		if m.Taint != nil {
-			kept := n.Spec.Taints[:0]
-			for _, t := range n.Spec.Taints {
-				if t.Key != m.Taint.Key || t.Effect != m.Taint.Effect {
-					kept = append(kept, t)
-				}
-			}
-			n.Spec.Taints = kept
-		}
-		if m.ExcludeFromLoadBalancers {
-			delete(n.Labels, LabelExcludeFromLB)
-		}
-		delete(n.Annotations, AnnotationCordon)
-		return true, nil
+		undoMark(n, m)
+		return true, writeMark(n, nil)
 	})
 	if changed && err == nil {
 		d.emit(Event{Type: EventUncordoned, Node: node, Message: "lifeboat's cordon removed"})
@@ -153,26 +121,7 @@ func (d *Drainer) Uncordon(ctx context.Context, node string) (bool, error) {
 	return changed, err
 }
 
-func setMark(n *corev1.Node, m *Mark) (bool, error) {
-	b, err := json.Marshal(m)
-	if err != nil {
-		return false, err
-	}
-	if n.Annotations == nil {
-		n.Annotations = map[string]string{}
-	}
-	n.Annotations[AnnotationCordon] = string(b)
-	return true, nil
-}
-
-func hasTaint(n *corev1.Node, t *corev1.Taint) bool {
-	for _, have := range n.Spec.Taints {
-		if have.Key == t.Key && have.Effect == t.Effect {
-			return true
-		}
-	}
-	return false
-}
+func hasTaint(n *corev1.Node, t *corev1.Taint) bool { return hasTaintIn(n.Spec.Taints, t) }
 
 func (d *Drainer) getNode(ctx context.Context, name string) (*corev1.Node, error) {
 	n, err := d.client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
