@@ -6,6 +6,7 @@ package notice
 
 import (
 	"context"
+	"sync"
 	"time"
 )
 
@@ -91,4 +92,35 @@ type Source interface {
 // The agent calls Ack only after it acted on the notice and the node is empty.
 type Acknowledger interface {
 	Ack(ctx context.Context, n Notice) error
+}
+
+// Readier is implemented by sources that can tell when they have read their
+// platform's metadata successfully once. The agent reports ready only after
+// every such source has, so a node whose metadata cannot be reached (an
+// IMDSv2 hop limit, a firewall) is visibly not protected.
+type Readier interface {
+	// ReadOnce is closed after the source's first complete successful read.
+	ReadOnce() <-chan struct{}
+}
+
+// FirstRead is a latch that implements Readier; its zero value is ready to
+// use. Sources call Done after their first complete successful read.
+type FirstRead struct {
+	init sync.Once
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (f *FirstRead) lazy() { f.init.Do(func() { f.ch = make(chan struct{}) }) }
+
+// Done marks the first successful read; later calls do nothing.
+func (f *FirstRead) Done() {
+	f.lazy()
+	f.once.Do(func() { close(f.ch) })
+}
+
+// ReadOnce is closed once Done was called.
+func (f *FirstRead) ReadOnce() <-chan struct{} {
+	f.lazy()
+	return f.ch
 }

@@ -130,6 +130,27 @@ func (s *Server) ScheduleMaintenance(r MaintenanceRequest) (MaintenanceEvent, er
 	return m.wire(now), nil
 }
 
+// RescheduleMaintenance moves a listed event's NotBefore to in from now
+// (keeping its duration and EventId), as EC2 does when an event is
+// rescheduled.
+func (s *Server) RescheduleMaintenance(id string, in time.Duration) (MaintenanceEvent, error) {
+	if in < 0 {
+		return MaintenanceEvent{}, &ValidationError{Field: "in", Problem: "must not be negative"}
+	}
+	now := s.now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.maint {
+		if m.id == id && m.state == StateActive {
+			d := m.notAfter.Sub(m.notBefore)
+			m.notBefore = now.Add(in).Truncate(time.Second)
+			m.notAfter = m.notBefore.Add(d)
+			return m.wire(now), nil
+		}
+	}
+	return MaintenanceEvent{}, &ValidationError{Field: "id", Problem: "no active event " + id}
+}
+
 // CancelMaintenance cancels a listed event, moving it to the history.
 func (s *Server) CancelMaintenance(id string) (MaintenanceEvent, error) {
 	now := s.now()

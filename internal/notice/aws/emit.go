@@ -3,24 +3,33 @@ package aws
 import (
 	"context"
 	"maps"
+	"time"
 
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 )
 
-// alreadySent reports whether a notice with this ID and cancel state went
-// out. A canceled notice follows an active one with the same ID once.
-func (s *Source) alreadySent(id string, canceled bool) bool {
+// sentNotice is what went out last for a notice ID.
+type sentNotice struct {
+	canceled bool
+	deadline time.Time
+}
+
+// alreadySent reports whether n went out before, unchanged. A canceled notice
+// follows an active one with the same ID once; an active notice whose
+// deadline moved (a rescheduled maintenance event keeps its EventId) goes out
+// again so the running drain takes the new deadline.
+func (s *Source) alreadySent(n notice.Notice) bool {
 	s.sentMu.Lock()
 	defer s.sentMu.Unlock()
-	wasCanceled, ok := s.sent[id]
-	return ok && (wasCanceled || !canceled)
+	was, ok := s.sent[n.ID]
+	return ok && (was.canceled || (!n.Canceled && was.deadline.Equal(n.Deadline)))
 }
 
 // emit sends n unless it went out before, filling in the fields every AWS
 // notice has. It returns errCanceled if ctx ends first.
 func (s *Source) emit(ctx context.Context, out chan<- notice.Notice, n notice.Notice) error {
-	if s.alreadySent(n.ID, n.Canceled) {
+	if s.alreadySent(n) {
 		return nil
 	}
 	id := s.identity(ctx)
@@ -37,7 +46,7 @@ func (s *Source) emit(ctx context.Context, out chan<- notice.Notice, n notice.No
 		return errCanceled
 	}
 	s.sentMu.Lock()
-	s.sent[n.ID] = n.Canceled
+	s.sent[n.ID] = sentNotice{canceled: n.Canceled, deadline: n.Deadline}
 	s.sentMu.Unlock()
 	s.log.Info("notice", logging.KeyEvent, n.ID, "kind", n.Kind, "canceled", n.Canceled,
 		"deadline", n.Deadline, "reason", n.Reason)

@@ -80,7 +80,7 @@ func (s *Source) emitMaintenance(ctx context.Context, out chan<- notice.Notice, 
 		return s.report(ctx, path, ReasonMalformed, errors.New("event without EventId"))
 	}
 	n, perr := maintenanceNotice(ev)
-	if !s.alreadySent(n.ID, n.Canceled) {
+	if !s.alreadySent(n) {
 		if perr != nil {
 			perr = s.report(ctx, path, ReasonMalformed, perr)
 		}

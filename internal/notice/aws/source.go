@@ -95,15 +95,41 @@ type Source struct {
 	failures map[string]int // metadata path -> consecutive failures, for log levels
 
 	sentMu sync.Mutex
-	sent   map[string]bool // notice ID -> whether the canceled form was sent
+	sent   map[string]sentNotice // notice ID -> what went out last
 
 	idMu sync.Mutex
 	id   identity
 
 	maint maintTracker // owned by the events poller
+
+	// readOnce is closed once every poller has read its paths successfully.
+	readOnce notice.FirstRead
+	readMu   sync.Mutex
+	readOK   map[string]bool // poller name -> succeeded once
+	pollers  int
 }
 
-var _ notice.Source = (*Source)(nil)
+// ReadOnce is closed once every poller (spot, autoscaling, events) has read
+// its metadata successfully once; see notice.Readier.
+func (s *Source) ReadOnce() <-chan struct{} { return s.readOnce.ReadOnce() }
+
+// readSucceeded records a poller's successful read.
+func (s *Source) readSucceeded(name string) {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	if s.readOK[name] {
+		return
+	}
+	s.readOK[name] = true
+	if len(s.readOK) >= s.pollers {
+		s.readOnce.Done()
+	}
+}
+
+var (
+	_ notice.Source  = (*Source)(nil)
+	_ notice.Readier = (*Source)(nil)
+)
 
 // New validates cfg, fills in defaults and builds the IMDS client.
 func New(cfg Config) (*Source, error) {
@@ -133,8 +159,9 @@ func New(cfg Config) (*Source, error) {
 		client:   newClient(cfg),
 		log:      cfg.Log.With(logging.KeySource, SourceName),
 		failures: map[string]int{},
-		sent:     map[string]bool{},
+		sent:     map[string]sentNotice{},
 		maint:    newMaintTracker(),
+		readOK:   map[string]bool{},
 	}, nil
 }
 
@@ -164,6 +191,16 @@ func (s *Source) Run(ctx context.Context, out chan<- notice.Notice) error {
 		{"events", s.cfg.EventsInterval, s.pollEvents},
 	}
 	var wg sync.WaitGroup
+	s.readMu.Lock()
+	for _, p := range pollers {
+		if p.interval >= 0 {
+			s.pollers++
+		}
+	}
+	if s.pollers == 0 {
+		s.readOnce.Done()
+	}
+	s.readMu.Unlock()
 	for _, p := range pollers {
 		if p.interval < 0 {
 			continue
@@ -187,6 +224,7 @@ func (s *Source) loop(ctx context.Context, p poller, out chan<- notice.Notice) {
 			failures++
 		} else {
 			failures = 0
+			s.readSucceeded(p.name)
 		}
 		t := s.cfg.Clock.NewTimer(nextWait(p.interval, s.cfg.MaxBackoff, failures))
 		select {

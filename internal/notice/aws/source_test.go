@@ -2,6 +2,7 @@ package aws
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -499,5 +500,46 @@ func TestFailuresAreLoggedOnceThenQuietly(t *testing.T) {
 	}
 	if recs[0]["reason"] != ReasonMalformed {
 		t.Errorf("first record %v, want reason %s", recs[0], ReasonMalformed)
+	}
+}
+
+// TestRescheduledMaintenanceIsSentAgain: EC2 keeps the EventId when it
+// reschedules an event; the new NotBefore must reach the agent (A8).
+func TestRescheduledMaintenanceIsSentAgain(t *testing.T) {
+	e := newEnv(t, awsemu.Options{})
+	var errs errCounter
+	ch := run(t, fastConfig(e.url, &errs))
+	ev, err := e.emu.ScheduleMaintenance(awsemu.MaintenanceRequest{Code: awsemu.CodeSystemReboot, In: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := next(t, ch); n.ID != ev.EventID || !n.Deadline.Equal(emuStart.Add(24*time.Hour)) {
+		t.Fatalf("first notice %+v", n)
+	}
+	noMoreNotices(t, e, ch, pathMaintenanceScheduled, 3)
+	if _, err := e.emu.RescheduleMaintenance(ev.EventID, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	n := next(t, ch)
+	if n.ID != ev.EventID || n.Canceled || !n.Deadline.Equal(emuStart.Add(time.Hour)) {
+		t.Fatalf("after rescheduling: %+v, want %s active with deadline %s", n, ev.EventID, emuStart.Add(time.Hour))
+	}
+	noMoreNotices(t, e, ch, pathMaintenanceScheduled, 3)
+}
+
+func TestReadOnceAfterEveryPollerRead(t *testing.T) {
+	e := newEnv(t, awsemu.Options{})
+	var errs errCounter
+	src, err := New(fastConfig(e.url, &errs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = src.Run(ctx, make(chan notice.Notice, 16)) }()
+	select {
+	case <-src.ReadOnce():
+	case <-time.After(20 * time.Second):
+		t.Fatal("ReadOnce not closed after every poller read IMDS")
 	}
 }

@@ -85,3 +85,63 @@ func TestAckReportsRefusal(t *testing.T) {
 		t.Fatalf("emulator recorded %d acks, want 1", len(acks))
 	}
 }
+
+// TestAckSharedEventWaitsForEveryListedVM: approving an event starts it for
+// every VM it lists, so it is acknowledged only when all of them are done.
+func TestAckSharedEventWaitsForEveryListedVM(t *testing.T) {
+	emu, srv := emulator(t, azure.Options{})
+	var waiting []string
+	var asked []string
+	peers := func(_ context.Context, id string, vms []string) ([]string, error) {
+		asked = vms
+		return waiting, nil
+	}
+	src, out, _ := run(t, source.Config{MetadataURL: srv.URL, VMName: testVM, PeersHandled: peers})
+	ev := schedule(t, emu, azure.EventSpec{EventType: azure.EventReboot, Resources: []string{testVM, "peer-vm_1", "PEER-VM_1", "peer-vm_2"}})
+	n := noticetest.Next(t, out)
+
+	waiting = []string{"peer-vm_2"}
+	var shared *source.SharedEventError
+	if err := src.Ack(context.Background(), n); !errors.As(err, &shared) || len(shared.Waiting) != 1 {
+		t.Fatalf("Ack with a peer not done = %v, want *SharedEventError waiting for peer-vm_2", err)
+	}
+	if len(asked) != 2 || asked[0] != "peer-vm_1" || asked[1] != "peer-vm_2" {
+		t.Errorf("peers asked about = %v, want [peer-vm_1 peer-vm_2] (this VM and duplicates left out)", asked)
+	}
+	if acks := emu.Acks(); len(acks) != 0 {
+		t.Fatalf("a shared event was acknowledged while a peer was draining: %+v", acks)
+	}
+	waiting = nil
+	if err := src.Ack(context.Background(), n); err != nil {
+		t.Fatalf("Ack with every peer done: %v", err)
+	}
+	if acks := emu.Acks(); len(acks) != 1 || acks[0].EventIDs[0] != ev.EventID {
+		t.Errorf("acks = %+v, want one for %s", acks, ev.EventID)
+	}
+}
+
+// TestAckSharedEventWithoutPeerCheckIsNeverSent: without a way to ask the
+// peers, an event that lists other VMs is left to start at NotBefore.
+func TestAckSharedEventWithoutPeerCheckIsNeverSent(t *testing.T) {
+	emu, srv := emulator(t, azure.Options{})
+	src, out, _ := run(t, source.Config{MetadataURL: srv.URL, VMName: testVM})
+	schedule(t, emu, azure.EventSpec{EventType: azure.EventPreempt, Resources: []string{"peer-vm_9", testVM}})
+	n := noticetest.Next(t, out)
+	var shared *source.SharedEventError
+	if err := src.Ack(context.Background(), n); !errors.As(err, &shared) {
+		t.Fatalf("Ack = %v, want *SharedEventError", err)
+	}
+	if acks := emu.Acks(); len(acks) != 0 {
+		t.Errorf("acks = %+v, want none", acks)
+	}
+}
+
+func TestReadOnceAfterFirstDocument(t *testing.T) {
+	_, srv := emulator(t, azure.Options{})
+	src, _, _ := run(t, source.Config{MetadataURL: srv.URL, VMName: testVM})
+	select {
+	case <-src.ReadOnce():
+	case <-time.After(10 * time.Second):
+		t.Fatal("ReadOnce not closed after the source read a document")
+	}
+}

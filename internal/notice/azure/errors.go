@@ -77,6 +77,37 @@ func (e *UnknownEventError) Error() string {
 	return fmt.Sprintf("azure scheduled event %q was not emitted by this source; refusing to acknowledge it", e.EventID)
 }
 
+// SharedEventError is returned by Ack for an event that also lists other VMs
+// when not all of them have finished with it: nothing was sent, and the
+// platform starts the event at its NotBefore.
+type SharedEventError struct {
+	// EventID is the event.
+	EventID string
+	// Others are the other VMs the event lists.
+	Others []string
+	// Waiting are the VMs not known to have finished (all of Others when
+	// no check could be made).
+	Waiting []string
+	// Err is why the peers could not be checked, if they could not.
+	Err error
+}
+
+func (e *SharedEventError) Error() string {
+	switch {
+	case e.Err != nil:
+		return fmt.Sprintf("azure scheduled event %q also lists %v; cannot tell whether they are done (%v): not acknowledging", e.EventID, e.Others, e.Err)
+	case len(e.Waiting) > 0:
+		return fmt.Sprintf("azure scheduled event %q also lists %v; still waiting for %v: not acknowledging", e.EventID, e.Others, e.Waiting)
+	}
+	return fmt.Sprintf("azure scheduled event %q also lists %v: not acknowledging (approving it would start it for them too)", e.EventID, e.Others)
+}
+
+func (e *SharedEventError) Unwrap() error { return e.Err }
+
+// SharedEvent marks the error as "not acknowledged on purpose" for callers
+// that must not import this package to tell it from a failure.
+func (e *SharedEventError) SharedEvent() bool { return true }
+
 // ConfigError is an invalid Config field; its Source is Name.
 type ConfigError = metadatahttp.ConfigError
 

@@ -74,6 +74,11 @@ type Config struct {
 	// OnError, if set, is called once per failed request with one of the
 	// Reason constants, for metrics. It must not block.
 	OnError func(reason string)
+	// PeersHandled, if set, is asked before acknowledging an event that also
+	// lists other VMs: it returns those of vms that have not finished with
+	// event id (their Nodes do not record it as handled). Without it such
+	// events are never acknowledged.
+	PeersHandled func(ctx context.Context, id string, vms []string) (waiting []string, err error)
 }
 
 // Source is the Azure Scheduled Events notice source. It implements
@@ -91,6 +96,9 @@ type Source struct {
 	log      *slog.Logger
 	onError  func(string)
 	reached  bool // IMDS answered once (only Run's goroutine uses it)
+	readOnce notice.FirstRead
+
+	peersHandled func(ctx context.Context, id string, vms []string) ([]string, error)
 
 	mu      sync.Mutex
 	tracker tracker
@@ -99,6 +107,7 @@ type Source struct {
 var (
 	_ notice.Source       = (*Source)(nil)
 	_ notice.Acknowledger = (*Source)(nil)
+	_ notice.Readier      = (*Source)(nil)
 )
 
 // New validates cfg and returns a source. It does no I/O.
@@ -132,6 +141,8 @@ func New(cfg Config) (*Source, error) {
 		clock:    cfg.Clock,
 		log:      cfg.Log,
 		onError:  cfg.OnError,
+
+		peersHandled: cfg.PeersHandled,
 	}
 	if s.hc == nil {
 		s.hc = &http.Client{Transport: metadatahttp.NewTransport()}
@@ -151,6 +162,10 @@ func New(cfg Config) (*Source, error) {
 	return s, nil
 }
 
+// ReadOnce is closed once a Scheduled Events document was read; see
+// notice.Readier.
+func (s *Source) ReadOnce() <-chan struct{} { return s.readOnce.ReadOnce() }
+
 // Name returns "azure".
 func (s *Source) Name() string { return Name }
 
@@ -162,6 +177,9 @@ func (s *Source) Run(ctx context.Context, out chan<- notice.Notice) error {
 	if err != nil { // only the end of ctx stops the resolution
 		return nil
 	}
+	s.mu.Lock()
+	s.vmName = vm
+	s.mu.Unlock()
 	s.log.Info("watching azure scheduled events", "vm", vm, "url", s.eventsURL(), "interval", s.interval)
 	failures := 0
 	for {
@@ -174,6 +192,7 @@ func (s *Source) Run(ctx context.Context, out chan<- notice.Notice) error {
 			s.failed(err, failures, "polling scheduled events")
 		default:
 			s.reached = true
+			s.readOnce.Done()
 			if failures > 0 {
 				s.log.Info("azure scheduled events reachable again", "failures", failures)
 			}

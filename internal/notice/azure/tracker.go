@@ -4,13 +4,21 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 )
 
+// MissingDocuments is how many consecutive documents must leave out an
+// emitted event before it counts as withdrawn. IMDS occasionally serves a
+// document without an event that is still scheduled; one such document must
+// not uncordon a node that is about to be preempted.
+const MissingDocuments = 3
+
 // tracker remembers which events were emitted, so each EventId yields one
-// notice while it is listed and one canceled notice when it vanishes.
+// notice while it is listed and one canceled notice once it has vanished
+// (MissingDocuments documents in a row without it).
 type tracker struct {
 	seenDoc     bool
 	incarnation int64
@@ -20,8 +28,10 @@ type tracker struct {
 }
 
 type tracked struct {
-	notice notice.Notice
-	status string
+	notice    notice.Notice
+	status    string
+	resources []string // the event's Resources as last listed
+	missing   int      // consecutive documents without the event
 }
 
 // observation is the context of one document.
@@ -57,8 +67,14 @@ func (t *tracker) observe(doc *Document, o observation) []notice.Notice {
 		}
 	}
 	for _, id := range slices.Sorted(maps.Keys(t.pending)) {
-		if !listed[id] {
+		if listed[id] {
+			t.pending[id].missing = 0
+			continue
+		}
+		if t.pending[id].missing++; t.pending[id].missing >= MissingDocuments {
 			out = append(out, t.vanish(id, o))
+		} else {
+			o.log.Debug("azure scheduled event missing from the document", "event", id, "documents", t.pending[id].missing)
 		}
 	}
 	for id := range t.ignored {
@@ -74,6 +90,7 @@ func (t *tracker) observe(doc *Document, o observation) []notice.Notice {
 func (t *tracker) observeEvent(e *Event, incarnation int64, o observation) (notice.Notice, bool) {
 	log := o.log.With("event", e.EventID)
 	if p, ok := t.pending[e.EventID]; ok {
+		p.resources = slices.Clone(e.Resources)
 		if p.status != e.EventStatus {
 			log.Info("azure scheduled event status changed", "from", p.status, "to", e.EventStatus)
 			p.status = e.EventStatus
@@ -95,7 +112,7 @@ func (t *tracker) observeEvent(e *Event, incarnation int64, o observation) (noti
 		o.onError(ReasonMalformed)
 		log.Warn("azure scheduled event has an unreadable NotBefore; deadline unknown", "error", err)
 	}
-	t.pending[e.EventID] = &tracked{notice: n, status: e.EventStatus}
+	t.pending[e.EventID] = &tracked{notice: n, status: e.EventStatus, resources: slices.Clone(e.Resources)}
 	delete(t.gone, e.EventID)
 	log.Info("azure scheduled event for this VM", "type", e.EventType, "kind", kind,
 		"status", e.EventStatus, "deadline", n.Deadline)
@@ -124,10 +141,25 @@ func (t *tracker) vanish(id string, o observation) notice.Notice {
 }
 
 // ackable reports whether id may be acknowledged: it must have been emitted
-// and still be listed.
-func (t *tracker) ackable(id string) error {
-	if _, ok := t.pending[id]; ok {
-		return nil
+// and still be listed. It returns the VMs the event lists other than vm:
+// approving the event starts it for every one of them.
+func (t *tracker) ackable(id, vm string) (others []string, err error) {
+	p, ok := t.pending[id]
+	if !ok {
+		return nil, &UnknownEventError{EventID: id, Gone: t.gone[id]}
 	}
-	return &UnknownEventError{EventID: id, Gone: t.gone[id]}
+	return otherVMs(p.resources, vm), nil
+}
+
+// otherVMs lists the resources that are not vm (case-insensitively), once each.
+func otherVMs(resources []string, vm string) []string {
+	var out []string
+	for _, r := range resources {
+		r = strings.TrimSpace(r)
+		if r == "" || strings.EqualFold(r, vm) || slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, r) }) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }

@@ -101,9 +101,33 @@ type Source struct {
 	clock     clock.Clock
 	log       *slog.Logger
 	onError   func(string)
+
+	readOnce notice.FirstRead
+	readMu   sync.Mutex
+	readKeys map[string]bool // keys answered with a known value
 }
 
-var _ notice.Source = (*Source)(nil)
+var (
+	_ notice.Source  = (*Source)(nil)
+	_ notice.Readier = (*Source)(nil)
+)
+
+// ReadOnce is closed once every watched key has been read with a value this
+// source understands; see notice.Readier.
+func (s *Source) ReadOnce() <-chan struct{} { return s.readOnce.ReadOnce() }
+
+// keyRead records that key was read with a known value.
+func (s *Source) keyRead(key string) {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	if s.readKeys == nil {
+		s.readKeys = map[string]bool{}
+	}
+	s.readKeys[key] = true
+	if len(s.readKeys) >= len(s.specs()) {
+		s.readOnce.Done()
+	}
+}
 
 // New validates cfg and returns a source. It does no I/O.
 func New(cfg Config) (*Source, error) {

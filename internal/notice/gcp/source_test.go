@@ -1,6 +1,7 @@
 package gcp_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/lifeboat-dev/lifeboat/internal/emulate/gcp"
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	source "github.com/lifeboat-dev/lifeboat/internal/notice/gcp"
 	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/noticetest"
@@ -224,5 +226,21 @@ func TestNewRejectsBadConfig(t *testing.T) {
 				t.Fatalf("New = %v, want *ConfigError for %s", err, name)
 			}
 		})
+	}
+}
+
+func TestReadOnceAfterBothKeysRead(t *testing.T) {
+	_, srv := emulator(t, nil)
+	src, err := source.New(source.Config{MetadataURL: srv.URL, Node: "node-a", Log: logging.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = src.Run(ctx, make(chan notice.Notice, 16)) }()
+	select {
+	case <-src.ReadOnce():
+	case <-time.After(wait):
+		t.Fatal("ReadOnce not closed after both keys were read")
 	}
 }

@@ -115,6 +115,7 @@ func (w *watcher) handle(ctx context.Context, v string, ok bool) error {
 	progress := !w.seen || value != w.lastValue || etag != w.lastETag
 	if known {
 		w.seen, w.lastValue, w.lastETag = true, value, etag
+		s.keyRead(w.spec.key)
 		for _, n := range w.transition(value, kind, etag, now) {
 			select {
 			case w.out <- n:
