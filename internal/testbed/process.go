@@ -22,11 +22,12 @@ type process struct {
 	done    chan struct{}
 }
 
-// startProcess runs bin with args, logging to dir/<name>.log. The child is
-// killed if the test binary dies (Pdeathsig), so no process outlives a test.
+// startProcess runs bin with args, logging to dir/<name>.log (appending, so a
+// restarted component keeps its earlier log). The child is killed if the test
+// binary dies (Pdeathsig), so no process outlives a test.
 func startProcess(dir, name, bin string, args ...string) (*process, error) {
 	logPath := filepath.Join(dir, name+".log")
-	logFile, err := os.Create(logPath)
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -68,6 +69,15 @@ func (p *process) stop(grace time.Duration) {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.done
 	}
+}
+
+// kill sends SIGKILL to the process group and waits until the process ends.
+func (p *process) kill() {
+	if p == nil || p.exited() {
+		return
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
 }
 
 // tail returns the last n bytes of the process log, for error messages.

@@ -43,7 +43,8 @@ type Cluster struct {
 	// Dir is the cluster's scratch directory (logs, certs, data).
 	Dir string
 
-	procs []*process
+	procs     []*process
+	apiServer []string // kube-apiserver's arguments, to start it again
 }
 
 var (
@@ -115,7 +116,8 @@ func (c *Cluster) start() error {
 	if err := c.run("etcd", etcdArgs(c.Dir, etcdClient, etcdPeer)...); err != nil {
 		return err
 	}
-	if err := c.run("kube-apiserver", apiserverArgs(c.Dir, p, etcdClient, apiPort)...); err != nil {
+	c.apiServer = apiserverArgs(c.Dir, p, etcdClient, apiPort)
+	if err := c.run("kube-apiserver", c.apiServer...); err != nil {
 		return err
 	}
 	server := "https://127.0.0.1:" + itoa(apiPort)
