@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 )
@@ -29,13 +30,14 @@ type Config struct {
 }
 
 // Drainer cordons and drains nodes. It is safe for concurrent use on
-// different nodes.
+// different nodes; its drains share one PodDisruptionBudget informer.
 type Drainer struct {
 	client       kubernetes.Interface
 	clock        clock.WithTickerAndDelayedExecution
 	log          *slog.Logger
 	obs          Observer
 	blockedRetry time.Duration
+	pdbs         *pdbWatch
 }
 
 // New returns a Drainer using client.
@@ -50,10 +52,12 @@ func New(client kubernetes.Interface, cfg Config) *Drainer {
 	if d.blockedRetry <= 0 {
 		d.blockedRetry = 10 * time.Second
 	}
+	d.pdbs = newPDBWatch(client, d.clock, d.log)
 	return d
 }
 
-// Validate checks options that do not depend on the cluster.
+// Validate checks options that do not depend on the cluster. A
+// GracePeriodSeconds of 0 is accepted and used as 1 (see timing.ownGrace).
 func (o *Options) Validate() error {
 	switch o.OnDeadline {
 	case "", OnDeadlineDelete, OnDeadlineAbort:
@@ -72,8 +76,10 @@ func (o *Options) Validate() error {
 // Drain cordons the node and removes its pods. It is idempotent: a second run
 // continues a half-done drain, and on an empty node it only checks. The
 // result is returned also on error; *IncompleteError means pods were left,
-// *ConsentError that pods need --force or --delete-emptydir-data,
-// *NodeNotFoundError that the node does not exist.
+// *ConsentError that pods need --force or --delete-emptydir-data (nothing
+// was evicted, and what this call changed on the node is restored),
+// *NodeNotFoundError that the node does not exist. Any other error is the
+// API failure it is: the node stays cordoned and the drain can be retried.
 func (d *Drainer) Drain(ctx context.Context, node string, opts Options) (*Result, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
@@ -82,7 +88,7 @@ func (d *Drainer) Drain(ctx context.Context, node string, opts Options) (*Result
 		opts.OnDeadline = OnDeadlineDelete
 	}
 	res := &Result{Node: node, Started: d.clock.Now()}
-	n, err := d.getNode(ctx, node)
+	n, err := d.getNode(ctx, node, opts.Deadline)
 	var nf *NodeNotFoundError
 	if errors.As(err, &nf) && opts.IgnoreMissing {
 		res.Missing = true
@@ -111,42 +117,49 @@ func (d *Drainer) drain(ctx context.Context, n *corev1.Node, opts Options, res *
 		return err
 	}
 	res.Cordoned = change.cordoned
-	// One watch on the node's pods serves the whole drain: it lists what is
-	// there (leftovers, skipped pods) and then reports every pod that goes.
+	// One watch on the node's pods serves the whole drain: pods are chosen
+	// from it, and it reports every pod that goes.
 	wctx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
-	tracker, err := trackPods(wctx, d, node)
+	tracker, err := trackPods(wctx, d, node, opts.Deadline)
 	if err != nil {
 		return err
 	}
-	if res.LeftoversRemoved, err = d.removeLeftovers(ctx, node, tracker.pods()); err != nil {
+	onNode := tracker.pods()
+	done := map[types.UID]bool{}
+	for i := range onNode {
+		if isShutdownLeftover(&onNode[i]) {
+			done[onNode[i].UID] = true
+		}
+	}
+	if res.LeftoversRemoved, err = d.removeLeftovers(ctx, node, onNode, opts.Deadline); err != nil {
 		return err
 	}
-	sel, err := d.selectPods(ctx, node, opts, tracker.pods())
-	var ce *ConsentError
-	if errors.As(err, &ce) {
+	sel, err := d.selectPods(ctx, opts, onNode, done)
+	if err != nil {
+		return err // an API failure: the cordon stays, the caller retries
+	}
+	if ce := sel.consent(node); ce != nil {
 		// Nothing was evicted: restore exactly what this call changed on
 		// the node; other notices' entries and cordons stay.
-		if rerr := d.revert(ctx, node, change); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
 		res.Cordoned = false
-	}
-	if err != nil {
-		return err
+		if rerr := d.revert(ctx, node, change); rerr != nil {
+			return errors.Join(ce, rerr)
+		}
+		return ce
 	}
 	res.Pods, res.Skipped = sel.total(), sel.skipped
 	d.emit(Event{
 		Type: EventDrainStarted, Node: node, Progress: Progress{Total: res.Pods, Left: res.Pods, Deadline: opts.Deadline},
 		Message: fmt.Sprintf("draining %d pod(s), %d skipped", res.Pods, len(sel.skipped)),
 	})
-	if res.Pods > 0 {
-		if err := d.removePods(ctx, node, opts, sel, tracker, res); err != nil {
-			return err
-		}
+	if err := d.removePods(ctx, node, opts, sel, tracker, res, done); err != nil {
+		return err
 	}
 	if opts.DeleteNode {
-		err := d.client.CoreV1().Nodes().Delete(ctx, node, metav1.DeleteOptions{})
+		cctx, cancel := context.WithTimeout(ctx, callTimeout(d.clock.Now(), opts.Deadline))
+		defer cancel()
+		err := d.client.CoreV1().Nodes().Delete(cctx, node, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("deleting node %s: %w", node, err)
 		}
@@ -156,8 +169,13 @@ func (d *Drainer) drain(ctx context.Context, n *corev1.Node, opts Options, res *
 	return nil
 }
 
-// removePods runs the evictions wave by wave and fills res.
-func (d *Drainer) removePods(ctx context.Context, node string, opts Options, sel *selection, tracker *podTracker, res *Result) error {
+// maxSweeps bounds how often a drain looks again for pods that arrived on
+// the node after it chose its pods (a binding in flight at the cordon).
+const maxSweeps = 3
+
+// removePods runs the evictions wave by wave, then removes pods that
+// arrived meanwhile, and fills res.
+func (d *Drainer) removePods(ctx context.Context, node string, opts Options, sel *selection, tracker *podTracker, res *Result, done map[types.UID]bool) error {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if !opts.Deadline.IsZero() {
@@ -167,46 +185,61 @@ func (d *Drainer) removePods(ctx context.Context, node string, opts Options, sel
 		stop := d.clock.AfterFunc(window, func() { cancel(errDeadline) })
 		defer stop.Stop()
 	}
-	var all []corev1.Pod
-	all = append(all, sel.finished...)
-	for _, w := range sel.evict {
-		all = append(all, w...)
-	}
-	tracker.track(all)
-	r := &run{
-		d: d, node: node, opts: opts, tracker: tracker, pdbs: newPDBWatch(), res: res,
-		blocked: map[string]string{}, left: map[string]string{}, total: len(all),
-	}
-	r.margin = opts.SafetyMargin
-	if r.margin <= 0 {
-		r.margin = DefaultSafetyMargin
-	}
-	r.deleteFinished(runCtx, sel.finished)
-	r.runWaves(runCtx, sel.evict)
-	for i := range all {
-		p := &all[i]
-		if isClosed(tracker.gone(p.UID)) {
-			continue
+	d.pdbs.acquire()
+	defer d.pdbs.release()
+	r := newRun(d, node, opts, tracker, res)
+	var refused []PodRef
+	for sweep := 0; ; sweep++ {
+		waves := sel.waves()
+		for _, w := range waves {
+			r.add(w)
+			tracker.track(w)
 		}
-		reason := r.left[key(p)]
-		if reason == "" {
-			reason = "still terminating"
+		for _, uid := range sel.judged {
+			done[uid] = true
 		}
-		res.Left = append(res.Left, PodRef{Namespace: p.Namespace, Name: p.Name, Reason: reason})
+		refused = append(refused, sel.refused...)
+		r.runWaves(runCtx, waves)
+		if runCtx.Err() != nil || sweep == maxSweeps {
+			break
+		}
+		late, err := d.selectPods(runCtx, opts, tracker.pods(), done)
+		if err != nil {
+			d.log.Warn("cannot check for pods that arrived during the drain", "node", node, "err", err)
+			break
+		}
+		if late.total() == 0 && len(late.refused) == 0 && len(late.skipped) == 0 {
+			break
+		}
+		if late.total() > 0 {
+			d.log.Info("pods arrived on the node during the drain; removing them too", "node", node, "pods", late.total())
+		}
+		res.Skipped = append(res.Skipped, late.skipped...)
+		sel = late
 	}
+	res.Pods = len(r.pods)
+	res.Left = append(r.left(), refused...)
 	if len(res.Left) == 0 {
 		return nil
 	}
-	why := "context canceled"
-	if cause := context.Cause(runCtx); errors.Is(cause, errDeadline) {
-		why = "deadline passed"
-	} else if cause != nil {
-		why = cause.Error()
-	}
-	return &IncompleteError{Node: node, Reason: why, Left: res.Left}
+	return &IncompleteError{Node: node, Reason: incompleteReason(context.Cause(runCtx), len(refused)), Left: res.Left}
 }
 
 var errDeadline = errors.New("deadline passed")
+
+// incompleteReason says why a drain ended with pods left.
+func incompleteReason(cause error, refused int) string {
+	switch {
+	case errors.Is(cause, errDeadline):
+		return "deadline passed"
+	case cause != nil:
+		return cause.Error()
+	case refused > 0:
+		return "pods that arrived during the drain need consent"
+	default:
+		return "pods could not be removed"
+	}
+}
 
 // runWaves evicts wave after wave; a later wave starts when the earlier one
 // is done, or earlier if waiting longer would not leave its pods their grace
@@ -214,16 +247,12 @@ var errDeadline = errors.New("deadline passed")
 func (r *run) runWaves(ctx context.Context, waves [waveCount][]corev1.Pod) {
 	var all sync.WaitGroup
 	var prev chan struct{}
-	var sem chan struct{}
-	if r.opts.MaxConcurrency > 0 {
-		sem = make(chan struct{}, r.opts.MaxConcurrency)
-	}
 	for _, pods := range waves {
 		if len(pods) == 0 {
 			continue
 		}
-		if prev != nil {
-			r.waitPrevious(ctx, prev, pods)
+		if prev != nil && !r.waitPrevious(ctx, prev, pods) {
+			break
 		}
 		done := make(chan struct{})
 		var wg sync.WaitGroup
@@ -233,14 +262,6 @@ func (r *run) runWaves(ctx context.Context, waves [waveCount][]corev1.Pod) {
 			go func(p *corev1.Pod) {
 				defer all.Done()
 				defer wg.Done()
-				if sem != nil {
-					select {
-					case sem <- struct{}{}:
-						defer func() { <-sem }()
-					case <-ctx.Done():
-						return
-					}
-				}
 				r.removePod(ctx, p)
 			}(&pods[i])
 		}
@@ -250,23 +271,23 @@ func (r *run) runWaves(ctx context.Context, waves [waveCount][]corev1.Pod) {
 	all.Wait()
 }
 
-func (r *run) waitPrevious(ctx context.Context, prev <-chan struct{}, next []corev1.Pod) {
+// waitPrevious waits until the previous wave is done or the next one must
+// start to fit the deadline; false when the drain ended meanwhile.
+func (r *run) waitPrevious(ctx context.Context, prev <-chan struct{}, next []corev1.Pod) bool {
 	var latest <-chan time.Time
-	if !r.opts.Deadline.IsZero() {
-		var maxGrace int64
-		for i := range next {
-			maxGrace = max(maxGrace, r.ownGrace(&next[i]))
-		}
-		start := r.opts.Deadline.Add(-r.margin - time.Duration(maxGrace)*time.Second)
+	if start := r.tm.waveStart(next); !start.IsZero() {
 		t := r.d.clock.NewTimer(start.Sub(r.d.clock.Now()))
 		defer t.Stop()
 		latest = t.C()
 	}
 	select {
 	case <-prev:
+		return true
 	case <-latest:
 		r.d.log.Warn("starting the next eviction wave early to fit the deadline", "node", r.node)
+		return true
 	case <-ctx.Done():
+		return false
 	}
 }
 

@@ -19,7 +19,9 @@ func (e *NodeNotFoundError) Error() string { return fmt.Sprintf("node %q not fou
 type ConsentError struct {
 	// Node is the node being drained.
 	Node string
-	// Problems are kubectl's filter messages, each naming the flag to use.
+	// Problems group the pods by what they need, each naming the flag to
+	// use (kubectl drain's wording): "cannot delete ... (use --force to
+	// override): ns/pod, ...".
 	Problems []string
 }
 

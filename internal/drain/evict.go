@@ -2,7 +2,9 @@ package drain
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -17,95 +19,222 @@ type run struct {
 	d       *Drainer
 	node    string
 	opts    Options
-	margin  time.Duration
+	tm      timing
 	tracker *podTracker
 	pdbs    *pdbWatch
-	total   int
+	sem     chan struct{} // bounds API requests in flight; nil: unbounded
 
-	mu      sync.Mutex
-	res     *Result
-	blocked map[string]string // pod -> PDB, while blocked
-	left    map[string]string // pod -> why it was given up
+	mu     sync.Mutex
+	res    *Result
+	pods   []corev1.Pod         // every pod the drain set out to remove
+	states map[string]*podState // by key(pod)
+}
+
+// podState is what happened to one pod, to report why it is left.
+type podState struct {
+	tried   bool   // an eviction or deletion was sent
+	removed bool   // an eviction was accepted or a deletion succeeded
+	blocked string // the PDB refusing the eviction, while it does
+	lastErr string // the last failure, while not removed
+}
+
+// leftReason says why a pod is still on the node when the drain ends.
+func leftReason(s podState) string {
+	switch {
+	case s.blocked != "":
+		return "blocked by PDB " + s.blocked
+	case s.removed:
+		return "still terminating"
+	case s.lastErr != "":
+		return "not removed: " + s.lastErr
+	case s.tried:
+		return "not removed"
+	default:
+		return "not attempted: the drain ended before its turn"
+	}
+}
+
+func newRun(d *Drainer, node string, opts Options, tracker *podTracker, res *Result) *run {
+	r := &run{
+		d: d, node: node, opts: opts, tm: newTiming(opts), tracker: tracker, pdbs: d.pdbs, res: res,
+		states: map[string]*podState{},
+	}
+	if opts.MaxConcurrency > 0 {
+		r.sem = make(chan struct{}, opts.MaxConcurrency)
+	}
+	return r
+}
+
+// add registers pods the drain will remove.
+func (r *run) add(pods []corev1.Pod) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range pods {
+		if _, ok := r.states[key(&pods[i])]; !ok {
+			r.states[key(&pods[i])] = &podState{}
+			r.pods = append(r.pods, pods[i])
+		}
+	}
+}
+
+func (r *run) state(p *corev1.Pod, f func(*podState)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s := r.states[key(p)]; s != nil {
+		f(s)
+	}
 }
 
 // removePod evicts one pod and waits until it is gone. While a PDB blocks
 // it, the eviction is retried on every budget change; once waiting longer
 // would cost the pod its grace period before the deadline, the OnDeadline
-// policy applies.
+// policy applies. Any other failure (a 409 from PDB update conflicts, 5xx,
+// 403, a timeout) is retried with backoff while the pod exists.
 func (r *run) removePod(ctx context.Context, p *corev1.Pod) {
 	gone := r.tracker.gone(p.UID)
-	backoff := 250 * time.Millisecond
-	for !isClosed(gone) && ctx.Err() == nil {
-		changed := r.pdbs.changed.wait()
+	if isFinished(p) {
+		r.deletePod(ctx, p, gone, "finished pod deleted")
+		return
+	}
+	var lastFail string
+	for fails := 0; !isClosed(gone) && ctx.Err() == nil; {
+		changed := r.pdbs.changed(p.Namespace)
 		grace := r.grace(p)
 		err := r.evict(ctx, p, grace)
 		switch {
+		case ctx.Err() != nil:
+			return
 		case err == nil:
 			r.count(func(res *Result) { res.Evicted++ })
-			r.unblock(p)
-			r.emit(Event{Type: EventPodEvicted, Pod: key(p), GracePeriodSeconds: graceValue(grace, p), Message: "eviction accepted"})
+			r.state(p, func(s *podState) { s.removed, s.blocked, s.lastErr = true, "", "" })
+			r.emit(Event{Type: EventPodEvicted, Pod: key(p), GracePeriodSeconds: r.graceValue(grace, p), Message: "eviction accepted"})
 			r.waitGone(ctx, p, gone)
 			return
-		case apierrors.IsNotFound(err), apierrors.IsConflict(err):
-			return // gone, or replaced by a pod with the same name
+		case apierrors.IsNotFound(err):
+			r.waitGone(ctx, p, gone) // deleted meanwhile: the watch reports it
+			return
 		case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
-			r.deletePod(ctx, p, grace, false, gone)
+			r.deletePod(ctx, p, gone, "pod deleted (namespace terminating)")
 			return
 		case apierrors.IsTooManyRequests(err):
-			r.block(ctx, p, err)
-			if r.shouldFallBack(p) {
+			if r.block(ctx, p, err) {
 				r.fallback(ctx, p, gone)
 				return
 			}
 			r.waitRetry(ctx, p, gone, changed, err)
 		default:
-			r.emit(Event{Type: EventEvictionFailed, Pod: key(p), Err: err, Message: "eviction failed, retrying"})
+			lastFail = r.failed(p, err, lastFail, "eviction failed, retrying")
 			if r.shouldFallBack(p) {
 				r.fallback(ctx, p, gone)
 				return
 			}
-			r.sleep(ctx, gone, min(backoff, r.untilFallback(p)))
-			backoff = min(2*backoff, 5*time.Second)
+			now := r.d.clock.Now()
+			r.sleep(ctx, gone, retryDelay(now, r.tm.fallbackAt(p), fails))
+			fails++
 		}
 	}
-	r.giveUp(p, gone)
 }
 
+// evict sends one eviction, holding a request slot only for the call.
 func (r *run) evict(ctx context.Context, p *corev1.Pod, grace *int64) error {
+	release, err := r.slot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	r.state(p, func(s *podState) { s.tried = true })
 	uid := p.UID
 	ev := &policyv1.Eviction{
 		ObjectMeta:    metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name},
 		DeleteOptions: &metav1.DeleteOptions{GracePeriodSeconds: grace, Preconditions: &metav1.Preconditions{UID: &uid}},
 	}
-	return r.d.client.PolicyV1().Evictions(p.Namespace).Evict(ctx, ev)
+	cctx, cancel := r.callCtx(ctx, p)
+	defer cancel()
+	return r.d.client.PolicyV1().Evictions(p.Namespace).Evict(cctx, ev)
 }
 
-// block records that a PDB refused the eviction, reporting each new block once.
-func (r *run) block(ctx context.Context, p *corev1.Pod, err error) {
-	if werr := r.pdbs.start(ctx, r.d); werr != nil {
-		r.d.log.Warn("cannot watch PodDisruptionBudgets; retrying on a timer", "node", r.node, "err", werr)
+// remove sends one deletion (UID precondition), holding a request slot
+// only for the call.
+func (r *run) remove(ctx context.Context, p *corev1.Pod, grace *int64) error {
+	release, err := r.slot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	r.state(p, func(s *podState) { s.tried = true })
+	uid := p.UID
+	cctx, cancel := r.callCtx(ctx, p)
+	defer cancel()
+	return r.d.client.CoreV1().Pods(p.Namespace).Delete(cctx, p.Name, metav1.DeleteOptions{
+		GracePeriodSeconds: grace, Preconditions: &metav1.Preconditions{UID: &uid},
+	})
+}
+
+// callCtx bounds one API call about p so that it cannot eat the time its
+// deadline fallback needs (client-go's own Retry-After loop included).
+func (r *run) callCtx(ctx context.Context, p *corev1.Pod) (context.Context, context.CancelFunc) {
+	now := r.d.clock.Now()
+	return context.WithTimeout(ctx, callTimeout(now, r.tm.podCallLimit(now, p)))
+}
+
+// slot waits for a free request slot (MaxConcurrency) and returns its release.
+func (r *run) slot(ctx context.Context) (func(), error) {
+	if r.sem == nil {
+		return func() {}, nil
+	}
+	select {
+	case r.sem <- struct{}{}:
+		return func() { <-r.sem }, nil
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// failed reports a failed call: a new kind of failure as an event (Warn),
+// a repeat of the same one only at Debug, so a failure retried for weeks
+// does not flood the log. It returns the failure's kind.
+func (r *run) failed(p *corev1.Pod, err error, last, msg string) string {
+	kind := err.Error()
+	var st apierrors.APIStatus
+	if errors.As(err, &st) {
+		kind = fmt.Sprintf("%d %s", st.Status().Code, st.Status().Reason)
+	}
+	r.state(p, func(s *podState) { s.lastErr = err.Error() })
+	if kind == last {
+		r.d.log.Debug(msg, "node", r.node, "pod", key(p), "err", err)
+		return kind
+	}
+	r.emit(Event{Type: EventEvictionFailed, Pod: key(p), Err: err, Message: msg})
+	return kind
+}
+
+// block records that a PDB refused the eviction, reporting each new block
+// once, and reports whether the pod must now fall back to a deletion. The
+// fallback decision comes first: nothing here waits past the fallback point.
+func (r *run) block(ctx context.Context, p *corev1.Pod, err error) bool {
+	fallBack := r.shouldFallBack(p)
+	ready := r.pdbs.start()
+	if !fallBack {
+		// Give the budget informer a moment to name the budget, never past
+		// the pod's fallback point (the informer's own wait is bounded).
+		t := r.d.clock.NewTimer(r.untilFallback(p))
+		select {
+		case <-ready:
+		case <-t.C():
+		case <-ctx.Done():
+		}
+		t.Stop()
 	}
 	pdb := r.pdbs.blocking(p)
 	if pdb == "" {
 		pdb = "unknown"
 	}
-	r.mu.Lock()
-	prev, was := r.blocked[key(p)]
-	r.blocked[key(p)] = pdb
-	r.mu.Unlock()
-	if r.opts.OnDeadline == OnDeadlineAbort {
-		r.setLeft(p, "blocked by PDB "+pdb)
-	}
-	if !was || prev != pdb {
+	var prev string
+	r.state(p, func(s *podState) { prev, s.blocked = s.blocked, pdb })
+	if prev != pdb {
 		r.emit(Event{Type: EventPodBlocked, Pod: key(p), PDB: pdb, Message: fmt.Sprintf("eviction blocked by PodDisruptionBudget %s: %v", pdb, err)})
 	}
-}
-
-func (r *run) unblock(p *corev1.Pod) {
-	r.mu.Lock()
-	delete(r.blocked, key(p))
-	delete(r.left, key(p))
-	r.mu.Unlock()
+	return fallBack || r.shouldFallBack(p)
 }
 
 // waitRetry waits for whatever can unblock the eviction: a budget change,
@@ -119,7 +248,7 @@ func (r *run) waitRetry(ctx context.Context, p *corev1.Pod, gone, changed <-chan
 	safety := r.d.clock.NewTimer(retry)
 	defer safety.Stop()
 	var fallback <-chan time.Time
-	if at := r.fallbackAt(p); !at.IsZero() && r.opts.OnDeadline == OnDeadlineDelete {
+	if at := r.tm.fallbackAt(p); !at.IsZero() && r.opts.OnDeadline == OnDeadlineDelete {
 		t := r.d.clock.NewTimer(at.Sub(r.d.clock.Now()))
 		defer t.Stop()
 		fallback = t.C()
@@ -137,76 +266,54 @@ func (r *run) waitRetry(ctx context.Context, p *corev1.Pod, gone, changed <-chan
 // period that still ends before the deadline.
 func (r *run) fallback(ctx context.Context, p *corev1.Pod, gone <-chan struct{}) {
 	grace := r.grace(p)
-	r.mu.Lock()
-	pdb := r.blocked[key(p)]
-	r.mu.Unlock()
+	var pdb string
+	r.state(p, func(s *podState) { pdb = s.blocked })
 	r.count(func(res *Result) { res.Fallbacks++ })
 	r.emit(Event{
-		Type: EventDeadlineFallback, Pod: key(p), PDB: pdb, GracePeriodSeconds: graceValue(grace, p),
-		Message: fmt.Sprintf("deadline near: deleting pod with a %ds grace period instead of waiting for PDB %s", graceValue(grace, p), pdb),
+		Type: EventDeadlineFallback, Pod: key(p), PDB: pdb, GracePeriodSeconds: r.graceValue(grace, p),
+		Message: fmt.Sprintf("deadline near: deleting pod with a %ds grace period instead of waiting for PDB %s", r.graceValue(grace, p), pdb),
 	})
-	r.deletePod(ctx, p, grace, true, gone)
+	r.deletePod(ctx, p, gone, "pod deleted (deadline fallback)")
 }
 
-// deletePod deletes p (UID precondition) and waits until it is gone.
-func (r *run) deletePod(ctx context.Context, p *corev1.Pod, grace *int64, fallback bool, gone <-chan struct{}) {
-	uid := p.UID
-	err := r.d.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{
-		GracePeriodSeconds: grace, Preconditions: &metav1.Preconditions{UID: &uid},
-	})
-	if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-		r.emit(Event{Type: EventEvictionFailed, Pod: key(p), Err: err, Message: "deleting pod failed"})
-		r.giveUp(p, gone)
-		return
-	}
-	r.unblock(p)
-	r.count(func(res *Result) { res.Deleted++ })
-	msg := "finished pod deleted"
-	if fallback {
-		msg = "pod deleted (deadline fallback)"
-	}
-	r.emit(Event{Type: EventPodDeleted, Pod: key(p), GracePeriodSeconds: graceValue(grace, p), Message: msg})
-	r.waitGone(ctx, p, gone)
-}
-
-func (r *run) deleteFinished(ctx context.Context, pods []corev1.Pod) {
-	for i := range pods {
-		p := &pods[i]
-		zero := int64(0)
-		r.deletePod(ctx, p, &zero, false, nil)
+// deletePod deletes p (UID precondition) and waits until it is gone. A
+// failed deletion is retried with backoff while time remains, each time
+// with the grace period that still fits before the deadline.
+func (r *run) deletePod(ctx context.Context, p *corev1.Pod, gone <-chan struct{}, msg string) {
+	var lastFail string
+	for fails := 0; !isClosed(gone) && ctx.Err() == nil; fails++ {
+		grace := r.grace(p)
+		if isFinished(p) {
+			zero := int64(0) // nothing runs any more: no grace to give
+			grace = &zero
+		}
+		err := r.remove(ctx, p, grace)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil, apierrors.IsNotFound(err), apierrors.IsConflict(err):
+			// Conflict: the UID precondition failed, the pod is gone.
+			r.state(p, func(s *podState) { s.removed, s.blocked, s.lastErr = true, "", "" })
+			r.count(func(res *Result) { res.Deleted++ })
+			r.emit(Event{Type: EventPodDeleted, Pod: key(p), GracePeriodSeconds: r.graceValue(grace, p), Message: msg})
+			r.waitGone(ctx, p, gone)
+			return
+		}
+		lastFail = r.failed(p, err, lastFail, "deleting pod failed, retrying")
+		delay := retryDelay(r.d.clock.Now(), time.Time{}, fails)
+		if !r.opts.Deadline.IsZero() {
+			delay = min(delay, time.Second) // time is short: retry soon
+		}
+		r.sleep(ctx, gone, delay)
 	}
 }
 
 func (r *run) waitGone(ctx context.Context, p *corev1.Pod, gone <-chan struct{}) {
-	if gone == nil {
-		return // finished pods: their removal is checked at the end
-	}
 	select {
 	case <-gone:
 		r.emit(Event{Type: EventPodGone, Pod: key(p), Message: "pod gone"})
 	case <-ctx.Done():
-		r.giveUp(p, gone)
 	}
-}
-
-func (r *run) giveUp(p *corev1.Pod, gone <-chan struct{}) {
-	if gone != nil && isClosed(gone) {
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.left[key(p)] != "" {
-		return
-	}
-	if pdb, ok := r.blocked[key(p)]; ok {
-		r.left[key(p)] = "blocked by PDB " + pdb
-	}
-}
-
-func (r *run) setLeft(p *corev1.Pod, why string) {
-	r.mu.Lock()
-	r.left[key(p)] = why
-	r.mu.Unlock()
 }
 
 func (r *run) sleep(ctx context.Context, gone <-chan struct{}, d time.Duration) {
@@ -219,70 +326,29 @@ func (r *run) sleep(ctx context.Context, gone <-chan struct{}, d time.Duration) 
 	}
 }
 
-// ownGrace is the grace period a pod would get without a deadline.
-func (r *run) ownGrace(p *corev1.Pod) int64 {
-	if r.opts.GracePeriodSeconds >= 0 {
-		return r.opts.GracePeriodSeconds
-	}
-	if p.Spec.TerminationGracePeriodSeconds != nil {
-		return *p.Spec.TerminationGracePeriodSeconds
-	}
-	return corev1.DefaultTerminationGracePeriodSeconds
-}
-
-// grace is the grace period to request: nil for the pod's own, otherwise the
-// override, capped so that it ends SafetyMargin before the deadline.
-func (r *run) grace(p *corev1.Pod) *int64 {
-	own := r.ownGrace(p)
-	var g *int64
-	if r.opts.GracePeriodSeconds >= 0 {
-		g = &own
-	}
-	if r.opts.Deadline.IsZero() {
-		return g
-	}
-	avail := int64(r.opts.Deadline.Sub(r.d.clock.Now()).Truncate(time.Second)/time.Second) - int64(r.margin/time.Second)
-	avail = max(avail, 1)
-	if own > avail {
-		return &avail
-	}
-	return g
-}
-
-// fallbackAt is the last moment a blocked pod can wait and still get its own
-// grace period before the deadline; zero without a deadline. One second of
-// slack covers grace periods being whole seconds.
-func (r *run) fallbackAt(p *corev1.Pod) time.Time {
-	if r.opts.Deadline.IsZero() {
-		return time.Time{}
-	}
-	return r.opts.Deadline.Add(-r.margin - time.Second - time.Duration(r.ownGrace(p))*time.Second)
-}
+func (r *run) grace(p *corev1.Pod) *int64 { return r.tm.grace(r.d.clock.Now(), p) }
 
 // shouldFallBack reports that a pod that could not be evicted must now be
 // deleted instead, to keep its grace period before the deadline.
 func (r *run) shouldFallBack(p *corev1.Pod) bool {
-	at := r.fallbackAt(p)
+	at := r.tm.fallbackAt(p)
 	return r.opts.OnDeadline == OnDeadlineDelete && !at.IsZero() && !r.d.clock.Now().Before(at)
 }
 
 // untilFallback is the time left before the pod's fallback moment.
 func (r *run) untilFallback(p *corev1.Pod) time.Duration {
-	at := r.fallbackAt(p)
+	at := r.tm.fallbackAt(p)
 	if at.IsZero() {
-		return time.Hour
+		return pdbSyncWait
 	}
 	return max(at.Sub(r.d.clock.Now()), 0)
 }
 
-func graceValue(g *int64, p *corev1.Pod) int64 {
+func (r *run) graceValue(g *int64, p *corev1.Pod) int64 {
 	if g != nil {
 		return *g
 	}
-	if p.Spec.TerminationGracePeriodSeconds != nil {
-		return *p.Spec.TerminationGracePeriodSeconds
-	}
-	return corev1.DefaultTerminationGracePeriodSeconds
+	return r.tm.ownGrace(p)
 }
 
 func (r *run) count(f func(*Result)) {
@@ -300,9 +366,27 @@ func (r *run) emit(e Event) {
 func (r *run) progress() Progress {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	b := make(map[string]string, len(r.blocked))
-	for k, v := range r.blocked {
-		b[k] = v
+	b := map[string]string{}
+	for k, s := range r.states {
+		if s.blocked != "" {
+			b[k] = s.blocked
+		}
 	}
-	return Progress{Total: r.total, Left: r.tracker.remaining(), Blocked: b, Deadline: r.opts.Deadline}
+	return Progress{Total: len(r.pods), Left: r.tracker.remaining(), Blocked: b, Deadline: r.opts.Deadline}
+}
+
+// left lists the pods still on the node, each with why.
+func (r *run) left() []PodRef {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []PodRef
+	for i := range r.pods {
+		p := &r.pods[i]
+		if isClosed(r.tracker.gone(p.UID)) {
+			continue
+		}
+		out = append(out, PodRef{Namespace: p.Namespace, Name: p.Name, Reason: leftReason(*r.states[key(p)])})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
 }

@@ -3,6 +3,7 @@ package drain
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,7 +17,7 @@ import (
 
 // Mark returns lifeboat's mark on the named node.
 func (d *Drainer) Mark(ctx context.Context, node string) (*Mark, bool, error) {
-	n, err := d.getNode(ctx, node)
+	n, err := d.getNode(ctx, node, time.Time{})
 	if err != nil {
 		return nil, false, err
 	}
@@ -35,7 +36,7 @@ func (d *Drainer) Cordon(ctx context.Context, node string, opts Options) (bool, 
 // cordon is Cordon starting from a node object already read (or nil); it
 // returns what the call changed, so a refused drain can restore it.
 func (d *Drainer) cordon(ctx context.Context, node string, have *corev1.Node, opts Options) (markChange, error) {
-	ch, err := d.applyMark(ctx, node, have, newMarkRequest(opts, true, d.clock.Now()))
+	ch, err := d.applyMark(ctx, node, have, opts.Deadline, newMarkRequest(opts, true, d.clock.Now()))
 	if ch.cordoned && err == nil {
 		d.emit(Event{Type: EventCordoned, Node: node, Message: "cordoned: " + opts.Reason})
 	}
@@ -47,13 +48,13 @@ func (d *Drainer) cordon(ctx context.Context, node string, have *corev1.Node, op
 // notices such as rebalance recommendations. It reports whether this call
 // added the taint.
 func (d *Drainer) Taint(ctx context.Context, node string, opts Options) (bool, error) {
-	ch, err := d.applyMark(ctx, node, nil, newMarkRequest(opts, false, d.clock.Now()))
+	ch, err := d.applyMark(ctx, node, nil, opts.Deadline, newMarkRequest(opts, false, d.clock.Now()))
 	return ch.taint != nil, err
 }
 
-func (d *Drainer) applyMark(ctx context.Context, node string, have *corev1.Node, req markRequest) (markChange, error) {
+func (d *Drainer) applyMark(ctx context.Context, node string, have *corev1.Node, limit time.Time, req markRequest) (markChange, error) {
 	var ch markChange
-	_, err := d.updateNodeFrom(ctx, node, have, func(n *corev1.Node) (bool, error) {
+	_, err := d.updateNodeFrom(ctx, node, have, limit, func(n *corev1.Node) (bool, error) {
 		var err error
 		ch, err = applyMark(n, req)
 		return true, err
@@ -123,12 +124,18 @@ func (d *Drainer) Uncordon(ctx context.Context, node string) (bool, error) {
 
 func hasTaint(n *corev1.Node, t *corev1.Taint) bool { return hasTaintIn(n.Spec.Taints, t) }
 
-func (d *Drainer) getNode(ctx context.Context, name string) (*corev1.Node, error) {
-	n, err := d.client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+// getNode reads the node, the call bounded to end by limit (zero: none).
+func (d *Drainer) getNode(ctx context.Context, name string, limit time.Time) (*corev1.Node, error) {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout(d.clock.Now(), limit))
+	defer cancel()
+	n, err := d.client.CoreV1().Nodes().Get(cctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, &NodeNotFoundError{Node: name}
 	}
-	return n, err
+	if err != nil {
+		return nil, fmt.Errorf("reading node %s: %w", name, err)
+	}
+	return n, nil
 }
 
 // nodeWriteBackoff retries node writes that lost a race with another writer.
@@ -140,12 +147,14 @@ var nodeWriteBackoff = wait.Backoff{Steps: 12, Duration: 20 * time.Millisecond, 
 // conflict instead of being overwritten, and the whole read-modify-write is
 // retried on fresh data: no writer's change is lost.
 func (d *Drainer) updateNode(ctx context.Context, name string, mutate func(*corev1.Node) (bool, error)) (bool, error) {
-	return d.updateNodeFrom(ctx, name, nil, mutate)
+	return d.updateNodeFrom(ctx, name, nil, time.Time{}, mutate)
 }
 
 // updateNodeFrom is updateNode whose first attempt starts from have, a node
-// just read by the caller (saving a GET); a conflict re-reads it.
-func (d *Drainer) updateNodeFrom(ctx context.Context, name string, have *corev1.Node, mutate func(*corev1.Node) (bool, error)) (bool, error) {
+// just read by the caller (saving a GET); a conflict re-reads it. Each call
+// is bounded to end by limit (zero: none); failures other than conflicts
+// are returned as they are, for the caller to retry.
+func (d *Drainer) updateNodeFrom(ctx context.Context, name string, have *corev1.Node, limit time.Time, mutate func(*corev1.Node) (bool, error)) (bool, error) {
 	changed := false
 	err := retry.RetryOnConflict(nodeWriteBackoff, func() error {
 		changed = false
@@ -153,7 +162,7 @@ func (d *Drainer) updateNodeFrom(ctx context.Context, name string, have *corev1.
 		have = nil
 		if cur == nil {
 			var err error
-			if cur, err = d.getNode(ctx, name); err != nil {
+			if cur, err = d.getNode(ctx, name, limit); err != nil {
 				return err
 			}
 		}
@@ -166,12 +175,17 @@ func (d *Drainer) updateNodeFrom(ctx context.Context, name string, have *corev1.
 		if err != nil || patch == nil {
 			return err
 		}
-		_, err = d.client.CoreV1().Nodes().Patch(ctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
-		if apierrors.IsNotFound(err) {
+		cctx, cancel := context.WithTimeout(ctx, callTimeout(d.clock.Now(), limit))
+		defer cancel()
+		_, err = d.client.CoreV1().Nodes().Patch(cctx, name, types.StrategicMergePatchType, patch, metav1.PatchOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
 			return &NodeNotFoundError{Node: name}
+		case err != nil:
+			return fmt.Errorf("updating node %s: %w", name, err) // a conflict stays a conflict
 		}
-		changed = err == nil
-		return err
+		changed = true
+		return nil
 	})
 	return changed, err
 }

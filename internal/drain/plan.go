@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // plan fills res.Plan with what a drain would do, writing nothing.
@@ -27,32 +28,38 @@ func (d *Drainer) plan(ctx context.Context, n *corev1.Node, opts Options, res *R
 	if _, ok := n.Labels[LabelExcludeFromLB]; opts.ExcludeFromLoadBalancers && !ok {
 		add("add label %s=true", LabelExcludeFromLB)
 	}
-	all, err := d.podsOnNode(ctx, n.Name, "")
+	all, err := d.podsOnNode(ctx, n.Name, opts.Deadline)
 	if err != nil {
 		return err
 	}
+	leftovers := map[types.UID]bool{}
 	for i := range all {
 		if isShutdownLeftover(&all[i]) {
+			leftovers[all[i].UID] = true
 			add("delete GracefulNodeShutdown leftover %s", key(&all[i]))
 		}
 	}
-	sel, err := d.selectPods(ctx, n.Name, opts, all)
+	sel, err := d.selectPods(ctx, opts, all, leftovers)
 	if err != nil {
 		return err
+	}
+	for _, r := range sel.refused {
+		add("refuse: %s needs consent: %s", r, r.Reason)
 	}
 	res.Pods, res.Skipped = sel.total(), sel.skipped
 	for i := range sel.finished {
 		add("delete finished pod %s", key(&sel.finished[i]))
 	}
-	r := &run{opts: opts, margin: DefaultSafetyMargin, d: d}
-	if opts.SafetyMargin > 0 {
-		r.margin = opts.SafetyMargin
-	}
+	tm := newTiming(opts)
 	names := [waveCount]string{"", " (after ordinary pods: lifeboat.dev/evict=last)", " (last: critical pod)"}
 	for w, pods := range sel.evict {
 		for i := range pods {
 			p := &pods[i]
-			add("evict %s with a %ds grace period%s%s", key(p), graceValue(r.grace(p), p), names[w], d.pdbNote(ctx, p))
+			g := tm.ownGrace(p)
+			if c := tm.grace(d.clock.Now(), p); c != nil {
+				g = *c
+			}
+			add("evict %s with a %ds grace period%s%s", key(p), g, names[w], d.pdbNote(ctx, p))
 		}
 	}
 	for _, s := range sel.skipped {
@@ -60,6 +67,9 @@ func (d *Drainer) plan(ctx context.Context, n *corev1.Node, opts Options, res *R
 	}
 	if opts.DeleteNode {
 		add("delete node %s once it is empty", n.Name)
+	}
+	if ce := sel.consent(n.Name); ce != nil {
+		return ce
 	}
 	return nil
 }

@@ -2,18 +2,18 @@ package drain
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net/url"
+	"slices"
 	"sort"
+	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
-	kdrain "k8s.io/kubectl/pkg/drain"
+	"k8s.io/apimachinery/pkg/types"
 )
 
 // wave orders evictions: ordinary pods first, pods that asked to go last
@@ -32,6 +32,34 @@ type selection struct {
 	evict    [waveCount][]corev1.Pod
 	finished []corev1.Pod // Succeeded/Failed: deleted, not evicted
 	skipped  []PodRef
+	refused  []PodRef // pods that need a consent flag; Reason names it
+	judged   []types.UID
+}
+
+// waves returns the pods to remove wave by wave; finished pods are deleted
+// in the first.
+func (s *selection) waves() [waveCount][]corev1.Pod {
+	w := s.evict
+	w[waveOrdinary] = append(slices.Clone(s.finished), w[waveOrdinary]...)
+	return w
+}
+
+// consent returns the refusal for the pods that need a flag, nil if none.
+func (s *selection) consent(node string) *ConsentError {
+	if len(s.refused) == 0 {
+		return nil
+	}
+	byProblem := map[string][]string{}
+	for _, r := range s.refused {
+		byProblem[r.Reason] = append(byProblem[r.Reason], r.String())
+	}
+	ce := &ConsentError{Node: node}
+	for _, msg := range []string{problemUnmanaged, problemOrphanDS, problemLocalStore} {
+		if pods := byProblem[msg]; len(pods) > 0 {
+			ce.Problems = append(ce.Problems, msg+": "+strings.Join(pods, ", "))
+		}
+	}
+	return ce
 }
 
 func (s *selection) total() int {
@@ -42,46 +70,30 @@ func (s *selection) total() int {
 	return n
 }
 
-// selectPods applies kubectl drain's filters (DaemonSet and mirror pods are
-// skipped; emptyDir pods need DeleteEmptyDirData, pods without a controller
-// need Force) plus lifeboat's own annotation, and sorts the rest into waves.
-// onNode are all pods on the node, to report the ones left by design.
-func (d *Drainer) selectPods(ctx context.Context, node string, opts Options, onNode []corev1.Pod) (*selection, error) {
-	h := &kdrain.Helper{
-		Ctx:                 ctx,
-		Client:              d.client,
-		Force:               opts.Force,
-		IgnoreAllDaemonSets: true,
-		DeleteEmptyDirData:  opts.DeleteEmptyDirData,
-		PodSelector:         opts.PodSelector,
-		GracePeriodSeconds:  -1,
-		AdditionalFilters:   []kdrain.PodFilter{neverFilter},
-		Out:                 io.Discard,
-		ErrOut:              io.Discard,
-	}
-	list, errs := h.GetPodsForDeletion(node)
-	if len(errs) > 0 {
-		ce := &ConsentError{Node: node}
-		for _, e := range errs {
-			if isTransport(e) {
-				return nil, e
-			}
-			ce.Problems = append(ce.Problems, e.Error())
-		}
-		return nil, ce
-	}
-	sel := &selection{}
-	chosen := map[string]bool{}
-	for _, p := range list.Pods() {
-		chosen[string(p.UID)] = true
-		switch p.Status.Phase {
-		case corev1.PodSucceeded, corev1.PodFailed:
-			sel.finished = append(sel.finished, p)
-		default:
-			w := podWave(&p)
-			sel.evict[w] = append(sel.evict[w], p)
-		}
-	}
+// Consent problems, each naming the flag that allows the removal (the
+// wording follows kubectl drain).
+const (
+	problemUnmanaged  = "cannot delete Pods that declare no controller (use --force to override)"
+	problemOrphanDS   = "cannot delete DaemonSet Pods whose DaemonSet no longer exists (use --force to override)"
+	problemLocalStore = "cannot delete Pods with local storage (use --delete-emptydir-data to override)"
+)
+
+// verdict is what selection decides for one pod.
+type verdict struct {
+	skip    string // why the pod stays on the node ("" when it goes)
+	problem string // the consent flag the pod needs ("" when none)
+}
+
+// selectPods restates kubectl drain's rules on the pods the drain's own
+// watch sees on the node, so that an API failure is never mistaken for a
+// consent refusal: mirror pods and DaemonSet pods stay (a DaemonSet pod
+// whose DaemonSet is gone is an orphan that needs Force; any other error
+// looking it up is returned as it is); pods without a controller need
+// Force; pods with emptyDir volumes need DeleteEmptyDirData; finished pods
+// are deleted; pods annotated lifeboat.dev/evict=never stay; PodSelector
+// limits the drain. The rest is sorted into waves. Pods that need a flag
+// are listed in refused (see selection.consent). Pods in done are ignored.
+func (d *Drainer) selectPods(ctx context.Context, opts Options, onNode []corev1.Pod, done map[types.UID]bool) (*selection, error) {
 	match := labels.Everything()
 	if opts.PodSelector != "" {
 		var err error
@@ -89,40 +101,111 @@ func (d *Drainer) selectPods(ctx context.Context, node string, opts Options, onN
 			return nil, fmt.Errorf("--pod-selector: %w", err)
 		}
 	}
+	sort.Slice(onNode, func(i, j int) bool { return key(&onNode[i]) < key(&onNode[j]) })
+	sel := &selection{}
+	dsExists := map[string]bool{}
 	for i := range onNode {
-		if p := &onNode[i]; !chosen[string(p.UID)] && match.Matches(labels.Set(p.Labels)) {
-			sel.skipped = append(sel.skipped, PodRef{Namespace: p.Namespace, Name: p.Name, Reason: skipReason(p)})
+		p := &onNode[i]
+		if done[p.UID] || !match.Matches(labels.Set(p.Labels)) {
+			continue
+		}
+		v, err := d.judge(ctx, p, opts, dsExists)
+		if err != nil {
+			return nil, err
+		}
+		sel.judged = append(sel.judged, p.UID)
+		switch {
+		case v.problem != "":
+			sel.refused = append(sel.refused, PodRef{Namespace: p.Namespace, Name: p.Name, Reason: v.problem})
+		case v.skip != "":
+			sel.skipped = append(sel.skipped, PodRef{Namespace: p.Namespace, Name: p.Name, Reason: v.skip})
+		case isFinished(p):
+			sel.finished = append(sel.finished, *p)
+		default:
+			w := podWave(p)
+			sel.evict[w] = append(sel.evict[w], *p)
 		}
 	}
-	sort.Slice(sel.skipped, func(i, j int) bool { return sel.skipped[i].String() < sel.skipped[j].String() })
 	return sel, nil
 }
 
-// isTransport reports an error from talking to the API server rather than
-// a kubectl filter's verdict on a pod.
-func isTransport(err error) bool {
-	var st apierrors.APIStatus
-	var ue *url.Error
-	return errors.As(err, &st) || errors.As(err, &ue) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+// judge applies kubectl drain's filters, in kubectl's order, to one pod;
+// lifeboat.dev/evict=never comes before the consent checks.
+// dsExists caches DaemonSet lookups for one selection.
+func (d *Drainer) judge(ctx context.Context, p *corev1.Pod, opts Options, dsExists map[string]bool) (verdict, error) {
+	ctrl := metav1.GetControllerOf(p)
+	if ctrl != nil && ctrl.Kind == "DaemonSet" && !isFinished(p) {
+		exists, err := d.daemonSetExists(ctx, p.Namespace, ctrl.Name, opts.Deadline, dsExists)
+		switch {
+		case err != nil:
+			return verdict{}, err
+		case exists:
+			return verdict{skip: "DaemonSet"}, nil
+		case !opts.Force:
+			return verdict{problem: problemOrphanDS}, nil
+		}
+	}
+	if _, ok := p.Annotations[corev1.MirrorPodAnnotationKey]; ok {
+		return verdict{skip: "mirror pod"}, nil
+	}
+	// A pod that stays by its owner's wish needs no consent to stay.
+	if p.Annotations[AnnotationEvict] == "never" {
+		return verdict{skip: AnnotationEvict + "=never"}, nil
+	}
+	if hasLocalStorage(p) && !isFinished(p) && !opts.DeleteEmptyDirData {
+		return verdict{problem: problemLocalStore}, nil
+	}
+	if ctrl == nil && !isFinished(p) && !opts.Force {
+		return verdict{problem: problemUnmanaged}, nil
+	}
+	return verdict{}, nil
 }
 
-func (d *Drainer) podsOnNode(ctx context.Context, node, selector string) ([]corev1.Pod, error) {
-	l, err := d.client.CoreV1().Pods(metav1.NamespaceAll).List(ctx, metav1.ListOptions{
+// daemonSetExists looks a DaemonSet up (once per selection). NotFound is an
+// answer (false); any other failure is returned as the API error it is.
+func (d *Drainer) daemonSetExists(ctx context.Context, ns, name string, deadline time.Time, cache map[string]bool) (bool, error) {
+	k := ns + "/" + name
+	if exists, ok := cache[k]; ok {
+		return exists, nil
+	}
+	cctx, cancel := context.WithTimeout(ctx, callTimeout(d.clock.Now(), deadline))
+	defer cancel()
+	_, err := d.client.AppsV1().DaemonSets(ns).Get(cctx, name, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		cache[k] = true
+	case apierrors.IsNotFound(err):
+		cache[k] = false
+	default:
+		return false, fmt.Errorf("looking up DaemonSet %s: %w", k, err)
+	}
+	return cache[k], nil
+}
+
+func hasLocalStorage(p *corev1.Pod) bool {
+	for _, v := range p.Spec.Volumes {
+		if v.EmptyDir != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func isFinished(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed
+}
+
+// podsOnNode lists the node's pods (for the dry run, which starts no watch).
+func (d *Drainer) podsOnNode(ctx context.Context, node string, deadline time.Time) ([]corev1.Pod, error) {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout(d.clock.Now(), deadline))
+	defer cancel()
+	l, err := d.client.CoreV1().Pods(metav1.NamespaceAll).List(cctx, metav1.ListOptions{
 		FieldSelector: fields.OneTermEqualSelector("spec.nodeName", node).String(),
-		LabelSelector: selector,
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("listing pods on node %s: %w", node, err)
 	}
 	return l.Items, nil
-}
-
-// neverFilter keeps pods annotated lifeboat.dev/evict=never on the node.
-func neverFilter(p corev1.Pod) kdrain.PodDeleteStatus {
-	if p.Annotations[AnnotationEvict] == "never" {
-		return kdrain.MakePodDeleteStatusSkip()
-	}
-	return kdrain.MakePodDeleteStatusOkay()
 }
 
 func podWave(p *corev1.Pod) wave {
@@ -142,22 +225,6 @@ func isCritical(p *corev1.Pod) bool {
 		return true
 	}
 	return p.Namespace == metav1.NamespaceSystem
-}
-
-func skipReason(p *corev1.Pod) string {
-	if _, ok := p.Annotations[corev1.MirrorPodAnnotationKey]; ok {
-		return "mirror pod"
-	}
-	if c := metav1.GetControllerOf(p); c != nil && c.Kind == "DaemonSet" {
-		return "DaemonSet"
-	}
-	if p.Annotations[AnnotationEvict] == "never" {
-		return AnnotationEvict + "=never"
-	}
-	if p.DeletionTimestamp != nil {
-		return "already terminating"
-	}
-	return "filtered"
 }
 
 // isShutdownLeftover reports a pod that kubelet's GracefulNodeShutdown
@@ -191,11 +258,11 @@ func (d *Drainer) RemoveShutdownLeftovers(ctx context.Context, node string) (int
 	if err != nil {
 		return 0, err
 	}
-	return d.removeLeftovers(ctx, node, l.Items)
+	return d.removeLeftovers(ctx, node, l.Items, time.Time{})
 }
 
 // removeLeftovers deletes the GracefulNodeShutdown leftovers among pods.
-func (d *Drainer) removeLeftovers(ctx context.Context, node string, pods []corev1.Pod) (int, error) {
+func (d *Drainer) removeLeftovers(ctx context.Context, node string, pods []corev1.Pod, limit time.Time) (int, error) {
 	n := 0
 	for i := range pods {
 		p := &pods[i]
@@ -203,9 +270,11 @@ func (d *Drainer) removeLeftovers(ctx context.Context, node string, pods []corev
 			continue
 		}
 		uid := p.UID
-		err := d.client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		cctx, cancel := context.WithTimeout(ctx, callTimeout(d.clock.Now(), limit))
+		err := d.client.CoreV1().Pods(p.Namespace).Delete(cctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
+		cancel()
 		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
-			return n, err
+			return n, fmt.Errorf("deleting GracefulNodeShutdown leftover %s: %w", key(p), err)
 		}
 		n++
 	}

@@ -3,7 +3,9 @@ package drain
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -12,7 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
 )
 
 // signal is a broadcast: wait returns a channel closed at the next fire.
@@ -41,12 +45,14 @@ func (s *signal) fire() {
 type podTracker struct {
 	mu      sync.Mutex
 	waiting map[types.UID]chan struct{}
-	left    int
 	store   cache.Store
 }
 
-// trackPods starts a watch on the node's pods and returns once it is synced.
-func trackPods(ctx context.Context, d *Drainer, node string) (*podTracker, error) {
+// trackPods starts a watch on the node's pods and returns once it is
+// synced. A failure of the initial list is returned at once as the API
+// error it is (the caller retries the drain); a list that neither succeeds
+// nor fails is given up after a bounded wait.
+func trackPods(ctx context.Context, d *Drainer, node string, deadline time.Time) (*podTracker, error) {
 	t := &podTracker{waiting: map[types.UID]chan struct{}{}}
 	f := informers.NewSharedInformerFactoryWithOptions(d.client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", node).String()
@@ -62,12 +68,49 @@ func trackPods(ctx context.Context, d *Drainer, node string) (*podTracker, error
 	}}); err != nil {
 		return nil, err
 	}
+	listErr := make(chan error, 1)
+	if err := inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		select {
+		case listErr <- err:
+		default:
+		}
+	}); err != nil {
+		return nil, err
+	}
 	t.store = inf.GetStore()
 	f.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		return nil, fmt.Errorf("watching pods on node %s: %w", node, context.Cause(ctx))
+	if err := waitSynced(ctx, d.clock, inf.HasSynced, listErr, max(callTimeout(d.clock.Now(), deadline), 5*time.Second)); err != nil {
+		return nil, fmt.Errorf("watching pods on node %s: %w", node, err)
 	}
 	return t, nil
+}
+
+// waitSynced waits until synced reports true, the informer reports an error
+// (returned), timeout passes or ctx ends.
+func waitSynced(ctx context.Context, clk clock.WithTickerAndDelayedExecution, synced func() bool, errs <-chan error, timeout time.Duration) error {
+	done := make(chan struct{})
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		if cache.WaitForCacheSync(stop, synced) {
+			close(done)
+		}
+	}()
+	t := clk.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return nil
+	case err := <-errs:
+		if synced() {
+			return nil
+		}
+		return err
+	case <-t.C():
+		return fmt.Errorf("no complete list within %s", timeout)
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // pods returns the pods on the node as the watch sees them now.
@@ -80,13 +123,15 @@ func (t *podTracker) pods() []corev1.Pod {
 	return out
 }
 
-// track registers pods to wait for; those already gone are released at once.
+// track registers pods (taken from the watch's store) to wait for; those
+// deleted since are released at once.
 func (t *podTracker) track(pods []corev1.Pod) {
 	t.mu.Lock()
 	for i := range pods {
-		t.waiting[pods[i].UID] = make(chan struct{})
+		if _, ok := t.waiting[pods[i].UID]; !ok {
+			t.waiting[pods[i].UID] = make(chan struct{})
+		}
 	}
-	t.left = len(t.waiting)
 	t.mu.Unlock()
 	present := map[types.UID]bool{}
 	for _, obj := range t.store.List() {
@@ -105,7 +150,6 @@ func (t *podTracker) release(uid types.UID) {
 	if ch, ok := t.waiting[uid]; ok {
 		close(ch)
 		delete(t.waiting, uid)
-		t.left--
 	}
 }
 
@@ -124,65 +168,159 @@ func (t *podTracker) gone(uid types.UID) <-chan struct{} {
 func (t *podTracker) remaining() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.left
+	return len(t.waiting)
 }
 
-// pdbWatch watches PodDisruptionBudgets (started on the first 429) and fires
-// a signal on every change, so blocked evictions retry the moment a budget
-// allows another disruption instead of sleeping a fixed interval.
+// pdbSyncWait bounds how long the first blocked eviction waits for the PDB
+// informer before relying on the retry timer alone.
+const pdbSyncWait = 5 * time.Second
+
+// pdbWatch is one Drainer's PodDisruptionBudget informer, shared by all its
+// drains. It starts on the first eviction a budget refuses, in the
+// background, and stops when no drain uses it any more. Every budget change
+// that may allow a disruption fires its namespace's signal, so blocked
+// evictions retry the moment a budget allows it instead of sleeping a fixed
+// interval. If budgets cannot be listed (RBAC, API down), blocked evictions
+// retry on their timer and the deadline fallback is unaffected.
 type pdbWatch struct {
-	once    sync.Once
-	changed *signal
-	lister  func(ns string) ([]*policyv1.PodDisruptionBudget, error)
-	err     error
+	client kubernetes.Interface
+	clock  clock.WithTickerAndDelayedExecution
+	log    *slog.Logger
+
+	mu      sync.Mutex
+	users   int
+	stop    context.CancelFunc
+	inf     cache.SharedIndexInformer
+	ready   chan struct{} // closed once synced or once pdbSyncWait passed
+	signals map[string]*signal
+	warned  bool
 }
 
-func newPDBWatch() *pdbWatch { return &pdbWatch{changed: newSignal()} }
+func newPDBWatch(client kubernetes.Interface, clk clock.WithTickerAndDelayedExecution, log *slog.Logger) *pdbWatch {
+	return &pdbWatch{client: client, clock: clk, log: log, signals: map[string]*signal{}}
+}
 
-func (w *pdbWatch) start(ctx context.Context, d *Drainer) error {
-	w.once.Do(func() {
-		f := informers.NewSharedInformerFactory(d.client, 0)
-		pi := f.Policy().V1().PodDisruptionBudgets()
-		inf := pi.Informer()
-		fire := func(any) { w.changed.fire() }
-		if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-			AddFunc: fire, DeleteFunc: fire, UpdateFunc: func(_, n any) { fire(n) },
-		}); err != nil {
-			w.err = err
-			return
-		}
-		f.Start(ctx.Done())
-		if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-			w.err = fmt.Errorf("watching PodDisruptionBudgets: %w", context.Cause(ctx))
-			return
-		}
-		lister := pi.Lister()
-		w.lister = func(ns string) ([]*policyv1.PodDisruptionBudget, error) {
-			return lister.PodDisruptionBudgets(ns).List(labels.Everything())
+// acquire registers a drain that may use the watch; release ends its use.
+func (w *pdbWatch) acquire() {
+	w.mu.Lock()
+	w.users++
+	w.mu.Unlock()
+}
+
+func (w *pdbWatch) release() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.users--; w.users > 0 || w.stop == nil {
+		return
+	}
+	w.stop()
+	w.stop, w.inf, w.ready, w.warned = nil, nil, nil, false
+	w.signals = map[string]*signal{}
+}
+
+// changed returns a channel closed at the next budget change in ns that may
+// allow a disruption.
+func (w *pdbWatch) changed(ns string) <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.signalLocked(ns).wait()
+}
+
+func (w *pdbWatch) signalLocked(ns string) *signal {
+	s, ok := w.signals[ns]
+	if !ok {
+		s = newSignal()
+		w.signals[ns] = s
+	}
+	return s
+}
+
+func (w *pdbWatch) fire(obj any) {
+	if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = tomb.Obj
+	}
+	if b, ok := obj.(*policyv1.PodDisruptionBudget); ok {
+		w.mu.Lock()
+		s := w.signalLocked(b.Namespace)
+		w.mu.Unlock()
+		s.fire()
+	}
+}
+
+// mayAllow reports a budget update after which a refused eviction may
+// succeed: it allows disruptions now and did not before, or its spec or
+// observed generation moved.
+func mayAllow(old, cur *policyv1.PodDisruptionBudget) bool {
+	if cur.Status.DisruptionsAllowed <= 0 {
+		return false
+	}
+	return old.Status.DisruptionsAllowed <= 0 || old.Generation != cur.Generation || old.Status.ObservedGeneration != cur.Status.ObservedGeneration
+}
+
+// start starts the informer if it is not running and returns a channel
+// closed once it has synced or pdbSyncWait has passed. It never blocks.
+func (w *pdbWatch) start() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ready != nil {
+		return w.ready
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := informers.NewSharedInformerFactory(w.client, 0)
+	inf := f.Policy().V1().PodDisruptionBudgets().Informer()
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    w.fire,
+		DeleteFunc: w.fire,
+		UpdateFunc: func(o, n any) {
+			ob, ok1 := o.(*policyv1.PodDisruptionBudget)
+			nb, ok2 := n.(*policyv1.PodDisruptionBudget)
+			if ok1 && ok2 && mayAllow(ob, nb) {
+				w.fire(nb)
+			}
+		},
+	})
+	_ = inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		w.mu.Lock()
+		first := !w.warned
+		w.warned = true
+		w.mu.Unlock()
+		if first {
+			w.log.Warn("cannot watch PodDisruptionBudgets; blocked evictions retry on a timer", "err", err)
 		}
 	})
-	return w.err
+	f.Start(ctx.Done())
+	ready := make(chan struct{})
+	go func() {
+		defer close(ready)
+		_ = waitSynced(ctx, w.clock, inf.HasSynced, nil, pdbSyncWait)
+	}()
+	w.stop, w.inf, w.ready = cancel, inf, ready
+	return ready
 }
 
-// blocking names the budgets that select the pod ("ns/name, ns/other").
+// blocking names the budgets that select the pod ("ns/name, ns/other"), or
+// "" when the informer has not synced.
 func (w *pdbWatch) blocking(p *corev1.Pod) string {
-	if w.lister == nil {
-		return ""
-	}
-	pdbs, err := w.lister(p.Namespace)
-	if err != nil {
+	w.mu.Lock()
+	inf := w.inf
+	w.mu.Unlock()
+	if inf == nil || !inf.HasSynced() {
 		return ""
 	}
 	name := ""
-	for _, b := range pdbs {
+	_ = cache.ListAllByNamespace(inf.GetIndexer(), p.Namespace, labels.Everything(), func(obj any) {
+		b, ok := obj.(*policyv1.PodDisruptionBudget)
+		if !ok {
+			return
+		}
 		sel, err := metav1.LabelSelectorAsSelector(b.Spec.Selector)
 		if err != nil || sel.Empty() || !sel.Matches(labels.Set(p.Labels)) {
-			continue
+			return
 		}
 		if name != "" {
 			name += ", "
 		}
 		name += b.Namespace + "/" + b.Name
-	}
+	})
 	return name
 }
