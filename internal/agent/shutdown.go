@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"os/exec"
 	"strings"
@@ -25,23 +27,122 @@ const (
 	ShutdownPowerOff HostShutdown = "poweroff"
 )
 
-// SystemdShutdownKind asks systemd which shutdown job is queued
-// (reboot.target/kexec.target or poweroff.target/halt.target) by running
-// `systemctl list-jobs`. It returns ShutdownUnknown when it cannot tell.
-func SystemdShutdownKind(ctx context.Context) HostShutdown {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "systemctl", "list-jobs", "--no-legend", "--plain", "--no-pager").Output()
-	if err != nil {
-		return ShutdownUnknown
-	}
-	return parseJobs(string(out))
+// ShutdownDrain is the --shutdown-drain policy: what SIGTERM means to a
+// host-mode agent.
+type ShutdownDrain string
+
+// Shutdown-drain policies.
+const (
+	// ShutdownDrainAuto drains only when the host is really going down.
+	ShutdownDrainAuto ShutdownDrain = "auto"
+	// ShutdownDrainAlways drains on every SIGTERM, for hosts that cannot tell.
+	ShutdownDrainAlways ShutdownDrain = "always"
+)
+
+// HostState is what the host's init system says when SIGTERM arrives.
+type HostState struct {
+	// GOOS is the operating system (runtime.GOOS).
+	GOOS string
+	// Job is the shutdown job systemd has queued or running (from
+	// `systemctl list-jobs`): ShutdownReboot, ShutdownPowerOff, or
+	// ShutdownUnknown when there is none.
+	Job HostShutdown
+	// JobsErr is set when the job list could not be read.
+	JobsErr error
+	// State is `systemctl is-system-running`'s answer (running, degraded,
+	// stopping, ...).
+	State string
+	// StateErr is set when the system state could not be read.
+	StateErr error
 }
 
+// HostTermDecision says whether SIGTERM to a host-mode agent drains.
+type HostTermDecision struct {
+	// Drain is true when the node should be drained.
+	Drain bool
+	// Kind is what the host is doing, for the drain.
+	Kind HostShutdown
+	// Reason explains the decision for the log.
+	Reason string
+}
+
+// SystemStopping is the `systemctl is-system-running` state while the host
+// shuts down (systemd's shutdown.target is queued or running).
+const SystemStopping = "stopping"
+
+// DecideHostTerm applies the rule for SIGTERM in host mode. systemd sends
+// SIGTERM both when the host goes down and when only the unit stops
+// (`systemctl restart|stop lifeboat`, a package upgrade); only the first may
+// drain the node. With ShutdownDrainAuto the agent drains when systemd has a
+// poweroff/halt/reboot/kexec/soft-reboot job, or says the system is
+// stopping; anything else, including a state that cannot be read, exits
+// without draining: a fleet-wide restart must never drain every node. On
+// Windows there is no systemd, but Go delivers SIGTERM only for the console's
+// close, log-off and shutdown events (Ctrl+C is an interrupt), so auto means
+// always there. ShutdownDrainAlways drains on every signal.
+func DecideHostTerm(h HostState, policy ShutdownDrain) HostTermDecision {
+	switch {
+	case policy == ShutdownDrainAlways:
+		return HostTermDecision{Drain: true, Kind: cmp.Or(h.Job, ShutdownUnknown), Reason: "--shutdown-drain=always: draining on every termination signal"}
+	case h.GOOS == "windows":
+		return HostTermDecision{Drain: true, Kind: ShutdownUnknown, Reason: "Windows sends SIGTERM only at console close, log-off or shutdown: draining"}
+	case h.JobsErr == nil && (h.Job == ShutdownReboot || h.Job == ShutdownPowerOff):
+		return HostTermDecision{Drain: true, Kind: h.Job, Reason: fmt.Sprintf("systemd has a %s job queued: draining", h.Job)}
+	case h.StateErr == nil && h.State == SystemStopping:
+		return HostTermDecision{Drain: true, Kind: ShutdownUnknown, Reason: "systemd reports the system is stopping: draining"}
+	case h.JobsErr != nil && h.StateErr != nil:
+		return HostTermDecision{Kind: ShutdownUnknown, Reason: fmt.Sprintf("cannot tell whether the host is shutting down (systemctl list-jobs: %v; "+
+			"systemctl is-system-running: %v): exiting without draining; use --shutdown-drain=always on hosts without systemd", h.JobsErr, h.StateErr)}
+	}
+	jobs, state := "no shutdown job queued", "the system is "+h.State
+	if h.JobsErr != nil {
+		jobs = fmt.Sprintf("systemctl list-jobs failed (%v)", h.JobsErr)
+	}
+	if h.StateErr != nil {
+		state = fmt.Sprintf("systemctl is-system-running failed (%v)", h.StateErr)
+	}
+	return HostTermDecision{Kind: ShutdownUnknown, Reason: jobs + " and " + state +
+		": only the lifeboat service is stopping (restart, stop or upgrade): exiting without draining"}
+}
+
+// ReadHostState asks systemd what the host is doing: its shutdown job
+// (`systemctl list-jobs`) and its state (`systemctl is-system-running`).
+// Errors are recorded in the state; DecideHostTerm treats them as doubt.
+func ReadHostState(ctx context.Context, goos string) HostState {
+	h := HostState{GOOS: goos, Job: ShutdownUnknown}
+	if goos == "windows" {
+		return h
+	}
+	out, err := systemctl(ctx, "list-jobs", "--no-legend", "--plain", "--no-pager")
+	if err != nil {
+		h.JobsErr = err
+	} else {
+		h.Job = parseJobs(out)
+	}
+	// is-system-running exits non-zero for every state but "running" and
+	// still prints the state.
+	out, err = systemctl(ctx, "is-system-running")
+	h.State = strings.TrimSpace(out)
+	var exit *exec.ExitError
+	if h.State == "" || (err != nil && !errors.As(err, &exit)) {
+		h.State, h.StateErr = "", cmp.Or(err, errors.New("no output"))
+	}
+	return h
+}
+
+func systemctl(ctx context.Context, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "systemctl", args...).Output()
+	return string(out), err
+}
+
+// parseJobs finds a shutdown job in `systemctl list-jobs --no-legend
+// --plain` output (columns JOB UNIT TYPE STATE).
 func parseJobs(out string) HostShutdown {
 	for _, line := range strings.Split(out, "\n") {
 		fields := strings.Fields(line)
-		if len(fields) < 2 {
+		if len(fields) < 2 || (len(fields) >= 3 && fields[2] != "start") {
 			continue
 		}
 		switch fields[1] {
@@ -130,4 +231,76 @@ func DecidePodTerm(ctx context.Context, client kubernetes.Interface, podNamespac
 		}
 	}
 	return PodTermDecision{Reason: "pod not deleted but the node does not report a shutdown: exiting without draining"}
+}
+
+// RunMode says where the agent runs, which decides what SIGTERM means.
+type RunMode string
+
+// Run modes.
+const (
+	// RunModeHost is a host service (systemd unit, Windows console process).
+	RunModeHost RunMode = "host"
+	// RunModePod is a DaemonSet pod.
+	RunModePod RunMode = "pod"
+	// RunModeAuto picks one from the environment.
+	RunModeAuto RunMode = "auto"
+)
+
+// RunEnv is what the process's environment says about where it runs.
+type RunEnv struct {
+	// KubernetesServiceHost is $KUBERNETES_SERVICE_HOST, which the kubelet
+	// injects into every container (Windows HostProcess containers too).
+	KubernetesServiceHost string
+	// PodName is --pod-name or $POD_NAME (the downward API).
+	PodName string
+}
+
+// inPod reports whether anything says this process runs in a pod.
+func (e RunEnv) inPod() bool { return e.KubernetesServiceHost != "" || e.PodName != "" }
+
+// RunModeError is a --run-mode that contradicts the environment.
+type RunModeError struct {
+	// Mode is the --run-mode value.
+	Mode RunMode
+	// Reason says what contradicts it.
+	Reason string
+}
+
+// Error names the flag and says what contradicts it.
+func (e *RunModeError) Error() string { return fmt.Sprintf("--run-mode=%s: %s", e.Mode, e.Reason) }
+
+// ResolveRunMode turns --run-mode into host or pod. auto means pod when
+// anything says this is a pod ($KUBERNETES_SERVICE_HOST or a pod name): it
+// never falls back to host in a pod, where SIGTERM comes from a rollout or
+// an eviction far more often than from a shutdown. host in a pod is refused
+// (an error naming the flag): there SIGTERM never comes from systemd, and the
+// host rule could drain every node on each rollout. pod is never refused: its
+// rule drains only when the kubelet reports the node shutting down. The
+// warning (possibly empty) is for the start-up log: a pod without its name
+// never drains on SIGTERM.
+func ResolveRunMode(flag RunMode, env RunEnv) (mode RunMode, warning string, err error) {
+	switch flag {
+	case RunModeHost:
+		switch {
+		case env.KubernetesServiceHost != "":
+			return "", "", &RunModeError{Mode: flag, Reason: "KUBERNETES_SERVICE_HOST is set, so this runs in a pod, where SIGTERM comes " +
+				"from the kubelet (rollout, eviction), never from a host shutdown; use --run-mode=pod or auto"}
+		case env.PodName != "":
+			return "", "", &RunModeError{Mode: flag, Reason: fmt.Sprintf("a pod name is set (--pod-name or POD_NAME=%q), so this runs in a pod; "+
+				"use --run-mode=pod or auto", env.PodName)}
+		}
+		return RunModeHost, "", nil
+	case RunModePod:
+	case RunModeAuto:
+		if !env.inPod() {
+			return RunModeHost, "", nil
+		}
+	default:
+		return "", "", &RunModeError{Mode: flag, Reason: "must be one of auto, host, pod"}
+	}
+	if env.PodName == "" {
+		warning = "pod mode without the pod's name (set POD_NAME from the downward API, or --pod-name): " +
+			"SIGTERM will exit without draining, even when the node shuts down"
+	}
+	return RunModePod, warning, nil
 }

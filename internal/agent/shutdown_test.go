@@ -4,6 +4,10 @@ package agent_test
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -157,4 +161,141 @@ func TestPodTermRule(t *testing.T) {
 		})
 	}
 	_ = apierrors.IsNotFound
+}
+
+// TestDecideHostTerm: in host mode SIGTERM drains only when systemd is
+// taking the host down; a restart, stop or upgrade of the unit, or a host
+// whose state cannot be read, exits without draining (unless always).
+func TestDecideHostTerm(t *testing.T) {
+	unreadable := errors.New("exec: \"systemctl\": executable file not found in $PATH")
+	cases := []struct {
+		name     string
+		host     agent.HostState
+		policy   agent.ShutdownDrain
+		want     bool
+		wantKind agent.HostShutdown
+		reason   string
+	}{
+		{"poweroff job", agent.HostState{Job: agent.ShutdownPowerOff, State: "stopping"}, agent.ShutdownDrainAuto, true, agent.ShutdownPowerOff, "poweroff job"},
+		{"reboot job, state still running", agent.HostState{Job: agent.ShutdownReboot, State: "running"}, agent.ShutdownDrainAuto, true, agent.ShutdownReboot, "reboot job"},
+		{"reboot job, state unreadable", agent.HostState{Job: agent.ShutdownReboot, StateErr: unreadable}, agent.ShutdownDrainAuto, true, agent.ShutdownReboot, "reboot job"},
+		{"stopping without a known job", agent.HostState{Job: agent.ShutdownUnknown, State: "stopping"}, agent.ShutdownDrainAuto, true, agent.ShutdownUnknown, "stopping"},
+		{"stopping, jobs unreadable", agent.HostState{JobsErr: unreadable, State: "stopping"}, agent.ShutdownDrainAuto, true, agent.ShutdownUnknown, "stopping"},
+		{"restart: no job, running", agent.HostState{Job: agent.ShutdownUnknown, State: "running"}, agent.ShutdownDrainAuto, false, agent.ShutdownUnknown, "no shutdown job queued and the system is running"},
+		{"restart on a degraded host", agent.HostState{Job: agent.ShutdownUnknown, State: "degraded"}, agent.ShutdownDrainAuto, false, agent.ShutdownUnknown, "the system is degraded"},
+		{"no job, state unreadable", agent.HostState{Job: agent.ShutdownUnknown, StateErr: unreadable}, agent.ShutdownDrainAuto, false, agent.ShutdownUnknown, "is-system-running failed"},
+		{"jobs unreadable, running", agent.HostState{JobsErr: unreadable, State: "running"}, agent.ShutdownDrainAuto, false, agent.ShutdownUnknown, "list-jobs failed"},
+		{"nothing readable (no systemd)", agent.HostState{JobsErr: unreadable, StateErr: unreadable}, agent.ShutdownDrainAuto, false, agent.ShutdownUnknown, "--shutdown-drain=always"},
+		{"always, nothing readable", agent.HostState{JobsErr: unreadable, StateErr: unreadable}, agent.ShutdownDrainAlways, true, agent.ShutdownUnknown, "always"},
+		{"always, restart", agent.HostState{Job: agent.ShutdownUnknown, State: "running"}, agent.ShutdownDrainAlways, true, agent.ShutdownUnknown, "always"},
+		{"always keeps the power-off kind", agent.HostState{Job: agent.ShutdownPowerOff, State: "stopping"}, agent.ShutdownDrainAlways, true, agent.ShutdownPowerOff, "always"},
+		{"windows auto drains", agent.HostState{GOOS: "windows"}, agent.ShutdownDrainAuto, true, agent.ShutdownUnknown, "Windows"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d := agent.DecideHostTerm(tc.host, tc.policy)
+			if d.Drain != tc.want || d.Kind != tc.wantKind || !strings.Contains(d.Reason, tc.reason) {
+				t.Errorf("DecideHostTerm = %+v, want drain %v kind %s, reason containing %q", d, tc.want, tc.wantKind, tc.reason)
+			}
+			if !d.Drain && !strings.Contains(d.Reason, "exiting without draining") {
+				t.Errorf("reason %q does not say that the agent exits without draining", d.Reason)
+			}
+		})
+	}
+}
+
+// TestReadHostState runs a fake systemctl that prints what the real one
+// prints (is-system-running exits 1 for every state but running).
+func TestReadHostState(t *testing.T) {
+	cases := []struct {
+		name, jobs, state string
+		stateExit         int
+		want              agent.HostState
+		wantJobsErr       bool
+		wantStateErr      bool
+	}{
+		{
+			"reboot queued", "1234 reboot.target start waiting\n1235 systemd-reboot.service start waiting\n", "stopping", 1,
+			agent.HostState{Job: agent.ShutdownReboot, State: "stopping"},
+			false, false,
+		},
+		{"poweroff running", "99 poweroff.target start running\n", "stopping", 1, agent.HostState{Job: agent.ShutdownPowerOff, State: "stopping"}, false, false},
+		{"restart of the unit", "7 lifeboat.service restart running\n", "running", 0, agent.HostState{Job: agent.ShutdownUnknown, State: "running"}, false, false},
+		{"a stop job on reboot.target is no reboot", "8 reboot.target stop waiting\n", "degraded", 1, agent.HostState{Job: agent.ShutdownUnknown, State: "degraded"}, false, false},
+		{"systemctl broken", "", "", 1, agent.HostState{Job: agent.ShutdownUnknown}, false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			script := "#!/bin/sh\ncase \"$1\" in\nlist-jobs) printf '%s' '" + tc.jobs + "' ;;\nis-system-running) printf '%s\\n' '" + tc.state +
+				"'; exit " + string(rune('0'+tc.stateExit)) + " ;;\nesac\n"
+			if tc.state == "" {
+				script = "#!/bin/sh\ncase \"$1\" in\nlist-jobs) exit 0 ;;\n*) echo 'Failed to connect to bus' >&2; exit 1 ;;\nesac\n"
+			}
+			if err := os.WriteFile(filepath.Join(dir, "systemctl"), []byte(script), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("PATH", dir)
+			got := agent.ReadHostState(context.Background(), "linux")
+			if (got.JobsErr != nil) != tc.wantJobsErr || (got.StateErr != nil) != tc.wantStateErr {
+				t.Fatalf("errors: jobs %v, state %v", got.JobsErr, got.StateErr)
+			}
+			got.JobsErr, got.StateErr, got.GOOS = nil, nil, ""
+			if got != tc.want {
+				t.Errorf("ReadHostState = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+	t.Run("no systemctl", func(t *testing.T) {
+		t.Setenv("PATH", t.TempDir())
+		got := agent.ReadHostState(context.Background(), "linux")
+		if got.JobsErr == nil || got.StateErr == nil {
+			t.Errorf("ReadHostState without systemctl = %+v, want both errors", got)
+		}
+		if d := agent.DecideHostTerm(got, agent.ShutdownDrainAuto); d.Drain {
+			t.Errorf("a host without systemctl drained on auto: %s", d.Reason)
+		}
+	})
+}
+
+// TestResolveRunMode: auto never falls back to host inside a pod, and host
+// mode in a pod is refused naming the flag.
+func TestResolveRunMode(t *testing.T) {
+	pod := agent.RunEnv{KubernetesServiceHost: "10.96.0.1", PodName: "lifeboat-agent-x"}
+	cases := []struct {
+		name    string
+		flag    agent.RunMode
+		env     agent.RunEnv
+		want    agent.RunMode
+		warn    bool
+		wantErr bool
+	}{
+		{"auto on a host", agent.RunModeAuto, agent.RunEnv{}, agent.RunModeHost, false, false},
+		{"auto in a pod", agent.RunModeAuto, pod, agent.RunModePod, false, false},
+		{"auto in a pod without POD_NAME stays pod", agent.RunModeAuto, agent.RunEnv{KubernetesServiceHost: "10.96.0.1"}, agent.RunModePod, true, false},
+		{"auto with only a pod name is a pod", agent.RunModeAuto, agent.RunEnv{PodName: "x"}, agent.RunModePod, false, false},
+		{"host on a host", agent.RunModeHost, agent.RunEnv{}, agent.RunModeHost, false, false},
+		{"host in a pod is refused", agent.RunModeHost, pod, "", false, true},
+		{"host with KUBERNETES_SERVICE_HOST is refused", agent.RunModeHost, agent.RunEnv{KubernetesServiceHost: "10.96.0.1"}, "", false, true},
+		{"host with a pod name is refused", agent.RunModeHost, agent.RunEnv{PodName: "x"}, "", false, true},
+		{"pod in a pod", agent.RunModePod, pod, agent.RunModePod, false, false},
+		{"pod without its name warns", agent.RunModePod, agent.RunEnv{KubernetesServiceHost: "10.96.0.1"}, agent.RunModePod, true, false},
+		{"pod outside a pod is allowed (it never drains wrongly)", agent.RunModePod, agent.RunEnv{PodName: "x"}, agent.RunModePod, false, false},
+		{"unknown mode", "sometimes", agent.RunEnv{}, "", false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, warn, err := agent.ResolveRunMode(tc.flag, tc.env)
+			var rme *agent.RunModeError
+			if tc.wantErr {
+				if !errors.As(err, &rme) || !strings.Contains(err.Error(), "--run-mode") {
+					t.Fatalf("err = %v, want a *RunModeError naming --run-mode", err)
+				}
+				return
+			}
+			if err != nil || got != tc.want || (warn != "") != tc.warn {
+				t.Errorf("ResolveRunMode = %q, warning %q, %v; want %q, warning %v", got, warn, err, tc.want, tc.warn)
+			}
+		})
+	}
 }

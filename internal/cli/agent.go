@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -40,6 +41,9 @@ type AgentOptions struct {
 	ShutdownTimeout time.Duration
 	// ShutdownDeleteNode is auto (delete only on power-off), always or never.
 	ShutdownDeleteNode string
+	// ShutdownDrain is what SIGTERM means in host mode: auto (drain only when
+	// the host shuts down) or always.
+	ShutdownDrain string
 	// OnRebalance is the action for an AWS rebalance recommendation.
 	OnRebalance string
 	// Actions overrides the action per notice kind ("kind=action").
@@ -58,6 +62,11 @@ type AgentOptions struct {
 	GCPPreemptionWindow time.Duration
 
 	policy agent.Policy
+	// mode is RunMode resolved; modeWarning is logged at start when set.
+	mode        agent.RunMode
+	modeWarning string
+	// lookupEnv reads the environment (POD_NAME, KUBERNETES_SERVICE_HOST, ...).
+	lookupEnv func(string) (string, bool)
 }
 
 // NewAgentOptions returns the defaults.
@@ -67,8 +76,8 @@ func NewAgentOptions() *AgentOptions {
 	return &AgentOptions{
 		Kube: kube.DefaultOptions(), Drain: d, Reporting: DefaultReportingOptions(),
 		Platform: "auto", DeleteNode: true, ShutdownTimeout: 150 * time.Second, ShutdownDeleteNode: "auto",
-		OnRebalance: string(agent.ActionTaint), NoticeTimeout: 5 * time.Minute, RunMode: "auto",
-		GCPPreemptionWindow: 30 * time.Second,
+		ShutdownDrain: string(agent.ShutdownDrainAuto), OnRebalance: string(agent.ActionTaint), NoticeTimeout: 5 * time.Minute,
+		RunMode: "auto", GCPPreemptionWindow: 30 * time.Second,
 	}
 }
 
@@ -83,10 +92,13 @@ func (o *AgentOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.DeleteNode, "delete-node", o.DeleteNode, "Delete the Node object after draining for notices that end the machine (spot, termination, scale-in).")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "How long a host-shutdown drain may take; keep it below systemd's TimeoutStopSec.")
 	fs.StringVar(&o.ShutdownDeleteNode, "shutdown-delete-node", o.ShutdownDeleteNode, "On host shutdown delete the Node: auto (only on power-off, as systemd reports it), always or never.")
+	fs.StringVar(&o.ShutdownDrain, "shutdown-drain", o.ShutdownDrain, "What SIGTERM means in host mode: auto (drain only when systemd is shutting down, rebooting or halting the host; "+
+		"a restart, stop or upgrade of the service just exits; on Windows every SIGTERM drains) or always (drain on every SIGTERM, for hosts without systemd).")
 	fs.StringVar(&o.OnRebalance, "on-rebalance", o.OnRebalance, "Action for an AWS rebalance recommendation: none, taint, cordon or drain.")
 	fs.StringArrayVar(&o.Actions, "action", o.Actions, "Override the action for a notice kind, kind=action (repeatable); actions: none, taint, cordon, drain, drain-delete.")
 	fs.DurationVar(&o.NoticeTimeout, "notice-timeout", o.NoticeTimeout, "Deadline for drains whose notice carries none (e.g. an Auto Scaling termination).")
-	fs.StringVar(&o.RunMode, "run-mode", o.RunMode, "host (systemd unit: SIGTERM drains), pod (DaemonSet: SIGTERM drains only if the node is shutting down) or auto.")
+	fs.StringVar(&o.RunMode, "run-mode", o.RunMode, "host (systemd unit: SIGTERM drains only if the host shuts down, see --shutdown-drain), pod (DaemonSet: SIGTERM drains only if "+
+		"the kubelet reports the node shutting down) or auto (pod if $KUBERNETES_SERVICE_HOST or a pod name is set, else host).")
 	fs.StringVar(&o.PodName, "pod-name", o.PodName, "The agent's pod name in pod mode (default: $POD_NAME).")
 	fs.StringVar(&o.PodNamespace, "pod-namespace", o.PodNamespace, "The agent's pod namespace in pod mode (default: $POD_NAMESPACE).")
 	fs.BoolVar(&o.AWSAllowIMDSv1, "aws-allow-imdsv1", o.AWSAllowIMDSv1, "Allow token-less IMDSv1 requests when no IMDSv2 token can be had.")
@@ -113,6 +125,9 @@ func (o *AgentOptions) Validate() error {
 	if err := oneOf("--run-mode", o.RunMode, "auto", "host", "pod"); err != nil {
 		return err
 	}
+	if err := oneOf("--shutdown-drain", o.ShutdownDrain, "auto", "always"); err != nil {
+		return err
+	}
 	if o.ShutdownTimeout <= 0 {
 		return fmt.Errorf("--shutdown-timeout must be positive, got %s", o.ShutdownTimeout)
 	}
@@ -128,13 +143,19 @@ func (o *AgentOptions) Validate() error {
 		return fmt.Errorf("--action: %w", err)
 	}
 	if o.PodName == "" {
-		o.PodName = os.Getenv("POD_NAME")
+		o.PodName = o.getenv("POD_NAME")
 	}
 	if o.PodNamespace == "" {
-		o.PodNamespace = os.Getenv("POD_NAMESPACE")
+		o.PodNamespace = o.getenv("POD_NAMESPACE")
+	}
+	var err error
+	o.mode, o.modeWarning, err = agent.ResolveRunMode(agent.RunMode(o.RunMode),
+		agent.RunEnv{KubernetesServiceHost: o.getenv("KUBERNETES_SERVICE_HOST"), PodName: o.PodName})
+	if err != nil {
+		return err
 	}
 	if o.Node == "" {
-		o.Node = os.Getenv("NODE_NAME")
+		o.Node = o.getenv("NODE_NAME")
 	}
 	if o.Node == "" {
 		h, err := os.Hostname()
@@ -144,6 +165,15 @@ func (o *AgentOptions) Validate() error {
 		o.Node = h
 	}
 	return nil
+}
+
+func (o *AgentOptions) getenv(k string) string {
+	lookup := o.lookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	v, _ := lookup(k)
+	return v
 }
 
 func oneOf(flag, v string, allowed ...string) error {
@@ -163,8 +193,17 @@ func newAgentCommand(g *Globals) *cobra.Command {
 		Long: "lifeboat agent runs on every node, as a systemd unit on the host or as a DaemonSet pod. It watches the\n" +
 			"cloud's metadata for spot interruptions, rebalance recommendations, scheduled maintenance and scale-in, and\n" +
 			"the host for shutdown, and drains the node before it goes away.",
-		Args:    cobra.NoArgs,
-		PreRunE: func(*cobra.Command, []string) error { return o.Validate() },
+		Args: cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error {
+			o.lookupEnv = g.LookupEnv
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			if o.modeWarning != "" && g.Log != nil {
+				g.Log.Warn(o.modeWarning, "node", o.Node, "runMode", string(o.mode))
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runAgent(cmd.Context(), g, o)
 		},
@@ -211,23 +250,15 @@ func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
 	return o.onSignal(bg, g, client, a)
 }
 
-// runMode resolves auto: a pod has its name from the downward API and the
-// Kubernetes service environment kubelet injects into every container (also
-// Windows HostProcess containers); anything else is a host service.
-func (o *AgentOptions) runMode() string {
-	if o.RunMode != "auto" {
-		return o.RunMode
-	}
-	if o.PodName != "" && os.Getenv("KUBERNETES_SERVICE_HOST") != "" {
-		return "pod"
-	}
-	return "host"
-}
+// runMode is --run-mode resolved by Validate (agent.ResolveRunMode).
+func (o *AgentOptions) runMode() string { return string(o.mode) }
 
-// onSignal decides what SIGTERM/SIGINT means and acts on it.
+// onSignal decides what SIGTERM/SIGINT means and acts on it: in a pod
+// agent.DecidePodTerm, on a host agent.DecideHostTerm.
 func (o *AgentOptions) onSignal(ctx context.Context, g *Globals, client kubernetes.Interface, a *agent.Agent) error {
-	mode := o.runMode()
-	if mode == "pod" {
+	var kind agent.HostShutdown
+	switch o.mode {
+	case agent.RunModePod:
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		d := agent.DecidePodTerm(dctx, client, o.PodNamespace, o.PodName, o.Node)
 		cancel()
@@ -235,10 +266,14 @@ func (o *AgentOptions) onSignal(ctx context.Context, g *Globals, client kubernet
 		if !d.Drain {
 			return nil
 		}
-	}
-	kind := agent.ShutdownUnknown
-	if mode == "host" {
-		kind = agent.SystemdShutdownKind(ctx)
+		kind = agent.ShutdownUnknown
+	default:
+		d := agent.DecideHostTerm(agent.ReadHostState(ctx, runtime.GOOS), agent.ShutdownDrain(o.ShutdownDrain))
+		g.Log.Info("termination signal in host mode", "node", o.Node, "drain", d.Drain, "shutdown", string(d.Kind), "reason", d.Reason)
+		if !d.Drain {
+			return nil
+		}
+		kind = d.Kind
 	}
 	res, err := a.Shutdown(ctx, agent.ShutdownOptions{Timeout: o.ShutdownTimeout, Kind: kind, DeleteNode: o.ShutdownDeleteNode})
 	printSummary(g.Stdout, res, err)

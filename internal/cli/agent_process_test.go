@@ -4,6 +4,7 @@ package cli_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +29,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	emuaws "github.com/lifeboat-dev/lifeboat/internal/emulate/aws"
 	emuazure "github.com/lifeboat-dev/lifeboat/internal/emulate/azure"
 	emugcp "github.com/lifeboat-dev/lifeboat/internal/emulate/gcp"
@@ -226,47 +229,76 @@ func TestAgentKilledMidDrainResumes(t *testing.T) {
 	}
 }
 
-// fakeSystemctl puts a systemctl on PATH that reports the given job.
-func fakeSystemctl(t *testing.T, job string) []string {
+// fakeSystemctl puts a systemctl on PATH that answers like the real one:
+// `list-jobs --no-legend --plain` prints the job (if any) as JOB UNIT TYPE
+// STATE, and `is-system-running` prints the state and exits 1 unless it is
+// "running". An empty state makes every call fail, as on a host where
+// systemd cannot be reached.
+func fakeSystemctl(t *testing.T, job, state string) []string {
 	dir := t.TempDir()
-	script := "#!/bin/sh\necho '1 " + job + " start running'\n"
+	jobs := ""
+	if job != "" {
+		jobs = "echo '1 " + job + " start running'; echo '2 shutdown.target start waiting'"
+	}
+	script := "#!/bin/sh\ncase \"$1\" in\n" +
+		"list-jobs) " + cmp.Or(jobs, "true") + " ;;\n" +
+		"is-system-running) echo '" + state + "'; [ '" + state + "' = running ] ;;\n" +
+		"*) exit 1 ;;\nesac\n"
+	if state == "" {
+		script = "#!/bin/sh\necho 'Failed to connect to bus: No such file or directory' >&2\nexit 1\n"
+	}
 	if err := os.WriteFile(filepath.Join(dir, "systemctl"), []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return []string{"PATH=" + dir + string(os.PathListSeparator) + os.Getenv("PATH")}
 }
 
+// TestAgentSIGTERM: what SIGTERM does, per run mode and what systemd says.
+// In host mode only a shutdown job or a stopping system drains; a restart of
+// the unit, or a host whose state cannot be read, exits without touching the
+// node and says why in one log line.
 func TestAgentSIGTERM(t *testing.T) {
 	cases := []struct {
 		name        string
 		mode        string
-		job         string
+		job, state  string
+		env, extra  []string
 		podDeleted  bool
 		wantDrained bool
 		wantNode    bool
+		wantReason  string
 	}{
-		{"host power-off drains and deletes the node", "host", "poweroff.target", false, true, false},
-		{"host reboot drains and keeps the node", "host", "reboot.target", false, true, true},
-		{"pod rollout just exits", "pod", "", true, false, true},
+		{name: "host power-off drains and deletes the node", mode: "host", job: "poweroff.target", state: "stopping", wantDrained: true},
+		{name: "host reboot drains and keeps the node", mode: "host", job: "reboot.target", state: "stopping", wantDrained: true, wantNode: true},
+		{name: "host stopping without a job drains and keeps the node", mode: "host", state: "stopping", wantDrained: true, wantNode: true},
+		{
+			name: "host restart (no shutdown job) just exits", mode: "host", state: "running", wantNode: true,
+			wantReason: "no shutdown job queued and the system is running: only the lifeboat service is stopping",
+		},
+		{
+			name: "host without a readable systemd just exits", mode: "host", wantNode: true,
+			wantReason: "cannot tell whether the host is shutting down",
+		},
+		{
+			name: "--shutdown-drain=always drains without a job", mode: "host", state: "running",
+			extra: []string{"--shutdown-drain", "always"}, wantDrained: true, wantNode: true,
+		},
+		{name: "pod rollout just exits", mode: "pod", job: "poweroff.target", state: "stopping", podDeleted: true, wantNode: true, wantReason: "own pod deleted through the API"},
+		{
+			// Were auto to fall back to host here, the queued power-off would drain.
+			name: "auto in a pod without POD_NAME just exits", mode: "auto", job: "poweroff.target", state: "stopping",
+			env: []string{"KUBERNETES_SERVICE_HOST=10.96.0.1", "POD_NAME="}, wantNode: true, wantReason: "pod identity unknown",
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newAgentEnv(t)
 			e.deploy(t, 2, nil)
-			env := fakeSystemctl(t, tc.job)
-			args := e.args("--run-mode", tc.mode, "--shutdown-timeout", "30s")
+			before := e.podUIDs(t)
+			env := append(fakeSystemctl(t, tc.job, tc.state), tc.env...)
+			args := append(e.args("--run-mode", tc.mode, "--shutdown-timeout", "30s"), tc.extra...)
 			if tc.mode == "pod" {
-				self := testbed.Pod(e.ns, "lifeboat-agent", e.node, func(p *corev1.Pod) { p.Finalizers = []string{"lifeboat.dev/test-hold"} })
-				if _, err := e.c.Client.CoreV1().Pods(e.ns).Create(e.ctx, self, metav1.CreateOptions{}); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() {
-					_, _ = e.c.Client.CoreV1().Pods(e.ns).Patch(e.ctx, self.Name, "application/merge-patch+json", []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
-				})
-				if tc.podDeleted {
-					_ = e.c.Client.CoreV1().Pods(e.ns).Delete(e.ctx, self.Name, metav1.DeleteOptions{})
-				}
-				args = append(args, "--pod-name", self.Name, "--pod-namespace", e.ns)
+				args = append(args, "--pod-name", e.selfPod(t, tc.podDeleted), "--pod-namespace", e.ns)
 			}
 			p := startAgent(t, env, args...)
 			if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -275,15 +307,96 @@ func TestAgentSIGTERM(t *testing.T) {
 			if err := p.wait(t, 60*time.Second); err != nil {
 				t.Fatalf("agent exit: %v\n%s", err, p.out)
 			}
-			_, err := e.c.Client.CoreV1().Nodes().Get(e.ctx, e.node, metav1.GetOptions{})
+			n, err := e.c.Client.CoreV1().Nodes().Get(e.ctx, e.node, metav1.GetOptions{})
 			if exists := err == nil; exists != tc.wantNode {
 				t.Errorf("node exists = %v, want %v", exists, tc.wantNode)
 			}
 			if drained := e.podsOnNode(t) == 0; drained != tc.wantDrained {
 				t.Errorf("drained = %v, want %v\n%s", drained, tc.wantDrained, p.out)
 			}
-			if !tc.wantDrained && !strings.Contains(p.out.String(), "exiting without draining") {
-				t.Errorf("agent did not log why it did not drain:\n%s", p.out)
+			if tc.wantDrained || err != nil {
+				return
+			}
+			if n.Spec.Unschedulable || len(n.Annotations[drain.AnnotationCordon]) > 0 || len(n.Spec.Taints) > 0 {
+				t.Errorf("the node was touched: unschedulable %v, annotations %v, taints %v", n.Spec.Unschedulable, n.Annotations, n.Spec.Taints)
+			}
+			if after := e.podUIDs(t); !slices.Equal(after, before) {
+				t.Errorf("pods on the node changed from %v to %v", before, after)
+			}
+			why := signalLines(p.out.String())
+			if len(why) != 1 || !strings.Contains(why[0], "exiting without draining") || !strings.Contains(why[0], tc.wantReason) {
+				t.Errorf("want one log line saying why (%q), got %q\n%s", tc.wantReason, why, p.out)
+			}
+		})
+	}
+}
+
+// signalLines are the agent's log lines about the termination signal.
+func signalLines(out string) []string {
+	var lines []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, "termination signal in") {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// selfPod creates the agent's own pod on the node, held by a finalizer so
+// that a deleted one stays readable with its deletionTimestamp.
+func (e *agentEnv) selfPod(t *testing.T, deleted bool) string {
+	self := testbed.Pod(e.ns, "lifeboat-agent", e.node, func(p *corev1.Pod) { p.Finalizers = []string{"lifeboat.dev/test-hold"} })
+	if _, err := e.c.Client.CoreV1().Pods(e.ns).Create(e.ctx, self, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = e.c.Client.CoreV1().Pods(e.ns).Patch(e.ctx, self.Name, "application/merge-patch+json", []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
+	})
+	if deleted {
+		if err := e.c.Client.CoreV1().Pods(e.ns).Delete(e.ctx, self.Name, metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return self.Name
+}
+
+// podUIDs lists the UIDs of the live pods on the node, sorted.
+func (e *agentEnv) podUIDs(t testing.TB) []string {
+	l, err := e.c.Client.CoreV1().Pods(e.ns).List(e.ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + e.node})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uids []string
+	for _, p := range l.Items {
+		if p.DeletionTimestamp == nil && p.Name != "lifeboat-agent" {
+			uids = append(uids, string(p.UID))
+		}
+	}
+	slices.Sort(uids)
+	return uids
+}
+
+// TestAgentRefusesConflictingRunMode: flags that contradict each other or
+// the environment stop the agent at start, naming the flag.
+func TestAgentRefusesConflictingRunMode(t *testing.T) {
+	cases := []struct {
+		name string
+		env  []string
+		args []string
+		want string
+	}{
+		{"host mode in a pod", []string{"KUBERNETES_SERVICE_HOST=10.96.0.1"}, []string{"--run-mode", "host"}, "--run-mode=host: KUBERNETES_SERVICE_HOST is set"},
+		{"host mode with a pod name", []string{"POD_NAME=lifeboat-agent-x"}, []string{"--run-mode", "host"}, "--run-mode=host: a pod name is set"},
+		{"bad --shutdown-drain", nil, []string{"--shutdown-drain", "sometimes"}, "--shutdown-drain"},
+		{"bad LIFEBOAT_SHUTDOWN_DRAIN", []string{"LIFEBOAT_SHUTDOWN_DRAIN=never"}, nil, "--shutdown-drain"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(lifeboatBinary(t), append([]string{"agent", "--node", "n", "--kubeconfig", "/nonexistent"}, tc.args...)...)
+			cmd.Env = append(os.Environ(), tc.env...)
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), tc.want) {
+				t.Errorf("agent %v: err %v, output %q; want a start-up error containing %q", tc.args, err, out, tc.want)
 			}
 		})
 	}

@@ -161,6 +161,13 @@ func TestSystemdUnits(t *testing.T) {
 	if flag("run-mode") != "host" {
 		t.Error("--run-mode must be host: SIGTERM from systemd means the machine goes down")
 	}
+	// SIGTERM must drain only when the host goes down, never on a restart
+	// of the unit (--shutdown-drain=auto, the default).
+	for _, a := range args {
+		if v, ok := strings.CutPrefix(a, "--shutdown-drain="); ok && v != "auto" {
+			t.Errorf("--shutdown-drain=%s: a restart or upgrade of the unit would drain the node", v)
+		}
+	}
 	kubeconfig := flag("kubeconfig")
 	if kubeconfig != "/var/lib/kubelet/kubeconfig" {
 		t.Errorf("--kubeconfig = %s, want the kubelet's", kubeconfig)
@@ -312,6 +319,11 @@ func TestButane(t *testing.T) {
 	}
 	if len(ctr.Env) == 0 {
 		t.Error("lifeboat.bu's environment file sets nothing")
+	}
+	for _, e := range ctr.Env {
+		if e.Name == "LIFEBOAT_SHUTDOWN_DRAIN" && e.Value != "auto" {
+			t.Errorf("lifeboat.bu sets %s=%s: a restart or upgrade of the unit would drain the node", e.Name, e.Value)
+		}
 	}
 	validateContainer(t, ctr)
 }
