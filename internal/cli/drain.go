@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/kube"
@@ -133,21 +135,37 @@ func runDrain(ctx context.Context, g *Globals, o *DrainOptions, node string) err
 	if err != nil {
 		return err
 	}
-	var view *progressView
+	return drainReporting(ctx, g, client, o, node, clock.RealClock{})
+}
+
+// drainReporting runs the drain with what the user sees: the live view on a
+// terminal, what it still waits on every waitReportEvery (PDBs, finalizers),
+// what it was waiting on when interrupted, and the summary.
+func drainReporting(ctx context.Context, g *Globals, client kubernetes.Interface, o *DrainOptions, node string, clk clock.WithTicker) error {
+	waits := newDrainWaits()
+	rep := &waitReporter{waits: waits, client: client, node: node, clock: clk, every: waitReportEvery, log: g.Log}
+	cfg := drain.Config{Log: g.Log, Observer: waits}
 	if o.Progress == "always" || (o.Progress == "auto" && isTerminal(g.Stderr)) {
-		view = newProgressView(g.Stderr, node)
-		defer view.stop()
-	}
-	cfg := drain.Config{Log: g.Log}
-	if view != nil {
-		cfg.Observer = view
+		rep.view = newProgressView(g.Stderr, node)
+		defer rep.view.stop()
+		cfg.Observer = drain.Observers{rep.view, waits}
 		cfg.Log = nil // the view replaces the log lines on a terminal
 	}
+	rctx, stopReports := context.WithCancel(ctx)
+	reported := make(chan struct{})
+	go func() { defer close(reported); rep.run(rctx) }()
 	res, err := drain.New(client, cfg).Drain(ctx, node, o.EngineOptions())
-	if view != nil {
-		view.stop()
+	stopReports()
+	<-reported
+	if rep.view != nil {
+		rep.view.stop()
 	}
 	printSummary(g.Stdout, res, err)
+	if ctx.Err() != nil {
+		// Interrupted (Ctrl-C): say what it was waiting on.
+		w, _, _ := waits.snapshot(context.WithoutCancel(ctx), client, node)
+		printWaits(g.Stdout, w)
+	}
 	return drainExit(err)
 }
 
