@@ -14,7 +14,7 @@ KO             = $(shell bash hack/ko.sh)
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build cross test lint bench bench-queue bench-agent demo controlplane docs helm-lint chart image clean
+.PHONY: all build cross test fuzz lint bench bench-queue bench-agent demo controlplane docs helm-lint chart image clean
 
 all: build
 
@@ -37,6 +37,42 @@ test: controlplane
 	$(GO) vet ./...
 	GOOS=windows $(GO) vet ./cmd/... ./internal/notice/... ./internal/emulate/...
 	LIFEBOAT_CONTROLPLANE_DIR=$(CONTROLPLANE) $(GO) test -count=1 -timeout 40m ./...
+
+# Native Go fuzz targets, one "<package>:<FuzzName>" per line. `make test`
+# runs their seed corpora (<package>/testdata/fuzz/<FuzzName>) like any
+# test; `make fuzz` fuzzes each in turn for FUZZTIME with one worker, then
+# prints the inputs each executed. A failing input is written to the seed
+# corpus and printed with the command that reruns it.
+FUZZ_TARGETS := \
+	./internal/notice/aws:FuzzSpotInstanceAction \
+	./internal/notice/aws:FuzzSpotTerminationTime \
+	./internal/notice/aws:FuzzRebalance \
+	./internal/notice/aws:FuzzMaintenance \
+	./internal/notice/aws:FuzzTargetLifecycleState \
+	./internal/notice/azure:FuzzDocument \
+	./internal/notice/azure:FuzzTrackerSequence \
+	./internal/notice/gcp:FuzzWatcherValues \
+	./internal/queue/events:FuzzParse \
+	./internal/drain:FuzzReadMark \
+	./internal/handled:FuzzIDs
+FUZZTIME         ?= 30s
+# Caps the shrinking of each new interesting input; Go's default (60 s)
+# would eat a short FUZZTIME whole.
+FUZZMINIMIZETIME ?= 200x
+
+fuzz:
+	@set -e; total=0; \
+	for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		if ! out=$$($(GO) test "$$pkg" -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) \
+			-fuzzminimizetime $(FUZZMINIMIZETIME) -parallel 1 2>&1); then \
+			echo "$$out"; echo "FAIL: $$pkg $$name"; exit 1; \
+		fi; \
+		execs=$$(echo "$$out" | sed -n 's/.*execs: \([0-9]*\).*/\1/p' | tail -n 1); \
+		printf '%-26s %-26s %6s %10s inputs\n' "$$pkg" "$$name" "$(FUZZTIME)" "$${execs:-0}"; \
+		total=$$((total + $${execs:-0})); \
+	done; \
+	echo "fuzz: $(words $(FUZZ_TARGETS)) targets x $(FUZZTIME): $$total inputs executed"
 
 lint: $(GOLANGCI)
 	$(GOLANGCI) run ./...

@@ -2,7 +2,9 @@ package handled
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,5 +35,31 @@ func TestRecordCapsAndDedupes(t *testing.T) {
 	}
 	if err := Record(ctx, client, "gone", "x"); err != nil {
 		t.Errorf("missing node: %v, want nil", err)
+	}
+}
+
+func TestRecordRefusesIDsThatDoNotReadBack(t *testing.T) {
+	client := fake.NewClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}})
+	ctx := context.Background()
+	for _, id := range []string{"", "a,b", ","} {
+		err := Record(ctx, client, "n", id)
+		var ie *InvalidIDError
+		if !errors.As(err, &ie) || ie.ID != id {
+			t.Errorf("Record(%q) = %v, want an *InvalidIDError", id, err)
+		}
+	}
+	n, _ := client.CoreV1().Nodes().Get(ctx, "n", metav1.GetOptions{})
+	if _, ok := n.Annotations[Annotation]; ok || len(client.Actions()) != 1 {
+		t.Errorf("refused IDs were written (annotations %v, %d API calls, want only this GET)", n.Annotations, len(client.Actions()))
+	}
+}
+
+func TestIDsSkipsEmptyEntries(t *testing.T) {
+	n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{Annotation: ",a,,b,"}}}
+	if got := IDs(n); !slices.Equal(got, []string{"a", "b"}) {
+		t.Errorf("IDs = %q, want [a b]", got)
+	}
+	if Is(n, "") {
+		t.Error(`Is(n, "") = true: an empty entry is no handled notice`)
 	}
 }

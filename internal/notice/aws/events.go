@@ -92,6 +92,9 @@ func maintenanceNotice(ev maintenanceEvent) (notice.Notice, error) {
 	var err error
 	if ev.NotBefore != "" {
 		n.Deadline, err = time.Parse(MaintenanceTimeLayout, ev.NotBefore)
+		if err == nil && n.Deadline.IsZero() { // would read as "no deadline"
+			err = fmt.Errorf("NotBefore %q is the zero time", ev.NotBefore)
+		}
 	}
 	return n, err
 }

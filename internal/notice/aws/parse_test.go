@@ -67,6 +67,11 @@ func TestMaintenanceNotice(t *testing.T) {
 			wantKind: notice.KindScheduledReboot, wantDeadline: time.Date(2019, 2, 5, 9, 0, 43, 0, time.UTC),
 		},
 		{
+			name:     "zero NotBefore is unreadable too (found by FuzzMaintenance)",
+			ev:       maintenanceEvent{NotBefore: "1 Jan 0001 00:00:00 GMT", Code: "instance-reboot", EventID: "e", State: "active"},
+			wantKind: notice.KindScheduledReboot, wantErr: true,
+		},
+		{
 			name:     "unparsable NotBefore keeps the event, without deadline",
 			ev:       maintenanceEvent{NotBefore: "2019-02-05T09:00:43Z", Code: "instance-reboot", EventID: "e", State: "active"},
 			wantKind: notice.KindScheduledReboot, wantErr: true,
@@ -93,6 +98,26 @@ func TestPlausibleValue(t *testing.T) {
 	} {
 		if got := plausibleValue(v); got != want {
 			t.Errorf("plausibleValue(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+func TestParseSpotTime(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    time.Time
+		wantErr bool
+	}{
+		{in: "2017-09-18T08:22:00Z", want: time.Date(2017, 9, 18, 8, 22, 0, 0, time.UTC)},
+		{in: "2017-09-18T10:22:00+02:00", want: time.Date(2017, 9, 18, 8, 22, 0, 0, time.UTC)},
+		{in: "0001-01-01T00:00:00Z", wantErr: true}, // found by FuzzSpotInstanceAction: read as "no deadline"
+		{in: "18 Sep 2017 08:22:00 GMT", wantErr: true},
+		{in: "", wantErr: true},
+	}
+	for _, tc := range tests {
+		got, err := parseSpotTime(tc.in)
+		if (err != nil) != tc.wantErr || !got.Equal(tc.want) {
+			t.Errorf("parseSpotTime(%q) = %v, %v; want %v, error %v", tc.in, got, err, tc.want, tc.wantErr)
 		}
 	}
 }

@@ -35,7 +35,7 @@ func (s *Source) pollSpot(ctx context.Context, out chan<- notice.Notice) error {
 		if ia.Action == "" || ia.Time == "" {
 			return errors.New(`"action" or "time" missing`)
 		}
-		deadline, err = time.Parse(time.RFC3339, ia.Time)
+		deadline, err = parseSpotTime(ia.Time)
 		return err
 	})
 	switch {
@@ -54,13 +54,24 @@ func (s *Source) pollTerminationTime(ctx context.Context, out chan<- notice.Noti
 	var deadline time.Time
 	raw, found, err := s.getText(ctx, pathTerminationTime, func(v string) bool {
 		var perr error
-		deadline, perr = time.Parse(time.RFC3339, v)
+		deadline, perr = parseSpotTime(v)
 		return perr == nil
 	})
 	if err != nil || !found {
 		return err
 	}
 	return s.emit(ctx, out, spotNotice("terminate", raw, deadline))
+}
+
+// parseSpotTime parses an interruption time (RFC 3339). The zero time
+// (0001-01-01T00:00:00Z) is refused: a notice with a zero Deadline means
+// "no deadline", and a spot interruption always has one.
+func parseSpotTime(v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339, v)
+	if err == nil && t.IsZero() {
+		return time.Time{}, fmt.Errorf("interruption time %q is the zero time", v)
+	}
+	return t, err
 }
 
 // spotNotice builds the notice for an interruption at rawTime; its ID is

@@ -78,8 +78,15 @@ func ParseNotBefore(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
+	// time.Parse reads a zone abbreviation it does not know (PST, CEST...)
+	// as UTC, hours off; IMDS writes GMT, so only GMT, UTC and numeric
+	// offsets are accepted.
+	if z := s[strings.LastIndexByte(s, ' ')+1:]; z != "UTC" && !strings.HasPrefix(z, "GMT") &&
+		!strings.HasPrefix(z, "+") && !strings.HasPrefix(z, "-") {
+		return time.Time{}, fmt.Errorf("NotBefore %q: time zone %q is not GMT", s, z)
+	}
 	for _, layout := range []string{time.RFC1123, "Mon, 2 Jan 2006 15:04:05 MST", time.RFC1123Z} {
-		if t, err := time.Parse(layout, s); err == nil {
+		if t, err := time.Parse(layout, s); err == nil && !t.IsZero() { // zero would read as "started"
 			return t.UTC(), nil
 		}
 	}

@@ -50,6 +50,12 @@ func TestParseNotBefore(t *testing.T) {
 		{"", time.Time{}, false}, // the event started: no NotBefore
 		{"2016-09-19T18:29:47Z", time.Time{}, true},
 		{"soon", time.Time{}, true},
+		{"Mon, 19 Sep 2016 18:29:47 +0200", time.Date(2016, 9, 19, 16, 29, 47, 0, time.UTC), false},
+		{"Mon, 19 Sep 2016 18:29:47 UTC", time.Date(2016, 9, 19, 18, 29, 47, 0, time.UTC), false},
+		// Found by FuzzDocument: time.Parse read unknown abbreviations as UTC, 7 hours off here.
+		{"Mon, 19 Sep 2016 18:29:47 PST", time.Time{}, true},
+		{"Mon, 19 Sep 2016 18:29:47 CEST", time.Time{}, true},
+		{"Mon, 01 Jan 0001 00:00:00 GMT", time.Time{}, true}, // would read as "no NotBefore": started
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			got, err := source.ParseNotBefore(tc.in)

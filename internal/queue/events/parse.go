@@ -3,6 +3,8 @@ package events
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -94,6 +96,9 @@ func parseEnvelope(env *envelope, now time.Time) (Message, error) {
 		return Message{}, parseErr(nil, "EventBridge event without id")
 	}
 	issued, err := time.Parse(time.RFC3339, env.Time)
+	if err == nil && issued.IsZero() { // a zero deadline would read as "none"
+		err = errors.New("the zero time")
+	}
 	if err != nil {
 		return Message{}, parseErr(err, "EventBridge event %s: bad time %q", env.ID, env.Time)
 	}
@@ -294,8 +299,15 @@ func parseHealth(b base, raw json.RawMessage) (Message, error) {
 }
 
 // parseHealthTime accepts AWS Health's RFC 1123 times ("Sat, 05 Jun 2021
-// 02:00:00 GMT") and RFC 3339.
+// 02:00:00 GMT") and RFC 3339. time.Parse reads a zone abbreviation it does
+// not know (PST, CEST...) as UTC, hours off; AWS Health writes GMT, so no
+// other abbreviation is taken.
 func parseHealthTime(s string) (time.Time, error) {
+	if i := strings.LastIndexByte(s, ' '); i >= 0 {
+		if z := s[i+1:]; z != "UTC" && !strings.HasPrefix(z, "GMT") && !strings.HasPrefix(z, "+") && !strings.HasPrefix(z, "-") {
+			return time.Time{}, fmt.Errorf("time zone %q is not GMT", z)
+		}
+	}
 	var err error
 	for _, layout := range []string{time.RFC1123, time.RFC1123Z, time.RFC3339} {
 		var t time.Time

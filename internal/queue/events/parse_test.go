@@ -166,3 +166,36 @@ func TestBuildersRoundTrip(t *testing.T) {
 		t.Error("stopped instance marked for Node deletion")
 	}
 }
+
+// Times that time.Parse accepts but that would give a wrong deadline; found
+// by FuzzParse.
+func TestParseRefusesAccidentalTimes(t *testing.T) {
+	now := mustTime(t, "2024-01-01T00:00:00Z")
+	spot := `{"version":"0","id":"e-1","detail-type":"EC2 Spot Instance Interruption Warning","source":"aws.ec2",` +
+		`"time":"0001-01-01T00:00:00Z","detail":{"instance-id":"i-1","instance-action":"terminate"}}`
+	health := func(start string) string {
+		return `{"version":"0","id":"e-2","detail-type":"AWS Health Event","source":"aws.health","time":"2023-01-27T09:01:22Z",` +
+			`"detail":{"service":"EC2","eventTypeCategory":"scheduledChange","eventTypeCode":"AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED",` +
+			`"statusCode":"upcoming","startTime":"` + start + `","affectedEntities":[{"entityValue":"i-1"}]}}`
+	}
+	for name, body := range map[string]string{
+		"zero event time (a zero deadline means none)": spot,
+		"unknown zone abbreviation (read as UTC)":      health("Fri, 10 Feb 2023 09:00:00 PST"),
+	} {
+		var pe *ParseError
+		if _, err := Parse([]byte(body), now); !errors.As(err, &pe) {
+			t.Errorf("%s: err %v, want a *ParseError", name, err)
+		}
+	}
+	for start, want := range map[string]string{
+		"Fri, 10 Feb 2023 09:00:00 GMT":   "2023-02-10T09:00:00Z",
+		"Fri, 10 Feb 2023 09:00:00 UTC":   "2023-02-10T09:00:00Z",
+		"Fri, 10 Feb 2023 11:00:00 +0200": "2023-02-10T09:00:00Z",
+		"2023-02-10T09:00:00Z":            "2023-02-10T09:00:00Z",
+	} {
+		m, err := Parse([]byte(health(start)), now)
+		if err != nil || len(m.Events) != 1 || !m.Events[0].Notice.Deadline.Equal(mustTime(t, want)) {
+			t.Errorf("startTime %q: %+v, %v; want deadline %s", start, m, err, want)
+		}
+	}
+}
