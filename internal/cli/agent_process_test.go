@@ -498,3 +498,75 @@ func TestAgentMakesNoAPIRequestsWhileIdle(t *testing.T) {
 		t.Error("the proxy saw no requests for the drain; the test does not observe the agent")
 	}
 }
+
+// TestDrainInterruptedSaysWhatBlocksIt: Ctrl-C (SIGINT) to a `lifeboat
+// drain` that waits forever, on a PDB that allows no disruption and on a
+// pod held by a finalizer, names both before it exits.
+func TestDrainInterruptedSaysWhatBlocksIt(t *testing.T) {
+	e := newAgentEnv(t)
+	e.deploy(t, 1, nil)
+	if _, err := e.c.Client.PolicyV1().PodDisruptionBudgets(e.ns).Create(e.ctx, testbed.PDB(e.ns, "web", "web", 0), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Eventually(t, 60*time.Second, func() (bool, error) {
+		b, err := e.c.Client.PolicyV1().PodDisruptionBudgets(e.ns).Get(e.ctx, "web", metav1.GetOptions{})
+		return err == nil && b.Status.ObservedGeneration == b.Generation && b.Status.ExpectedPods == 1, err
+	})
+	e.selfPod(t, false) // a bare pod held by a finalizer
+	var stdout, stderr syncBuffer
+	cmd := exec.Command(lifeboatBinary(t), "drain", e.node, "--kubeconfig", e.c.Kubeconfig, "--force", "--progress", "never")
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+	})
+	e.c.Eventually(t, 60*time.Second, func() (bool, error) {
+		p, err := e.c.Client.CoreV1().Pods(e.ns).Get(e.ctx, "lifeboat-agent", metav1.GetOptions{})
+		return err == nil && p.DeletionTimestamp != nil && strings.Contains(stderr.String(), string(drain.EventPodBlocked)), err
+	})
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		done <- err
+		if err == nil {
+			t.Error("an interrupted drain exited 0")
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("lifeboat drain did not exit on SIGINT")
+	}
+	out := stdout.String()
+	for _, want := range []string{
+		"interrupted while waiting on:",
+		"waits for PodDisruptionBudget " + e.ns + "/web, which allows no disruption now",
+		e.ns + "/lifeboat-agent is terminating but held by finalizer(s) lifeboat.dev/test-hold",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s\nstderr:\n%s", want, out, stderr.String())
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer that a process and the test can share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
