@@ -30,8 +30,9 @@ const (
 	// AnnotationEvict on a pod: "last" evicts it after all ordinary pods,
 	// "never" leaves it on the node (it is reported as skipped).
 	AnnotationEvict = "lifeboat.dev/evict"
-	// AnnotationCordon on a node records what lifeboat changed when it
-	// cordoned the node (JSON, see Mark), so uncordon undoes only that.
+	// AnnotationCordon on a node records the notices in force and what
+	// lifeboat changed for them (JSON, see Mark), so releasing the last
+	// notice undoes only that.
 	AnnotationCordon = "lifeboat.dev/cordon"
 	// LabelExcludeFromLB tells service load balancers to stop sending traffic.
 	LabelExcludeFromLB = "node.kubernetes.io/exclude-from-external-load-balancers"
@@ -51,7 +52,9 @@ type Options struct {
 	// PodSelector, a label selector, limits the drain to matching pods.
 	PodSelector string
 	// GracePeriodSeconds overrides each pod's terminationGracePeriodSeconds;
-	// -1 uses the pod's own. Always capped to fit before Deadline.
+	// -1 uses the pod's own. Always capped to fit before Deadline. 0 (from
+	// the override or the pod) is used as 1: lifeboat never asks for a
+	// force deletion of a running pod.
 	GracePeriodSeconds int64
 	// Deadline is when the node disappears; zero means none.
 	Deadline time.Time
@@ -63,17 +66,21 @@ type Options struct {
 	DryRun bool
 	// IgnoreMissing turns "node not found" into success.
 	IgnoreMissing bool
-	// Taint, when set, is added on cordon and removed by uncordon.
+	// Taint, when set, is added on cordon and removed when the last notice
+	// is released (or by Uncordon).
 	Taint *corev1.Taint
-	// ExcludeFromLoadBalancers adds LabelExcludeFromLB on cordon.
+	// ExcludeFromLoadBalancers adds LabelExcludeFromLB on cordon (not on a
+	// taint-only mark); it goes when no notice wants the cordon any more.
 	ExcludeFromLoadBalancers bool
 	// Reason is recorded on the node with the cordon ("spot interruption").
 	Reason string
-	// NoticeID identifies the notice that caused the drain, if any.
+	// NoticeID identifies the notice that caused the drain; it is recorded
+	// in the node's mark, ManualNoticeID when empty.
 	NoticeID string
 	// NoticeKind is the notice kind that caused the drain, if any.
 	NoticeKind string
-	// MaxConcurrency bounds parallel evictions; 0 means unbounded.
+	// MaxConcurrency bounds the eviction and deletion requests in flight
+	// (not pods waiting on a PDB or terminating); 0 means unbounded.
 	MaxConcurrency int
 	// SafetyMargin is kept free before the deadline when fitting grace
 	// periods; 0 means DefaultSafetyMargin.
@@ -101,7 +108,9 @@ type Result struct {
 	Node string `json:"node"`
 	// Missing is set when the node did not exist and IgnoreMissing was set.
 	Missing bool `json:"missing,omitempty"`
-	// Cordoned reports that this drain cordoned the node (false if it already was).
+	// Cordoned reports that this call set spec.unschedulable (false if the
+	// node already was cordoned, by lifeboat for another notice or by an
+	// administrator).
 	Cordoned bool `json:"cordoned"`
 	// Pods is how many pods the drain set out to remove.
 	Pods int `json:"pods"`
@@ -113,7 +122,8 @@ type Result struct {
 	Fallbacks int `json:"fallbacks"`
 	// Skipped lists pods left by design (DaemonSet, mirror, annotation).
 	Skipped []PodRef `json:"skipped,omitempty"`
-	// Left lists pods still on the node when the drain ended.
+	// Left lists pods still on the node when the drain ended, each with why
+	// ("blocked by PDB ns/x", "still terminating", "not attempted: ...").
 	Left []PodRef `json:"left,omitempty"`
 	// LeftoversRemoved counts GracefulNodeShutdown leftovers deleted.
 	LeftoversRemoved int `json:"leftoversRemoved,omitempty"`
