@@ -1,8 +1,16 @@
 // Package agent is `lifeboat agent`: it runs on every node, turns the
 // notices its sources report (cloud metadata, host shutdown) into actions
-// through a per-kind policy, and carries them out with the drain engine. On
-// start it undoes its own cordon once the reason is over, and it remembers
-// on the Node which notices it has finished, so each is acted on once.
+// through a per-kind policy, and carries them out with the drain engine.
+//
+// Every notice in force is tracked by its ID. The drain notices in force
+// decide one drain (PlanFor: earliest deadline, strongest action); a newer
+// notice takes a running drain over only when it is more urgent. A failed
+// action is retried with backoff until it succeeds, its notice is withdrawn,
+// or its deadline passes. The node's lifeboat mark records every notice in
+// force, and withdrawing one releases only its own entry, so the node stays
+// cordoned while any notice still justifies it. On start the agent undoes
+// its own cordon once the reason is over, and it remembers on the Node which
+// notices it has finished, so each is acted on once.
 package agent
 
 import (
@@ -10,16 +18,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"github.com/lifeboat-dev/lifeboat/internal/handled"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/handled"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 )
 
@@ -28,6 +38,7 @@ type Drainer interface {
 	Drain(ctx context.Context, node string, opts drain.Options) (*drain.Result, error)
 	Cordon(ctx context.Context, node string, opts drain.Options) (bool, error)
 	Taint(ctx context.Context, node string, opts drain.Options) (bool, error)
+	Release(ctx context.Context, node, noticeID string) (*drain.Mark, error)
 	Uncordon(ctx context.Context, node string) (bool, error)
 	RemoveShutdownLeftovers(ctx context.Context, node string) (int, error)
 	Mark(ctx context.Context, node string) (*drain.Mark, bool, error)
@@ -39,10 +50,14 @@ var _ Drainer = (*drain.Drainer)(nil)
 type Hooks struct {
 	// OnNotice is called for every notice received.
 	OnNotice func(notice.Notice)
-	// OnAction is called after an action completed or failed.
+	// OnAction is called once per notice when its action completed or
+	// failed for good (not for each retried attempt).
 	OnAction func(n notice.Notice, a Action, res *drain.Result, err error)
 	// OnAck is called after a notice was acknowledged to its platform.
 	OnAck func(n notice.Notice, err error)
+	// OnSourceReady is called once per notice source when it has read its
+	// metadata successfully for the first time.
+	OnSourceReady func(source string)
 }
 
 // Config configures an Agent.
@@ -61,32 +76,69 @@ type Config struct {
 	Drain drain.Options
 	// DeleteNode allows deleting the Node for drain-delete actions.
 	DeleteNode bool
-	// NoticeTimeout is the deadline for drains whose notice gives none.
+	// NoticeTimeout is the deadline, from detection, for drains whose notice
+	// gives none and whose kind means "soon" (see EffectiveDeadline).
 	NoticeTimeout time.Duration
 	// SoftTaint is the taint ActionTaint adds (rebalance recommendations).
 	SoftTaint corev1.Taint
 	// AckTimeout bounds acknowledging a notice to its platform.
 	AckTimeout time.Duration
-	// Clock tells time.
-	Clock clock.Clock
+	// RebootWait is how long after start a reboot mark whose boot ID still
+	// matches is re-checked, because the kubelet posts its new boot ID a
+	// little after it starts (default 5m).
+	RebootWait time.Duration
+	// Clock tells time and paces retries.
+	Clock clock.WithTicker
 	// Log receives structured logs.
 	Log *slog.Logger
 	// Hooks observe the agent.
 	Hooks Hooks
 }
 
+// Retry pacing of failed actions: doubling from retryMin up to retryMax,
+// short because a preemption notice gives 30 s.
+const (
+	retryMin = 500 * time.Millisecond
+	retryMax = 5 * time.Second
+	// apiCallTimeout bounds the agent's own API calls (not drains).
+	apiCallTimeout = 10 * time.Second
+	// heartbeat is how often the main loop proves it is alive.
+	heartbeat = 5 * time.Second
+	// wedgedAfter is how long without a heartbeat makes Healthy fail.
+	wedgedAfter = 45 * time.Second
+	// ackAttempts bounds tries to acknowledge a notice to its platform.
+	ackAttempts = 3
+)
+
 // Agent reacts to notices for one node.
 type Agent struct {
-	cfg     Config
-	acks    map[string]notice.Acknowledger
-	mu      sync.Mutex
-	current *inflight
+	cfg  Config
+	acks map[string]notice.Acknowledger
+
+	mu       sync.Mutex
+	current  *inflight           // the running drain, if any
+	inForce  map[string]*inForce // drain notices in force, by ID
+	jobs     map[string]*job     // running non-drain actions and releases, by notice ID
+	nodeSeen bool                // this process has seen its Node
+
+	drainDone chan *inflight // drains report their end to the main loop
+	stopping  chan struct{}  // closed when the main loop ends
+	beat      atomic.Int64   // unix nanoseconds of the main loop's last beat
+	ready     atomic.Bool
 }
 
-// inflight is a drain in progress, cancelable by a more urgent notice.
+// inflight is a drain in progress.
 type inflight struct {
-	n      notice.Notice
+	plan   Plan
 	opts   drain.Options
+	cancel context.CancelFunc
+	done   chan struct{}
+	res    *drain.Result
+	err    error
+}
+
+// job is a background action for one notice (taint, cordon, release).
+type job struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -108,22 +160,32 @@ func New(cfg Config) *Agent {
 	if cfg.AckTimeout <= 0 {
 		cfg.AckTimeout = 10 * time.Second
 	}
+	if cfg.RebootWait <= 0 {
+		cfg.RebootWait = 5 * time.Minute
+	}
 	if cfg.SoftTaint.Key == "" {
 		cfg.SoftTaint = corev1.Taint{Key: drain.TaintAtRisk, Value: "true", Effect: corev1.TaintEffectPreferNoSchedule}
 	}
-	a := &Agent{cfg: cfg, acks: map[string]notice.Acknowledger{}}
+	a := &Agent{
+		cfg: cfg, acks: map[string]notice.Acknowledger{},
+		inForce: map[string]*inForce{}, jobs: map[string]*job{},
+		drainDone: make(chan *inflight, 1), stopping: make(chan struct{}),
+	}
 	for _, s := range cfg.Sources {
 		if ack, ok := s.(notice.Acknowledger); ok {
 			a.acks[s.Name()] = ack
 		}
 	}
+	a.beat.Store(cfg.Clock.Now().UnixNano())
 	return a
 }
 
 // Run starts the sources, reconciles the node's state left by an earlier
-// run (see Reconcile), and acts on notices until ctx is done. It waits for
-// an in-flight drain to stop before returning. ready, if not nil, is called
-// once the sources are running; notices arriving meanwhile are queued.
+// run (see Reconcile, retried until it succeeds), and acts on notices until
+// ctx is done. It waits for in-flight work to stop before returning. ready,
+// if not nil, is called once the Node was found and reconciled and every
+// source that can tell (notice.Readier) has read its metadata once; notices
+// are acted on before that too.
 func (a *Agent) Run(ctx context.Context, ready func()) error {
 	notices := make(chan notice.Notice, 16)
 	var wg sync.WaitGroup
@@ -136,23 +198,74 @@ func (a *Agent) Run(ctx context.Context, ready func()) error {
 			}
 		}(s)
 	}
-	if ready != nil {
-		ready()
-	}
-	if err := a.Reconcile(ctx); err != nil {
-		a.cfg.Log.Error("start-up reconciliation failed", "node", a.cfg.Node, "err", err)
-	}
+	reconciled := make(chan struct{})
+	wg.Go(func() { a.reconcileUntilDone(ctx, reconciled) })
+	wg.Go(func() { a.waitReady(ctx, reconciled, ready) })
 	a.cfg.Log.Info("agent watching for notices", "node", a.cfg.Node, "sources", len(a.cfg.Sources))
+	tick := a.cfg.Clock.NewTicker(heartbeat)
+	defer tick.Stop()
 	for {
+		a.beat.Store(a.cfg.Clock.Now().UnixNano())
 		select {
 		case n := <-notices:
 			a.handle(ctx, n)
+		case cur := <-a.drainDone:
+			a.drainEnded(ctx, cur)
+		case <-tick.C():
 		case <-ctx.Done():
+			close(a.stopping)
 			a.stopCurrent()
+			a.stopJobs()
 			wg.Wait()
 			return nil
 		}
 	}
+}
+
+// waitReady calls ready once the node is reconciled and every source that
+// can tell has read its metadata once.
+func (a *Agent) waitReady(ctx context.Context, reconciled <-chan struct{}, ready func()) {
+	for _, s := range a.cfg.Sources {
+		r, ok := s.(notice.Readier)
+		if !ok {
+			continue
+		}
+		select {
+		case <-r.ReadOnce():
+			if a.cfg.Hooks.OnSourceReady != nil {
+				a.cfg.Hooks.OnSourceReady(s.Name())
+			}
+		case <-ctx.Done():
+			return
+		}
+	}
+	select {
+	case <-reconciled:
+	case <-ctx.Done():
+		return
+	}
+	a.ready.Store(true)
+	a.cfg.Log.Info("agent ready: node found, state reconciled, notice sources reading", "node", a.cfg.Node)
+	if ready != nil {
+		ready()
+	}
+}
+
+// Ready reports whether the agent is ready (see Run).
+func (a *Agent) Ready() bool { return a.ready.Load() }
+
+// Healthy returns an error when the main loop has not come round for a
+// while (it is wedged), for a liveness probe.
+func (a *Agent) Healthy() error {
+	since := a.cfg.Clock.Since(time.Unix(0, a.beat.Load()))
+	if since > wedgedAfter {
+		return fmt.Errorf("agent main loop has not run for %s", since.Round(time.Second))
+	}
+	return nil
+}
+
+func (a *Agent) logFor(n notice.Notice) *slog.Logger {
+	return a.cfg.Log.With("node", n.Node, "event", string(n.Kind), "source", n.Source, "notice", n.ID)
 }
 
 func (a *Agent) handle(ctx context.Context, n notice.Notice) {
@@ -162,7 +275,7 @@ func (a *Agent) handle(ctx context.Context, n notice.Notice) {
 	if n.Detected.IsZero() {
 		n.Detected = a.cfg.Clock.Now()
 	}
-	log := a.cfg.Log.With("node", n.Node, "event", string(n.Kind), "source", n.Source, "notice", n.ID)
+	log := a.logFor(n)
 	if a.cfg.Hooks.OnNotice != nil {
 		a.cfg.Hooks.OnNotice(n)
 	}
@@ -171,30 +284,98 @@ func (a *Agent) handle(ctx context.Context, n notice.Notice) {
 		a.withdraw(ctx, n)
 		return
 	}
-	if handled, err := a.handled(ctx, n.ID); err != nil {
+	act := a.cfg.Policy.ForNotice(n)
+	a.mu.Lock()
+	prev, known := a.inForce[n.ID]
+	a.mu.Unlock()
+	if known {
+		if prev.n.Deadline.Equal(n.Deadline) {
+			return // the same notice again
+		}
+		log.Info("notice rescheduled", "from", prev.n.Deadline, "to", n.Deadline)
+		n.Detected = prev.n.Detected
+		a.mu.Lock()
+		a.inForce[n.ID] = &inForce{n: n, act: prev.act}
+		a.mu.Unlock()
+		a.replan(ctx, false)
+		return
+	}
+	if done, err := a.handled(ctx, n.ID); err != nil {
 		log.Warn("cannot read handled notices; acting anyway", "err", err)
-	} else if handled {
+	} else if done {
+		if _, acks := a.acks[n.Source]; acks && act != ActionNone {
+			// Handled before a restart that came between the record and
+			// the acknowledgement: the platform still waits for it.
+			log.Info("notice already handled; acknowledging it again")
+			a.startJob(ctx, n.ID, func(jctx context.Context) { a.acknowledge(jctx, n) })
+			return
+		}
 		log.Info("notice already handled; ignoring")
 		return
 	}
-	act := a.cfg.Policy.For(n.Kind)
 	log.Info("notice received", "action", string(act), "deadline", n.Deadline, "reason", n.Reason)
-	switch act {
-	case ActionNone:
-		a.finish(ctx, n, act, nil, nil)
-	case ActionTaint, ActionCordon:
-		opts := a.options(n, act)
-		var err error
-		if act == ActionTaint {
-			opts.Taint = &a.cfg.SoftTaint
-			opts.ExcludeFromLoadBalancers = false
-			_, err = a.cfg.Drainer.Taint(ctx, n.Node, opts)
-		} else {
-			_, err = a.cfg.Drainer.Cordon(ctx, n.Node, opts)
-		}
-		a.finish(ctx, n, act, nil, err)
+	switch {
+	case act == ActionNone:
+		a.report(n, act, nil, nil)
+		a.record(ctx, n, act)
+	case isDrain(act):
+		a.mu.Lock()
+		a.inForce[n.ID] = &inForce{n: n, act: act}
+		a.mu.Unlock()
+		a.replan(ctx, true)
 	default:
-		a.startDrain(ctx, n, act)
+		a.startJob(ctx, n.ID, func(jctx context.Context) {
+			a.markNode(jctx, n, act)
+		})
+	}
+}
+
+// replan starts, takes over or adapts the drain for the notices in force.
+// joining is set when a notice was added: a running drain is then replaced
+// only by a more urgent plan, and the newcomer's mark entry is written
+// alongside it. Otherwise (a notice withdrawn or rescheduled) any change of
+// plan restarts the drain.
+func (a *Agent) replan(ctx context.Context, joining bool) {
+	a.mu.Lock()
+	notices := make([]inForce, 0, len(a.inForce))
+	for _, id := range slices.Sorted(maps.Keys(a.inForce)) {
+		notices = append(notices, *a.inForce[id])
+	}
+	cur := a.current
+	a.mu.Unlock()
+	p, ok := PlanFor(notices, a.cfg.DeleteNode, a.cfg.NoticeTimeout)
+	switch {
+	case !ok:
+		if cur != nil {
+			a.cfg.Log.Info("no notice justifies the drain any more: stopping it", "node", a.cfg.Node, "notice", cur.plan.Lead.ID)
+			a.stopCurrent()
+		}
+		return
+	case cur == nil:
+		a.startDrain(ctx, p)
+	case joining && p.MoreUrgentThan(cur.plan):
+		a.cfg.Log.Info("a more urgent notice takes the drain over", "node", a.cfg.Node,
+			"notice", p.Lead.ID, "from", cur.plan.Lead.ID, "deadline", p.Deadline, "deleteNode", p.DeleteNode)
+		a.stopCurrent()
+		a.startDrain(ctx, p)
+	case joining:
+		// The running drain already serves the newcomer: record its entry in
+		// the mark so that withdrawing the other notice keeps the cordon.
+		for _, id := range p.Notices {
+			if !slices.Contains(cur.plan.Notices, id) {
+				a.mu.Lock()
+				f := *a.inForce[id]
+				cur.plan.Notices = append(cur.plan.Notices, id)
+				a.mu.Unlock()
+				a.cfg.Log.Info("notice joins the running drain", "node", a.cfg.Node, "notice", id, "lead", cur.plan.Lead.ID)
+				a.startJob(ctx, id, func(jctx context.Context) { a.markNode(jctx, f.n, ActionCordon) })
+			}
+		}
+	case !p.Same(cur.plan):
+		a.cfg.Log.Info("the notices in force changed: restarting the drain", "node", a.cfg.Node,
+			"notice", p.Lead.ID, "deadline", p.Deadline, "deleteNode", p.DeleteNode)
+		a.stopCurrent()
+		a.startDrain(ctx, p)
 	}
 }
 
@@ -206,46 +387,349 @@ func (a *Agent) options(n notice.Notice, act Action) drain.Options {
 		o.Reason = n.Reason
 	}
 	o.NoticeID, o.NoticeKind = n.ID, string(n.Kind)
-	o.Deadline = n.Deadline
-	if o.Deadline.IsZero() && (act == ActionDrain || act == ActionDrainDelete) {
-		o.Deadline = a.cfg.Clock.Now().Add(a.cfg.NoticeTimeout)
+	if isDrain(act) {
+		o.Deadline = EffectiveDeadline(n, a.cfg.NoticeTimeout)
+	} else {
+		o.Deadline = n.Deadline
 	}
 	o.DeleteNode = act == ActionDrainDelete && a.cfg.DeleteNode
-	o.IgnoreMissing = true
+	a.mu.Lock()
+	// A node this process has seen and that is gone now was deleted (by this
+	// drain or the cloud): nothing is left to do. A node never seen is a
+	// wrong --node, an error retried until it appears.
+	o.IgnoreMissing = a.nodeSeen
+	a.mu.Unlock()
 	return o
 }
 
-// startDrain runs a drain in the background. A drain already running is
-// stopped and folded into the new one: the earlier deadline and the stronger
-// action win, and the engine resumes where the first one stopped.
-func (a *Agent) startDrain(ctx context.Context, n notice.Notice, act Action) {
-	opts := a.options(n, act)
-	if prev := a.stopCurrent(); prev != nil {
-		if !prev.opts.Deadline.IsZero() && prev.opts.Deadline.Before(opts.Deadline) {
-			opts.Deadline = prev.opts.Deadline
-		}
-		opts.DeleteNode = opts.DeleteNode || prev.opts.DeleteNode
+func (a *Agent) planOptions(p Plan) drain.Options {
+	o := a.options(p.Lead, p.Action)
+	o.Deadline = p.Deadline
+	o.DeleteNode = p.DeleteNode
+	return o
+}
+
+// shutdownOptions are the options of a host-shutdown drain for notice n:
+// the notices still in force join it, so a spot interruption's earlier
+// deadline or its Node deletion is not lost to the shutdown.
+func (a *Agent) shutdownOptions(n notice.Notice, deleteNode bool) drain.Options {
+	a.mu.Lock()
+	notices := []inForce{{n: n, act: ActionDrain}}
+	for _, id := range slices.Sorted(maps.Keys(a.inForce)) {
+		notices = append(notices, *a.inForce[id])
 	}
+	a.mu.Unlock()
+	p, _ := PlanFor(notices, a.cfg.DeleteNode, a.cfg.NoticeTimeout)
+	opts := a.options(n, ActionDrain)
+	if !p.Deadline.IsZero() && p.Deadline.Before(opts.Deadline) {
+		opts.Deadline = p.Deadline
+	}
+	opts.DeleteNode = deleteNode || p.DeleteNode
+	return opts
+}
+
+// startDrain runs the plan's drain in the background, retrying failures.
+func (a *Agent) startDrain(ctx context.Context, p Plan) {
 	dctx, cancel := context.WithCancel(ctx)
-	cur := &inflight{n: n, opts: opts, cancel: cancel, done: make(chan struct{})}
+	cur := &inflight{plan: p, opts: a.planOptions(p), cancel: cancel, done: make(chan struct{})}
 	a.mu.Lock()
 	a.current = cur
+	var others []inForce
+	for _, id := range p.Notices {
+		if f, ok := a.inForce[id]; ok && id != p.Lead.ID {
+			others = append(others, *f)
+		}
+	}
 	a.mu.Unlock()
+	// The drain records its lead notice in lifeboat's mark; every other
+	// notice it serves gets its own entry, so withdrawing the lead keeps the
+	// cordon while they are in force.
+	for _, f := range others {
+		a.startJob(ctx, f.n.ID, func(jctx context.Context) { a.markNode(jctx, f.n, ActionCordon) })
+	}
 	go func() {
 		defer close(cur.done)
 		defer cancel()
-		res, err := a.cfg.Drainer.Drain(dctx, n.Node, opts)
-		if dctx.Err() != nil && ctx.Err() == nil && errors.Is(context.Cause(dctx), context.Canceled) && a.superseded(cur) {
-			return // replaced by a newer notice's drain
+		cur.res, cur.err = a.drainUntilDone(dctx, cur)
+		if dctx.Err() != nil && ctx.Err() == nil {
+			return // stopped by stopCurrent: replaced or withdrawn
 		}
-		a.finish(ctx, n, act, res, err)
+		select {
+		case a.drainDone <- cur:
+		case <-a.stopping:
+		case <-dctx.Done(): // stopped while reporting: replaced or withdrawn
+		}
 	}()
 }
 
-func (a *Agent) superseded(cur *inflight) bool {
+// drainUntilDone runs the drain, and again after each failure that a retry
+// may fix (an API error, a node not found yet), with backoff, until it
+// succeeds, fails for good, ctx ends or the deadline passes.
+func (a *Agent) drainUntilDone(ctx context.Context, cur *inflight) (*drain.Result, error) {
+	log := a.logFor(cur.plan.Lead)
+	opts := cur.opts
+	for attempt := 1; ; attempt++ {
+		opts.IgnoreMissing = a.options(cur.plan.Lead, cur.plan.Action).IgnoreMissing
+		res, err := a.cfg.Drainer.Drain(ctx, a.cfg.Node, opts)
+		if err == nil {
+			if res != nil && !res.Missing {
+				a.sawNode()
+			}
+			return res, nil
+		}
+		if ctx.Err() != nil {
+			return res, err
+		}
+		if !Retryable(err) {
+			return res, err
+		}
+		wait := RetryDelay(attempt)
+		if !opts.Deadline.IsZero() && !a.cfg.Clock.Now().Add(wait).Before(opts.Deadline) {
+			log.Error("drain failed and its deadline passes before another attempt", "attempt", attempt, "err", err)
+			return res, err
+		}
+		log.Warn("drain attempt failed; retrying", "attempt", attempt, "retryIn", wait, "err", err)
+		if !a.sleep(ctx, wait) {
+			return res, err
+		}
+	}
+}
+
+// Retryable tells a failure that another attempt may fix (an API error, a
+// node not registered yet, a drain cut short for a reason other than its
+// deadline) from one it cannot: consent refused, or the deadline passed.
+func Retryable(err error) bool {
+	var consent *drain.ConsentError
+	var incomplete *drain.IncompleteError
+	switch {
+	case err == nil, errors.Is(err, context.Canceled), errors.As(err, &consent):
+		return false
+	case errors.As(err, &incomplete):
+		return incomplete.Reason != reasonDeadlinePassed
+	}
+	return true
+}
+
+// reasonDeadlinePassed is the drain engine's IncompleteError reason for a
+// drain cut short by its deadline.
+const reasonDeadlinePassed = "deadline passed"
+
+// RetryDelay is the pause before attempt+1 after attempt failures:
+// doubling from retryMin, capped at retryMax.
+func RetryDelay(attempt int) time.Duration {
+	d := retryMin
+	for i := 1; i < attempt && d < retryMax; i++ {
+		d *= 2
+	}
+	return min(d, retryMax)
+}
+
+func (a *Agent) sleep(ctx context.Context, d time.Duration) bool {
+	t := a.cfg.Clock.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (a *Agent) sawNode() {
+	a.mu.Lock()
+	a.nodeSeen = true
+	a.mu.Unlock()
+}
+
+// drainEnded is called on the main loop when a drain ended by itself.
+func (a *Agent) drainEnded(ctx context.Context, cur *inflight) {
+	a.mu.Lock()
+	if a.current != cur {
+		a.mu.Unlock()
+		return
+	}
+	a.current = nil
+	var served []inForce
+	for _, id := range cur.plan.Notices {
+		if f, ok := a.inForce[id]; ok {
+			served = append(served, *f)
+			delete(a.inForce, id)
+		}
+	}
+	a.mu.Unlock()
+	for _, f := range served {
+		a.report(f.n, f.act, cur.res, cur.err)
+		if cur.err != nil {
+			a.logFor(f.n).Error("action failed", "action", string(f.act), "err", cur.err)
+			continue
+		}
+		a.finish(ctx, f.n, f.act)
+	}
+	// Notices that arrived while the drain ended keep their own drain.
+	a.replan(ctx, true)
+}
+
+func (a *Agent) report(n notice.Notice, act Action, res *drain.Result, err error) {
+	if a.cfg.Hooks.OnAction != nil {
+		a.cfg.Hooks.OnAction(n, act, res, err)
+	}
+}
+
+// finish records the notice as handled and then, if its platform wants
+// that, acknowledges it: in this order, because an acknowledged event may
+// reboot the machine at once, and the record must survive that.
+func (a *Agent) finish(ctx context.Context, n notice.Notice, act Action) {
+	a.startJob(ctx, n.ID, func(jctx context.Context) {
+		if !a.record(jctx, n, act) {
+			return
+		}
+		if act != ActionNone {
+			a.acknowledge(jctx, n)
+		}
+	})
+}
+
+// acknowledge tells the notice's platform, if it wants to hear, that
+// lifeboat is done with it.
+func (a *Agent) acknowledge(ctx context.Context, n notice.Notice) {
+	ack, ok := a.acks[n.Source]
+	if !ok {
+		return
+	}
+	log := a.logFor(n)
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, a.cfg.AckTimeout)
+		aerr := ack.Ack(actx, n)
+		cancel()
+		switch {
+		case aerr == nil:
+			log.Info("notice acknowledged: the platform may proceed now")
+		case isShared(aerr):
+			log.Info("notice not acknowledged", "reason", aerr.Error())
+		case attempt < ackAttempts && ctx.Err() == nil:
+			log.Warn("acknowledging the notice failed; retrying", "attempt", attempt, "err", aerr)
+			if a.sleep(ctx, RetryDelay(attempt)) {
+				continue
+			}
+		default:
+			// The platform starts the event at its NotBefore anyway.
+			log.Warn("acknowledging the notice failed", "err", aerr)
+		}
+		if a.cfg.Hooks.OnAck != nil {
+			a.cfg.Hooks.OnAck(n, aerr)
+		}
+		return
+	}
+}
+
+// record writes the notice into the Node's handled list, retrying while the
+// API fails (bounded by ctx). It reports whether the record is written.
+func (a *Agent) record(ctx context.Context, n notice.Notice, act Action) bool {
+	log := a.logFor(n)
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, apiCallTimeout)
+		err := handled.Record(cctx, a.cfg.Client, a.cfg.Node, n.ID)
+		cancel()
+		if err == nil {
+			log.Info("action done", "action", string(act))
+			return true
+		}
+		if ctx.Err() != nil || attempt >= 20 {
+			log.Error("cannot record the notice as handled", "err", err)
+			return false
+		}
+		log.Warn("cannot record the notice as handled; retrying", "attempt", attempt, "err", err)
+		if !a.sleep(ctx, RetryDelay(attempt)) {
+			return false
+		}
+	}
+}
+
+// markNode carries out a taint or cordon action for n, retrying while the
+// API fails, until it succeeds or ctx ends (the notice was withdrawn).
+func (a *Agent) markNode(ctx context.Context, n notice.Notice, act Action) {
+	opts := a.options(n, act)
+	opts.Deadline = time.Time{}
+	log := a.logFor(n)
+	for attempt := 1; ; attempt++ {
+		var err error
+		if act == ActionTaint {
+			opts.Taint = &a.cfg.SoftTaint
+			opts.ExcludeFromLoadBalancers = false
+			_, err = a.cfg.Drainer.Taint(ctx, n.Node, opts)
+		} else {
+			_, err = a.cfg.Drainer.Cordon(ctx, n.Node, opts)
+		}
+		var nf *drain.NodeNotFoundError
+		switch {
+		case err == nil:
+			a.sawNode()
+		case errors.As(err, &nf) && opts.IgnoreMissing:
+			err = nil
+		}
+		if err == nil || ctx.Err() != nil {
+			if ctx.Err() == nil && (act == ActionTaint || act == ActionCordon) && a.isOwnAction(n.ID) {
+				a.report(n, act, nil, nil)
+				a.record(ctx, n, act)
+			}
+			return
+		}
+		wait := RetryDelay(attempt)
+		log.Warn("action failed; retrying", "action", string(act), "attempt", attempt, "retryIn", wait, "err", err)
+		if !a.sleep(ctx, wait) {
+			return
+		}
+	}
+}
+
+// isOwnAction reports whether id is a taint or cordon notice of its own (not
+// a drain notice whose mark entry a join job writes).
+func (a *Agent) isOwnAction(id string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.current != cur
+	_, drainNotice := a.inForce[id]
+	return !drainNotice
+}
+
+// startJob runs fn for a notice in the background, replacing (and first
+// stopping) an earlier job for the same notice.
+func (a *Agent) startJob(ctx context.Context, id string, fn func(context.Context)) {
+	a.stopJob(id)
+	jctx, cancel := context.WithCancel(ctx)
+	j := &job{cancel: cancel, done: make(chan struct{})}
+	a.mu.Lock()
+	a.jobs[id] = j
+	a.mu.Unlock()
+	go func() {
+		defer close(j.done)
+		defer cancel()
+		fn(jctx)
+		a.mu.Lock()
+		if a.jobs[id] == j {
+			delete(a.jobs, id)
+		}
+		a.mu.Unlock()
+	}()
+}
+
+func (a *Agent) stopJob(id string) {
+	a.mu.Lock()
+	j := a.jobs[id]
+	delete(a.jobs, id)
+	a.mu.Unlock()
+	if j != nil {
+		j.cancel()
+		<-j.done
+	}
+}
+
+func (a *Agent) stopJobs() {
+	a.mu.Lock()
+	ids := slices.Collect(maps.Keys(a.jobs))
+	a.mu.Unlock()
+	for _, id := range ids {
+		a.stopJob(id)
+	}
 }
 
 // stopCurrent cancels the in-flight drain, waits for it, and returns it.
@@ -271,53 +755,62 @@ func (a *Agent) Wait() {
 	}
 }
 
-// finish acknowledges the notice if its platform wants that, records it
-// as handled and reports the outcome.
-func (a *Agent) finish(ctx context.Context, n notice.Notice, act Action, res *drain.Result, err error) {
-	log := a.cfg.Log.With("node", n.Node, "event", string(n.Kind), "source", n.Source, "notice", n.ID)
-	if a.cfg.Hooks.OnAction != nil {
-		a.cfg.Hooks.OnAction(n, act, res, err)
+// withdraw handles a notice that was canceled or completed: it stops the
+// notice's own action, lets the drain go on if other notices still justify
+// it, and releases the notice's entry in lifeboat's mark (the node is
+// uncordoned only when no notice in force is left). A withdrawn notice is
+// not recorded as handled: if it comes back, it is acted on again.
+func (a *Agent) withdraw(ctx context.Context, n notice.Notice) {
+	a.stopJob(n.ID)
+	a.mu.Lock()
+	_, wasDrain := a.inForce[n.ID]
+	delete(a.inForce, n.ID)
+	a.mu.Unlock()
+	if wasDrain {
+		a.replan(ctx, false)
 	}
-	if err != nil {
-		log.Error("action failed", "action", string(act), "err", err)
-		return
-	}
-	if ack, ok := a.acks[n.Source]; ok && act != ActionNone {
-		actx, cancel := context.WithTimeout(ctx, a.cfg.AckTimeout)
-		aerr := ack.Ack(actx, n)
-		cancel()
-		if a.cfg.Hooks.OnAck != nil {
-			a.cfg.Hooks.OnAck(n, aerr)
-		}
-		if aerr != nil {
-			log.Warn("acknowledging the notice failed", "err", aerr)
-		} else {
-			log.Info("notice acknowledged: the platform may proceed now")
-		}
-	}
-	if err := handled.Record(ctx, a.cfg.Client, a.cfg.Node, n.ID); err != nil {
-		log.Warn("cannot record the notice as handled", "err", err)
-	}
-	log.Info("action done", "action", string(act))
+	a.startJob(ctx, n.ID, func(jctx context.Context) { a.release(jctx, n) })
 }
 
-// withdraw undoes lifeboat's own cordon made for a notice that was
-// canceled or completed, and stops its drain if one runs.
-func (a *Agent) withdraw(ctx context.Context, n notice.Notice) {
-	a.mu.Lock()
-	cur := a.current
-	a.mu.Unlock()
-	if cur != nil && cur.n.ID == n.ID {
-		a.stopCurrent()
+// release removes n's entry from lifeboat's mark, retrying while the API
+// fails, until it succeeds or ctx ends.
+func (a *Agent) release(ctx context.Context, n notice.Notice) {
+	log := a.logFor(n)
+	for attempt := 1; ; attempt++ {
+		cctx, cancel := context.WithTimeout(ctx, apiCallTimeout)
+		left, err := a.cfg.Drainer.Release(cctx, a.cfg.Node, n.ID)
+		cancel()
+		var nf *drain.NodeNotFoundError
+		switch {
+		case err == nil && left == nil:
+			log.Info("lifeboat's mark for the notice released; no notice left in force")
+			return
+		case err == nil:
+			log.Info("lifeboat's mark for the notice released; other notices keep it", "left", markIDs(left))
+			return
+		case errors.As(err, &nf), ctx.Err() != nil:
+			return
+		}
+		wait := RetryDelay(attempt)
+		log.Warn("cannot release lifeboat's mark; retrying", "attempt", attempt, "retryIn", wait, "err", err)
+		if !a.sleep(ctx, wait) {
+			return
+		}
 	}
-	mark, has, err := a.cfg.Drainer.Mark(ctx, a.cfg.Node)
-	if err != nil || !has || mark.NoticeID != n.ID {
-		return // not our cordon for this notice: leave it
+}
+
+func markIDs(m *drain.Mark) []string {
+	ids := make([]string, 0, len(m.Notices))
+	for _, e := range m.Notices {
+		ids = append(ids, e.ID)
 	}
-	if _, err := a.cfg.Drainer.Uncordon(ctx, a.cfg.Node); err != nil {
-		a.cfg.Log.Error("cannot undo lifeboat's cordon", "node", a.cfg.Node, "err", err)
-		return
-	}
-	a.cfg.Log.Info("lifeboat's cordon undone: notice withdrawn", "node", a.cfg.Node, "notice", n.ID)
-	_ = handled.Record(ctx, a.cfg.Client, a.cfg.Node, n.ID)
+	return ids
+}
+
+// isShared reports an acknowledgement refused because the event is shared
+// with other machines that are not done yet (not a failure).
+func isShared(err error) bool {
+	type shared interface{ SharedEvent() bool }
+	var s shared
+	return errors.As(err, &s) && s.SharedEvent()
 }

@@ -40,6 +40,7 @@ type fixture struct {
 	errors *errCounter
 	cancel context.CancelFunc
 	done   chan struct{}
+	ready  <-chan struct{}
 	agent  *agent.Agent
 }
 
@@ -75,8 +76,16 @@ func newFixture(t *testing.T, mutate ...func(*corev1.Node)) *fixture {
 	return f
 }
 
-// start runs an agent like `lifeboat agent --platform aws` would.
+// start runs an agent like `lifeboat agent --platform aws` would, and waits
+// until it is ready.
 func (f *fixture) start() {
+	f.t.Helper()
+	f.startNoWait()
+	<-f.ready
+}
+
+// startNoWait runs an agent like start, without waiting for it to be ready.
+func (f *fixture) startNoWait() {
 	f.t.Helper()
 	src, err := awsnotice.New(awsnotice.Config{
 		Endpoint: f.url, NodeName: f.node, Log: logging.Discard(), OnError: f.errors.inc,
@@ -85,11 +94,20 @@ func (f *fixture) start() {
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	f.startWith(src)
+	f.run(src)
 }
 
-// startWith runs an agent with the given notice source.
+// startWith runs an agent with the given notice source and waits until it
+// is ready.
 func (f *fixture) startWith(src notice.Source) {
+	f.t.Helper()
+	f.run(src)
+	<-f.ready
+}
+
+// run runs an agent with the given notice source; f.ready is closed once it
+// is ready.
+func (f *fixture) run(src notice.Source) {
 	f.t.Helper()
 	d := drain.New(f.c.Client, drain.Config{Log: logging.Discard()})
 	f.agent = agent.New(agent.Config{
@@ -100,11 +118,11 @@ func (f *fixture) startWith(src notice.Source) {
 	ctx, cancel := context.WithCancel(f.ctx)
 	f.cancel, f.done = cancel, make(chan struct{})
 	ready := make(chan struct{})
+	f.ready = ready
 	go func() {
 		defer close(f.done)
 		_ = f.agent.Run(ctx, func() { close(ready) })
 	}()
-	<-ready
 }
 
 // stop ends the agent as a restart would.
@@ -265,11 +283,19 @@ func TestMalformedMetadataIsSurvived(t *testing.T) {
 	if err := f.emu.SetFault("/latest/meta-data/spot/instance-action", emuaws.FaultGarbage); err != nil {
 		t.Fatal(err)
 	}
-	f.start()
+	f.startNoWait()
 	defer f.stop()
 	f.c.Eventually(t, 30*time.Second, func() (bool, error) { return f.errors.total() >= 3, nil })
+	if f.agent.Ready() {
+		t.Error("ready while spot/instance-action cannot be read: the node is not protected")
+	}
 	if err := f.emu.SetFault("/latest/meta-data/spot/instance-action", emuaws.FaultNone); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case <-f.ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("not ready after the metadata became readable")
 	}
 	if _, err := f.emu.ScheduleSpot(0, "terminate", time.Minute); err != nil {
 		t.Fatal(err)

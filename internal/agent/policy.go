@@ -69,6 +69,21 @@ func (p Policy) For(k notice.Kind) Action {
 	return ActionNone
 }
 
+// ForNotice returns the action for a notice. It is For(n.Kind), except that
+// an AWS spot interruption whose action is stop or hibernate keeps the Node
+// (drain-delete becomes drain): the instance comes back, and a hibernated
+// kubelet resumes without registering its Node again.
+func (p Policy) ForNotice(n notice.Notice) Action {
+	a := p.For(n.Kind)
+	if n.Kind == notice.KindSpotInterruption && a == ActionDrainDelete {
+		switch n.Attributes["action"] {
+		case "stop", "hibernate":
+			return ActionDrain
+		}
+	}
+	return a
+}
+
 // Set applies "kind=action" overrides.
 func (p Policy) Set(overrides []string) error {
 	for _, o := range overrides {

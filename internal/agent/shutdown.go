@@ -178,8 +178,7 @@ func (a *Agent) Shutdown(ctx context.Context, so ShutdownOptions) (*drain.Result
 	if a.cfg.Hooks.OnNotice != nil {
 		a.cfg.Hooks.OnNotice(n)
 	}
-	opts := a.options(n, ActionDrain)
-	opts.DeleteNode = so.DeleteNode == "always" || (so.DeleteNode == "auto" && so.Kind == ShutdownPowerOff)
+	opts := a.shutdownOptions(n, so.DeleteNode == "always" || (so.DeleteNode == "auto" && so.Kind == ShutdownPowerOff))
 	a.cfg.Log.Info("host shutting down: draining", "node", a.cfg.Node, "event", string(n.Kind),
 		"shutdown", string(so.Kind), "deleteNode", opts.DeleteNode, "timeout", so.Timeout)
 	ctx, cancel := context.WithTimeout(ctx, so.Timeout)

@@ -2,69 +2,141 @@ package agent
 
 import (
 	"context"
-
-	"github.com/lifeboat-dev/lifeboat/internal/handled"
+	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/handled"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 )
 
-// Reconcile runs once at start-up. It removes pods GracefulNodeShutdown
-// left behind and undoes lifeboat's own cordon when its reason is over: a
-// cordon made for a host shutdown (the agent starting again means the host
-// is back), or one made for a scheduled reboot after the node rebooted (a
-// new boot ID). A cordon for a notice that may still be in force (a spot
-// interruption, a pending maintenance) is kept, so a crash and restart in
-// the middle of a notice never uncordons; an admin's cordon is never touched.
+// NodeMissingError reports that the agent's Node does not exist: a wrong
+// --node / NODE_NAME (host mode falls back to the hostname), or a node that
+// has not registered yet. The agent is not ready until it appears.
+type NodeMissingError struct {
+	// Node is the name looked for.
+	Node string
+}
+
+func (e *NodeMissingError) Error() string {
+	return fmt.Sprintf("node %q not found: check --node / $NODE_NAME (host mode falls back to the hostname), "+
+		"or the kubelet has not registered it yet", e.Node)
+}
+
+// Reconcile brings the node's state left by an earlier run up to date. It
+// removes pods GracefulNodeShutdown left behind and releases the entries of
+// lifeboat's mark whose reason is over: a host shutdown (the agent starting
+// again means the host is back), and a scheduled reboot or host maintenance
+// after the node rebooted (a new boot ID). An entry for a notice that may
+// still be in force (a spot interruption, a pending maintenance) is kept, so
+// a crash and restart in the middle of a notice never uncordons; an admin's
+// cordon is never touched. A Node that does not exist is a *NodeMissingError.
 func (a *Agent) Reconcile(ctx context.Context) error {
-	n, err := a.cfg.Client.CoreV1().Nodes().Get(ctx, a.cfg.Node, metav1.GetOptions{})
+	_, err := a.reconcile(ctx)
+	return err
+}
+
+// reconcile is Reconcile; it returns the IDs of reboot entries whose boot ID
+// has not changed (yet), which Run re-checks for a while.
+func (a *Agent) reconcile(ctx context.Context) (waiting []string, err error) {
+	cctx, cancel := context.WithTimeout(ctx, apiCallTimeout)
+	n, err := a.cfg.Client.CoreV1().Nodes().Get(cctx, a.cfg.Node, metav1.GetOptions{})
+	cancel()
 	if apierrors.IsNotFound(err) {
-		a.cfg.Log.Warn("node not registered (yet); nothing to reconcile", "node", a.cfg.Node)
-		return nil
+		return nil, &NodeMissingError{Node: a.cfg.Node}
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
+	a.sawNode()
 	if removed, err := a.cfg.Drainer.RemoveShutdownLeftovers(ctx, a.cfg.Node); err != nil {
-		a.cfg.Log.Warn("cannot remove GracefulNodeShutdown leftovers", "node", a.cfg.Node, "err", err)
+		return nil, fmt.Errorf("removing GracefulNodeShutdown leftovers: %w", err)
 	} else if removed > 0 {
 		a.cfg.Log.Info("removed pods left by GracefulNodeShutdown", "node", a.cfg.Node, "pods", removed)
 	}
 	mark, has, err := drain.ReadMark(n)
 	if err != nil || !has {
-		return err
+		return nil, err
 	}
-	if why := reasonOver(n, mark); why != "" {
-		if _, err := a.cfg.Drainer.Uncordon(ctx, a.cfg.Node); err != nil {
-			return err
+	for _, e := range mark.Notices {
+		switch why, wait := entryOver(n, e); {
+		case why != "":
+			if _, err := a.cfg.Drainer.Release(ctx, a.cfg.Node, e.ID); err != nil {
+				return nil, err
+			}
+			a.cfg.Log.Info("lifeboat's mark released", "node", a.cfg.Node, "reason", why, "notice", e.ID)
+		case wait:
+			waiting = append(waiting, e.ID)
+		default:
+			a.cfg.Log.Info("keeping lifeboat's mark: its notice may still be in force", "node", a.cfg.Node,
+				"notice", e.ID, "kind", e.Kind)
 		}
-		a.cfg.Log.Info("lifeboat's cordon undone", "node", a.cfg.Node, "reason", why, "notice", mark.NoticeID)
-		return nil
 	}
-	a.cfg.Log.Info("keeping lifeboat's cordon: its notice may still be in force", "node", a.cfg.Node,
-		"notice", mark.NoticeID, "kind", mark.NoticeKind)
-	return nil
+	return waiting, nil
 }
 
-// reasonOver says why a mark's reason no longer holds, or "" if it may.
-func reasonOver(n *corev1.Node, m *drain.Mark) string {
-	switch notice.Kind(m.NoticeKind) {
+// entryOver says why a mark entry's reason no longer holds, or "" if it
+// may; wait is set for a reboot entry whose boot ID has not changed (yet).
+func entryOver(n *corev1.Node, e drain.MarkNotice) (why string, wait bool) {
+	switch notice.Kind(e.Kind) {
 	case notice.KindShutdown:
-		return "the host shutdown is over (the agent started again)"
+		return "the host shutdown is over (the agent started again)", false
 	case notice.KindScheduledReboot, notice.KindHostMaintenance:
-		if m.BootID != "" && n.Status.NodeInfo.BootID != "" && m.BootID != n.Status.NodeInfo.BootID {
-			return "the node rebooted (new boot ID)"
+		now := n.Status.NodeInfo.BootID
+		if e.BootID != "" && now != "" && e.BootID != now {
+			return "the node rebooted (new boot ID)", false
+		}
+		return "", e.BootID != ""
+	}
+	return "", false
+}
+
+// reconcileUntilDone runs Reconcile until it succeeds, with backoff, then
+// re-checks reboot entries whose boot ID had not changed yet for up to
+// RebootWait. It closes done after the first success.
+func (a *Agent) reconcileUntilDone(ctx context.Context, done chan<- struct{}) {
+	var waiting []string
+	for attempt := 1; ; attempt++ {
+		var err error
+		if waiting, err = a.reconcile(ctx); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		wait := RetryDelay(attempt)
+		if attempt > 3 {
+			wait = retryMax
+		}
+		a.cfg.Log.Error("start-up reconciliation failed; retrying (not ready until it succeeds)",
+			"node", a.cfg.Node, "attempt", attempt, "retryIn", wait, "err", err)
+		if !a.sleep(ctx, wait) {
+			return
 		}
 	}
-	return ""
+	close(done)
+	until := a.cfg.Clock.Now().Add(a.cfg.RebootWait)
+	for len(waiting) > 0 && a.cfg.Clock.Now().Before(until) {
+		if !a.sleep(ctx, 5*time.Second) {
+			return
+		}
+		w, err := a.reconcile(ctx)
+		if err != nil {
+			a.cfg.Log.Warn("re-checking reboot marks failed", "node", a.cfg.Node, "err", err)
+			continue
+		}
+		waiting = w
+	}
 }
 
 func (a *Agent) handled(ctx context.Context, id string) (bool, error) {
-	n, err := a.cfg.Client.CoreV1().Nodes().Get(ctx, a.cfg.Node, metav1.GetOptions{})
+	cctx, cancel := context.WithTimeout(ctx, apiCallTimeout)
+	defer cancel()
+	n, err := a.cfg.Client.CoreV1().Nodes().Get(cctx, a.cfg.Node, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return false, nil
 	}

@@ -237,12 +237,20 @@ func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
 	a := agent.New(agent.Config{
 		Client: client, Node: o.Node, Drainer: drainer, Sources: sources, Policy: o.policy,
 		Drain: o.Drain.Options(), DeleteNode: o.DeleteNode, NoticeTimeout: o.NoticeTimeout, Log: g.Log,
-		Hooks: agent.Hooks{OnNotice: rep.noticeReceived, OnAck: func(n notice.Notice, err error) {
-			if err == nil {
-				rep.acknowledged(n)
-			}
-		}},
+		Hooks: agent.Hooks{
+			OnNotice: rep.noticeReceived,
+			OnAck: func(n notice.Notice, err error) {
+				if err == nil {
+					rep.acknowledged(n)
+				}
+			},
+			OnSourceReady: func(source string) { rep.metrics.SetSourceReady(source, true) },
+		},
 	})
+	for _, s := range sources {
+		rep.metrics.SetSourceReady(s.Name(), false)
+	}
+	rep.setLiveness(a.Healthy)
 	g.Log.Info("lifeboat agent starting", "node", o.Node, "platform", platform, "runMode", o.runMode())
 	if err := a.Run(ctx, func() { rep.setReady(true) }); err != nil {
 		return err

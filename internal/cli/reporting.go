@@ -102,8 +102,16 @@ func (r *reporters) observer(extra ...drain.Observer) drain.Observer {
 }
 
 func (r *reporters) setReady(ready bool) {
+	r.metrics.SetReady(ready)
 	if r.server != nil {
 		r.server.SetReady(ready)
+	}
+}
+
+// setLiveness makes /healthz run check.
+func (r *reporters) setLiveness(check func() error) {
+	if r.server != nil {
+		r.server.SetLiveness(check)
 	}
 }
 

@@ -68,6 +68,12 @@ type Metrics struct {
 	LifecycleActions *prometheus.CounterVec
 	// BuildInfo is 1, labelled with the version (lifeboat_build_info).
 	BuildInfo *prometheus.GaugeVec
+	// Ready is 1 once the process is ready to act (the agent: its Node found
+	// and reconciled, every notice source read once), else 0 (lifeboat_ready).
+	Ready prometheus.Gauge
+	// SourceReady is 1 per notice source once it has read its metadata
+	// successfully, 0 before (lifeboat_notice_source_ready).
+	SourceReady *prometheus.GaugeVec
 }
 
 // New creates and registers every metric on a fresh registry, together with
@@ -88,12 +94,15 @@ func New(version string) *Metrics {
 		QueueMessages:     counterVec("queue_messages_total", "Queue messages handled in queue mode, by result.", "result"),
 		LifecycleActions:  counterVec("lifecycle_actions_total", "Auto Scaling lifecycle actions (heartbeat, complete) by action and result.", "action", "result"),
 		BuildInfo:         prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "build_info", Help: "Always 1; labelled with lifeboat's version and the Go version that built it."}, []string{"version", "goversion"}),
+		Ready:             prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "ready", Help: "1 once lifeboat is ready to act (agent: its Node found and reconciled, every notice source read once), else 0."}),
+		SourceReady:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "notice_source_ready", Help: "1 once a notice source has read its platform's metadata successfully, else 0."}, []string{"source"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Notices, m.NoticeErrors, m.DetectionDelay, m.Drains, m.DrainDuration, m.Evictions,
 		m.PDBBlockedSeconds, m.DeadlineFallbacks, m.Notifications, m.QueueMessages, m.LifecycleActions, m.BuildInfo,
+		m.Ready, m.SourceReady,
 	)
 	m.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	// Known label values start at zero so that rate() and absent() work
@@ -130,6 +139,29 @@ func (m *Metrics) Notice(n notice.Notice) {
 		d := max(n.Detected.Sub(n.Issued), 0)
 		m.DetectionDelay.WithLabelValues(n.Source).Observe(d.Seconds())
 	}
+}
+
+// SetReady sets lifeboat_ready.
+func (m *Metrics) SetReady(ready bool) {
+	if m == nil {
+		return
+	}
+	m.Ready.Set(boolValue(ready))
+}
+
+// SetSourceReady sets lifeboat_notice_source_ready for a source.
+func (m *Metrics) SetSourceReady(source string, ready bool) {
+	if m == nil {
+		return
+	}
+	m.SourceReady.WithLabelValues(source).Set(boolValue(ready))
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // NoticeError counts a failure of a notice source. Use one of the

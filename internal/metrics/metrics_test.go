@@ -25,10 +25,12 @@ var allLifeboatMetrics = []string{
 	"lifeboat_evictions_total",
 	"lifeboat_lifecycle_actions_total",
 	"lifeboat_notice_errors_total",
+	"lifeboat_notice_source_ready",
 	"lifeboat_notices_total",
 	"lifeboat_notifications_total",
 	"lifeboat_pdb_blocked_seconds_total",
 	"lifeboat_queue_messages_total",
+	"lifeboat_ready",
 }
 
 // touched returns metrics with one series in every vector, so that Gather
@@ -45,6 +47,7 @@ func touched(t *testing.T) *Metrics {
 	m.drain(DrainSucceeded, 42*time.Second)
 	m.PDBBlockedSeconds.Add(1)
 	m.DeadlineFallbacks.Inc()
+	m.SetSourceReady("aws", true)
 	return m
 }
 

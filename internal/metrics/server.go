@@ -17,15 +17,17 @@ import (
 // shutdownTimeout bounds how long Run waits for in-flight scrapes on exit.
 const shutdownTimeout = 5 * time.Second
 
-// Server serves /metrics from a Metrics registry, /healthz (always 200 while
-// the process runs), /readyz (200 once SetReady(true), 503 before) and,
-// when enabled, /debug/pprof/.
+// Server serves /metrics from a Metrics registry, /healthz (200 while the
+// process runs and its liveness check, if set, passes; 500 otherwise),
+// /readyz (200 once SetReady(true), 503 before) and, when enabled,
+// /debug/pprof/.
 type Server struct {
-	opts    Options
-	log     *slog.Logger
-	handler http.Handler
-	ready   atomic.Bool
-	ln      net.Listener
+	opts     Options
+	log      *slog.Logger
+	handler  http.Handler
+	ready    atomic.Bool
+	liveness atomic.Pointer[func() error]
+	ln       net.Listener
 }
 
 // NewServer builds the server; nothing listens until Listen or Run.
@@ -42,7 +44,7 @@ func NewServer(o Options, m *Metrics, log *slog.Logger) *Server {
 			ErrorLog:          slogPrinter{log},
 		}))
 	}
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/healthz", s.serveHealth)
 	mux.HandleFunc("/readyz", s.serveReady)
 	if o.EnablePprof {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -57,6 +59,20 @@ func NewServer(o Options, m *Metrics, log *slog.Logger) *Server {
 
 // SetReady sets what /readyz answers: 200 when ready, 503 otherwise.
 func (s *Server) SetReady(ready bool) { s.ready.Store(ready) }
+
+// SetLiveness sets the check /healthz runs: a non-nil error (a wedged main
+// loop) answers 500 with the error, so the kubelet or systemd restarts it.
+func (s *Server) SetLiveness(check func() error) { s.liveness.Store(&check) }
+
+func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	if check := s.liveness.Load(); check != nil && *check != nil {
+		if err := (*check)(); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}
 
 // Handler is the server's HTTP handler, for tests and embedding.
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -2,11 +2,14 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func get(t *testing.T, url string) (int, string) {
@@ -135,5 +138,38 @@ func TestOptionsValidate(t *testing.T) {
 				t.Errorf("Validate() = %v, want an error naming %s", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestHealthzFailsWhenLivenessCheckFails(t *testing.T) {
+	m := New("v1")
+	s, base := runServer(t, Options{}, m)
+	if code, _ := get(t, base+"/healthz"); code != http.StatusOK {
+		t.Fatalf("healthz without a check = %d, want 200", code)
+	}
+	var wedged error
+	s.SetLiveness(func() error { return wedged })
+	if code, _ := get(t, base+"/healthz"); code != http.StatusOK {
+		t.Fatalf("healthz with a passing check = %d, want 200", code)
+	}
+	wedged = errors.New("agent main loop has not run for 1m0s")
+	if code, body := get(t, base+"/healthz"); code != http.StatusInternalServerError || !strings.Contains(body, "main loop") {
+		t.Fatalf("healthz with a failing check = %d %q, want 500 naming the reason", code, body)
+	}
+}
+
+func TestReadyGauges(t *testing.T) {
+	m := New("v1")
+	m.SetSourceReady("azure", false)
+	if v := testutil.ToFloat64(m.Ready); v != 0 {
+		t.Errorf("lifeboat_ready = %v before SetReady, want 0", v)
+	}
+	m.SetReady(true)
+	m.SetSourceReady("azure", true)
+	if v := testutil.ToFloat64(m.Ready); v != 1 {
+		t.Errorf("lifeboat_ready = %v, want 1", v)
+	}
+	if v := testutil.ToFloat64(m.SourceReady.WithLabelValues("azure")); v != 1 {
+		t.Errorf("lifeboat_notice_source_ready{source=azure} = %v, want 1", v)
 	}
 }

@@ -1,0 +1,154 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/notice"
+)
+
+var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+
+func nf(id string, k notice.Kind, act Action, deadline time.Duration) inForce {
+	n := notice.Notice{ID: id, Kind: k, Detected: t0}
+	if deadline != 0 {
+		n.Deadline = t0.Add(deadline)
+	}
+	return inForce{n: n, act: act}
+}
+
+func TestPlanFor(t *testing.T) {
+	const timeout = 5 * time.Minute
+	spot := nf("spot", notice.KindSpotInterruption, ActionDrainDelete, 2*time.Minute)
+	reboot := nf("reboot", notice.KindScheduledReboot, ActionDrain, 7*24*time.Hour)
+	rebootNoTime := nf("reboot-unknown", notice.KindScheduledReboot, ActionDrain, 0)
+	asg := nf("asg", notice.KindASGTermination, ActionDrainDelete, 0)
+	preempt := nf("preempt", notice.KindPreemption, ActionDrainDelete, 30*time.Second)
+	maint := nf("maint", notice.KindHostMaintenance, ActionDrain, 20*time.Second)
+	cases := []struct {
+		name       string
+		in         []inForce
+		deleteOK   bool
+		lead       string
+		deadline   time.Time
+		deleteNode bool
+		action     Action
+	}{
+		{"spot alone", []inForce{spot}, true, "spot", t0.Add(2 * time.Minute), true, ActionDrainDelete},
+		{"spot then reboot: spot leads", []inForce{reboot, spot}, true, "spot", t0.Add(2 * time.Minute), true, ActionDrainDelete},
+		{"deleting nodes not allowed", []inForce{spot}, false, "spot", t0.Add(2 * time.Minute), false, ActionDrainDelete},
+		{"reboot alone keeps the node", []inForce{reboot}, true, "reboot", t0.Add(7 * 24 * time.Hour), false, ActionDrain},
+		{"unreadable maintenance time: no fuse", []inForce{rebootNoTime}, true, "reboot-unknown", time.Time{}, false, ActionDrain},
+		{"scale-in without time: notice timeout from detection", []inForce{asg}, true, "asg", t0.Add(timeout), true, ActionDrainDelete},
+		{"earlier maintenance leads, preemption adds delete", []inForce{preempt, maint}, true, "maint", t0.Add(20 * time.Second), true, ActionDrainDelete},
+		{"a deadline beats none", []inForce{rebootNoTime, reboot}, true, "reboot", t0.Add(7 * 24 * time.Hour), false, ActionDrain},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, ok := PlanFor(c.in, c.deleteOK, timeout)
+			if !ok {
+				t.Fatal("no plan")
+			}
+			if p.Lead.ID != c.lead || !p.Deadline.Equal(c.deadline) || p.DeleteNode != c.deleteNode || p.Action != c.action {
+				t.Errorf("plan = lead %s deadline %s delete %v action %s; want lead %s deadline %s delete %v action %s",
+					p.Lead.ID, p.Deadline, p.DeleteNode, p.Action, c.lead, c.deadline, c.deleteNode, c.action)
+			}
+			if len(p.Notices) != len(c.in) {
+				t.Errorf("plan serves %v, want all of %d notices", p.Notices, len(c.in))
+			}
+		})
+	}
+	if _, ok := PlanFor(nil, true, timeout); ok {
+		t.Error("a plan without notices")
+	}
+}
+
+func TestPlanMoreUrgentThan(t *testing.T) {
+	base := Plan{Deadline: t0.Add(time.Hour)}
+	cases := []struct {
+		name string
+		p, q Plan
+		want bool
+	}{
+		{"earlier deadline", Plan{Deadline: t0.Add(time.Minute)}, base, true},
+		{"later deadline", Plan{Deadline: t0.Add(2 * time.Hour)}, base, false},
+		{"a deadline beats none", Plan{Deadline: t0}, Plan{}, true},
+		{"none never beats a deadline", Plan{}, base, false},
+		{"deleting beats keeping", Plan{Deadline: t0.Add(time.Hour), DeleteNode: true}, base, true},
+		{"same plan", base, base, false},
+	}
+	for _, c := range cases {
+		if got := c.p.MoreUrgentThan(c.q); got != c.want {
+			t.Errorf("%s: MoreUrgentThan = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestEffectiveDeadlineDoesNotMoveWithTime(t *testing.T) {
+	n := notice.Notice{ID: "asg", Kind: notice.KindASGTermination, Detected: t0}
+	a, b := EffectiveDeadline(n, time.Minute), EffectiveDeadline(n, time.Minute)
+	if !a.Equal(t0.Add(time.Minute)) || !a.Equal(b) {
+		t.Errorf("EffectiveDeadline = %s, %s; want %s twice", a, b, t0.Add(time.Minute))
+	}
+}
+
+func TestForNoticeKeepsNodeOnSpotStopAndHibernate(t *testing.T) {
+	p := DefaultPolicy()
+	for action, want := range map[string]Action{"terminate": ActionDrainDelete, "stop": ActionDrain, "hibernate": ActionDrain, "": ActionDrainDelete} {
+		n := notice.Notice{Kind: notice.KindSpotInterruption, Attributes: map[string]string{"action": action}}
+		if got := p.ForNotice(n); got != want {
+			t.Errorf("spot %q: action %s, want %s", action, got, want)
+		}
+	}
+	p[notice.KindSpotInterruption] = ActionCordon
+	if got := p.ForNotice(notice.Notice{Kind: notice.KindSpotInterruption, Attributes: map[string]string{"action": "stop"}}); got != ActionCordon {
+		t.Errorf("an operator's override changed to %s", got)
+	}
+}
+
+func TestRetryable(t *testing.T) {
+	cases := []struct {
+		err  error
+		want bool
+	}{
+		{errors.New("etcdserver: request timed out"), true},
+		{&drain.NodeNotFoundError{Node: "n"}, true},
+		{&drain.IncompleteError{Reason: "context canceled"}, true},
+		{&drain.IncompleteError{Reason: reasonDeadlinePassed}, false},
+		{&drain.ConsentError{Node: "n"}, false},
+		{fmt.Errorf("wrapped: %w", context.Canceled), false},
+		{nil, false},
+	}
+	for _, c := range cases {
+		if got := Retryable(c.err); got != c.want {
+			t.Errorf("Retryable(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}
+	for i, w := range want {
+		if got := RetryDelay(i + 1); got != w {
+			t.Errorf("RetryDelay(%d) = %s, want %s", i+1, got, w)
+		}
+	}
+}
+
+func TestAzureNodeNames(t *testing.T) {
+	cases := map[string][]string{
+		"aks-pool-12345678-vmss_3": {"aks-pool-12345678-vmss_3", "aks-pool-12345678-vmss000003"},
+		"AKS-Pool-vmss_46":         {"aks-pool-vmss_46", "aks-pool-vmss00001a"},
+		"vm-in-availability-set":   {"vm-in-availability-set"},
+		"odd_name_x":               {"odd_name_x"},
+	}
+	for vm, want := range cases {
+		if got := AzureNodeNames(vm); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("AzureNodeNames(%q) = %v, want %v", vm, got, want)
+		}
+	}
+}
