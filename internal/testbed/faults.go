@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -162,4 +163,51 @@ func (w *CordonWatch) Check(t testing.TB, readAfter time.Time) {
 	if len(w.uncordoned) > 0 {
 		t.Errorf("node seen schedulable %d times after it was cordoned: %v", len(w.uncordoned), w.uncordoned)
 	}
+}
+
+// DumpOnFailure logs, when the test has failed, the state a fault test
+// usually needs to tell what went wrong: nodes (cordon, taints, readiness),
+// the namespace's pods (node, phase, readiness, deletion) and PDBs, and the
+// components still running. Register it early: cleanups run last first.
+func (c *Cluster) DumpOnFailure(t testing.TB, ns string) {
+	t.Helper()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var b strings.Builder
+		if nodes, err := c.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err == nil {
+			for i := range nodes.Items {
+				n := &nodes.Items[i]
+				fmt.Fprintf(&b, "node %s: unschedulable=%v ready=%v taints=%v annotations=%v\n",
+					n.Name, n.Spec.Unschedulable, nodeReady(n), n.Spec.Taints, n.Annotations)
+			}
+		} else {
+			fmt.Fprintf(&b, "listing nodes: %v\n", err)
+		}
+		if pods, err := c.Client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{}); err == nil {
+			for i := range pods.Items {
+				p := &pods.Items[i]
+				fmt.Fprintf(&b, "pod %s: node=%q phase=%s ready=%v deleting=%v\n",
+					p.Name, p.Spec.NodeName, p.Status.Phase, PodReady(p), p.DeletionTimestamp != nil)
+			}
+		} else {
+			fmt.Fprintf(&b, "listing pods: %v\n", err)
+		}
+		if pdbs, err := c.Client.PolicyV1().PodDisruptionBudgets(ns).List(ctx, metav1.ListOptions{}); err == nil {
+			for i := range pdbs.Items {
+				s := pdbs.Items[i].Status
+				fmt.Fprintf(&b, "pdb %s: healthy %d/%d, disruptions allowed %d, observed generation %d\n",
+					pdbs.Items[i].Name, s.CurrentHealthy, s.DesiredHealthy, s.DisruptionsAllowed, s.ObservedGeneration)
+			}
+		}
+		for _, p := range c.procs {
+			if p.exited() {
+				fmt.Fprintf(&b, "%s has exited; last log lines:\n%s\n", p.name, p.tail(2000))
+			}
+		}
+		t.Logf("cluster state at failure:\n%s", b.String())
+	})
 }
