@@ -117,6 +117,7 @@ func (r *run) removePod(ctx context.Context, p *corev1.Pod) {
 			r.deletePod(ctx, p, gone, "pod deleted (namespace terminating)")
 			return
 		case apierrors.IsTooManyRequests(err):
+			lastFail = "" // a failure after the block is news again
 			if r.block(ctx, p, err) {
 				r.fallback(ctx, p, gone)
 				return
