@@ -183,7 +183,9 @@ func TestChartRBAC(t *testing.T) {
 		kubelet := nodeIdentity(t, c, dir, "kubelet-"+n2, "system:node:"+n2)
 		addr := freeAddr(t)
 		p := start(t, bin, "agent", "--kubeconfig", kubelet.kubeconfig, "--node", n2, "--platform", "none",
-			"--run-mode", "host", "--shutdown-timeout", "90s", "--shutdown-delete-node", "never",
+			// always: this test host has no shutdown job queued; what is tested
+			// here is that the kubelet's credentials suffice for the drain.
+			"--run-mode", "host", "--shutdown-drain", "always", "--shutdown-timeout", "90s", "--shutdown-delete-node", "never",
 			"--metrics-address", addr, "--log-format", "json")
 		p.waitLog(t, 60*time.Second, "agent watching for notices")
 		waitReady(t, addr)
