@@ -203,24 +203,34 @@ func (e *env) checkFallback(res *drain.Result, err error, deleted *deletionWatch
 	}
 }
 
-// TestRetryAfterCannotHideTheFallback: the API server answers every
-// eviction 429 with Retry-After: 10; client-go would retry each call for up
-// to 100 s on its own. The per-call timeout ends it at the pod's fallback
-// point, so the fallback still happens before a 20 s deadline.
-func TestRetryAfterCannotHideTheFallback(t *testing.T) {
-	e := newEnv(t)
-	node := e.node()
-	e.blockedDB(2, 3)
-	deleted := e.watchDeletions("app=db")
-	p, d := e.faulty(nil)
-	rule := p.Inject(faultproxy.Rule{
-		Match:  faultproxy.Match{Method: "POST", Path: "/pods/[^/]+/eviction$"},
-		Status: 429, RetryAfter: "10",
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	res, err := d.Drain(e.ctx, node, drain.Options{GracePeriodSeconds: -1, Deadline: deadline})
-	e.checkFallback(res, err, deleted, deadline, 2)
-	t.Logf("evictions answered 429: %d; drain took %s", rule.Hits(), res.Duration.Round(time.Millisecond))
+// TestSlowCallsCannotHideTheFallback: the API server answers every
+// eviction 429 with Retry-After: 10 (client-go would retry each call for up
+// to 100 s on its own), or does not answer at all. The per-call timeout
+// ends each call at the pod's fallback point, so the fallback still happens
+// before a 20 s deadline.
+func TestSlowCallsCannotHideTheFallback(t *testing.T) {
+	cases := []struct {
+		name string
+		rule faultproxy.Rule
+	}{
+		{"429 with Retry-After 10", faultproxy.Rule{Status: 429, RetryAfter: "10"}},
+		{"stalled for a minute", faultproxy.Rule{Stall: time.Minute, Status: 503}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			node := e.node()
+			e.blockedDB(2, 3)
+			deleted := e.watchDeletions("app=db")
+			p, d := e.faulty(nil)
+			tc.rule.Match = faultproxy.Match{Method: "POST", Path: "/pods/[^/]+/eviction$"}
+			rule := p.Inject(tc.rule)
+			deadline := time.Now().Add(20 * time.Second)
+			res, err := d.Drain(e.ctx, node, drain.Options{GracePeriodSeconds: -1, Deadline: deadline})
+			e.checkFallback(res, err, deleted, deadline, 2)
+			t.Logf("evictions the rule answered: %d; drain took %s", rule.Hits(), res.Duration.Round(time.Millisecond))
+		})
+	}
 }
 
 // TestForbiddenPDBWatchStillFallsBack: a drainer that may not list or watch
