@@ -3,6 +3,7 @@
 package drain_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -420,5 +421,69 @@ func TestLateBindingIsDrainedBeforeNodeDelete(t *testing.T) {
 	}
 	if want := []string{e.ns + "/first", e.ns + "/late"}; !reflect.DeepEqual(evicted, want) || res.Pods != 2 {
 		t.Errorf("evicted %v (pods %d), want %v: the late pod must go before the Node", evicted, res.Pods, want)
+	}
+}
+
+// TestAPIServerOutageMidDrain: kube-apiserver is killed while PDB-blocked
+// evictions wait and comes back 15 s later. The drain rides it out: the
+// node stays cordoned, and the blocked pods still fall back before the
+// deadline with grace periods that end before it.
+func TestAPIServerOutageMidDrain(t *testing.T) {
+	c := testbed.StartIsolated(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	t.Cleanup(cancel)
+	e := &env{t: t, c: c, ns: c.Namespace(t), pool: testbed.UniqueName("pool"), ctx: ctx}
+	node := e.node()
+	e.blockedDB(2, 3)
+	blocked := make(chan struct{}, 2)
+	rec := &recorder{}
+	obs := drain.Observers{rec, drain.ObserverFunc(func(ev drain.Event) {
+		if ev.Type == drain.EventPodBlocked {
+			select {
+			case blocked <- struct{}{}:
+			default:
+			}
+		}
+	})}
+	deadline := time.Now().Add(45 * time.Second)
+	type outcome struct {
+		res *drain.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := e.drainer(obs).Drain(ctx, node, drain.Options{GracePeriodSeconds: -1, Deadline: deadline})
+		done <- outcome{res, err}
+	}()
+	for range 2 {
+		select {
+		case <-blocked:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the evictions were never blocked by the PDB")
+		}
+	}
+	c.KillAPIServer(t)
+	time.Sleep(15 * time.Second) // the outage itself, not an assertion
+	c.StartAPIServer(t)
+	t.Logf("API server back %s before the deadline", time.Until(deadline).Round(time.Second))
+	got := <-done
+	if got.err != nil || got.res.Fallbacks != 2 {
+		t.Fatalf("drain: %+v, %v; want 2 fallbacks", got.res, got.err)
+	}
+	if late := time.Since(deadline); late > time.Second {
+		t.Errorf("drain ended %s after the deadline", late)
+	}
+	// The test's own watches died with the API server: judge the grace
+	// periods by the drain's events.
+	for _, ev := range rec.of(drain.EventDeadlineFallback) {
+		if end := ev.Time.Add(time.Duration(ev.GracePeriodSeconds) * time.Second); ev.GracePeriodSeconds < 1 || end.After(deadline) {
+			t.Errorf("%s: fallback with a %ds grace period ending %s, deadline %s", ev.Pod, ev.GracePeriodSeconds, end, deadline)
+		}
+	}
+	if !e.getNode(node).Spec.Unschedulable {
+		t.Error("the node was uncordoned")
+	}
+	if n := len(e.podsOn(node)); n != 0 {
+		t.Errorf("%d pods still on the node", n)
 	}
 }
