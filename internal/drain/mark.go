@@ -188,6 +188,9 @@ func applyMark(n *corev1.Node, req markRequest) (markChange, error) {
 		if e.Reason == "" {
 			e.Reason = old.Reason
 		}
+		if e.Deadline.IsZero() {
+			e.Deadline = old.Deadline
+		}
 		m.Notices[i] = e
 	} else {
 		m.Notices = append(m.Notices, e)

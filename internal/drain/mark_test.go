@@ -238,6 +238,22 @@ func TestOverlappingNotices(t *testing.T) {
 	}
 }
 
+func TestSameNoticeUpdatesItsEntry(t *testing.T) {
+	n := testNode()
+	first := newMarkRequest(Options{NoticeID: "m1", NoticeKind: "host-maintenance", Reason: "maintenance", Deadline: t0.Add(time.Hour)}, false, t0)
+	later := newMarkRequest(Options{NoticeID: "m1", Deadline: t0.Add(30 * time.Minute)}, true, t0.Add(time.Minute))
+	again := newMarkRequest(Options{NoticeID: "m1"}, false, t0.Add(2*time.Minute))
+	for _, r := range []markRequest{first, later, again} {
+		if _, err := applyMark(n, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := MarkNotice{ID: "m1", Kind: "host-maintenance", Reason: "maintenance", Deadline: t0.Add(30 * time.Minute), At: t0, BootID: testBoot, Cordon: true}
+	if m := mustMark(t, n); len(m.Notices) != 1 || !reflect.DeepEqual(m.Notices[0], want) {
+		t.Errorf("entry = %+v, want %+v", m.Notices, want)
+	}
+}
+
 func TestReleaseKeepsCordonWhileAnotherCordonNotice(t *testing.T) {
 	n := testNode()
 	for _, r := range []markRequest{cordonReq("A", nil), cordonReq("B", nil)} {
