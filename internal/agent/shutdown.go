@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -220,16 +221,46 @@ func DecidePodTerm(ctx context.Context, client kubernetes.Interface, podNamespac
 	case p.DeletionTimestamp != nil:
 		return PodTermDecision{Reason: "own pod deleted through the API (rollout, uninstall or eviction): exiting without draining"}
 	}
-	n, err := client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
-	if err != nil {
-		return PodTermDecision{Reason: "cannot read the node (" + err.Error() + "): exiting without draining"}
-	}
-	for _, c := range n.Status.Conditions {
-		if c.Type == "Ready" && strings.Contains(strings.ToLower(c.Message), "shutting down") {
+	// The kubelet posts "shutting down" asynchronously, while it already
+	// kills pods: a pod that was not deleted looks again for a moment.
+	var last error
+	until := time.Now().Add(PodTermRecheck)
+	for {
+		n, err := client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		if err == nil && nodeShuttingDown(n) {
 			return PodTermDecision{Drain: true, Reason: "kubelet reports the node is shutting down: draining"}
 		}
+		last = err
+		if ctx.Err() != nil || !time.Now().Before(until) {
+			break
+		}
+		t := time.NewTimer(podTermPoll)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
+	if last != nil {
+		return PodTermDecision{Reason: "cannot read the node (" + last.Error() + "): exiting without draining"}
 	}
 	return PodTermDecision{Reason: "pod not deleted but the node does not report a shutdown: exiting without draining"}
+}
+
+// PodTermRecheck is how long DecidePodTerm keeps looking for the kubelet's
+// "shutting down" when the pod was not deleted; podTermPoll paces it.
+var (
+	PodTermRecheck = 3 * time.Second
+	podTermPoll    = 250 * time.Millisecond
+)
+
+func nodeShuttingDown(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady && strings.Contains(strings.ToLower(c.Message), "shutting down") {
+			return true
+		}
+	}
+	return false
 }
 
 // RunMode says where the agent runs, which decides what SIGTERM means.

@@ -160,6 +160,17 @@ func TestPodTermRule(t *testing.T) {
 			}
 		})
 	}
+	// The kubelet posts "shutting down" a moment after it starts killing pods.
+	t.Run("pod alive, kubelet reports the shutdown late", func(t *testing.T) {
+		setShutdown(false)
+		go func() {
+			time.Sleep(time.Second)
+			setShutdown(true)
+		}()
+		if d := agent.DecidePodTerm(ctx, c.Client, ns, "running", node); !d.Drain {
+			t.Errorf("drain = false (%s): a late kubelet status must still be seen", d.Reason)
+		}
+	})
 	_ = apierrors.IsNotFound
 }
 
