@@ -157,15 +157,21 @@ func (d *Drainer) drain(ctx context.Context, n *corev1.Node, opts Options, res *
 		return err
 	}
 	if opts.DeleteNode {
-		cctx, cancel := context.WithTimeout(ctx, callTimeout(d.clock.Now(), opts.Deadline))
-		defer cancel()
-		err := d.client.CoreV1().Nodes().Delete(cctx, node, metav1.DeleteOptions{})
-		if err != nil && !apierrors.IsNotFound(err) {
-			return fmt.Errorf("deleting node %s: %w", node, err)
-		}
-		res.NodeDeleted = true
-		d.emit(Event{Type: EventNodeDeleted, Node: node, Message: "node object deleted"})
+		return d.deleteNode(ctx, node, opts.Deadline, res)
 	}
+	return nil
+}
+
+// deleteNode deletes the emptied Node object.
+func (d *Drainer) deleteNode(ctx context.Context, node string, deadline time.Time, res *Result) error {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout(d.clock.Now(), deadline))
+	defer cancel()
+	err := d.client.CoreV1().Nodes().Delete(cctx, node, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("deleting node %s: %w", node, err)
+	}
+	res.NodeDeleted = true
+	d.emit(Event{Type: EventNodeDeleted, Node: node, Message: "node object deleted"})
 	return nil
 }
 

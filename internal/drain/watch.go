@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -307,7 +309,7 @@ func (w *pdbWatch) blocking(p *corev1.Pod) string {
 	if inf == nil || !inf.HasSynced() {
 		return ""
 	}
-	name := ""
+	var names []string
 	_ = cache.ListAllByNamespace(inf.GetIndexer(), p.Namespace, labels.Everything(), func(obj any) {
 		b, ok := obj.(*policyv1.PodDisruptionBudget)
 		if !ok {
@@ -317,10 +319,8 @@ func (w *pdbWatch) blocking(p *corev1.Pod) string {
 		if err != nil || sel.Empty() || !sel.Matches(labels.Set(p.Labels)) {
 			return
 		}
-		if name != "" {
-			name += ", "
-		}
-		name += b.Namespace + "/" + b.Name
+		names = append(names, b.Namespace+"/"+b.Name)
 	})
-	return name
+	slices.Sort(names)
+	return strings.Join(names, ", ")
 }
