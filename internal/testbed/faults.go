@@ -41,23 +41,50 @@ func (c *Cluster) KillAPIServer(t testing.TB) {
 
 // StartAPIServer starts kube-apiserver again on the same port, data (etcd)
 // and certificates, and waits until it answers /readyz.
+//
+// The components that talk to it are restarted with it, as in a real
+// control plane after an outage longer than a few seconds:
+// kube-controller-manager and kube-scheduler run with leader election
+// there, exit when they cannot renew their lease (10 s) and are restarted
+// by the kubelet. kwok, which plays the kubelets, is restarted because real
+// kubelets re-sync pod and node status every few seconds, whereas kwok
+// retries a stage that failed during the outage with a backoff doubling
+// from 1 s to 32 min (and drops it on some connection errors), which would
+// leave replacement pods unready for minutes. Clients under test keep
+// running and recover (or not) on their own.
 func (c *Cluster) StartAPIServer(t testing.TB) {
 	t.Helper()
-	if p := c.proc("kube-apiserver"); p != nil && !p.exited() {
+	api := c.proc("kube-apiserver")
+	if api == nil || !api.exited() {
 		t.Fatal("testbed: StartAPIServer while kube-apiserver is running (KillAPIServer first)")
 	}
-	proc, err := startProcess(c.Dir, "kube-apiserver", filepath.Join(c.BinDir, "kube-apiserver"), c.apiServer...)
-	if err != nil {
+	if err := c.restart(api); err != nil {
 		t.Fatalf("testbed: %v", err)
-	}
-	for i, p := range c.procs {
-		if p.name == "kube-apiserver" {
-			c.procs[i] = proc
-		}
 	}
 	if err := c.waitReady(90 * time.Second); err != nil {
 		t.Fatalf("testbed: restarted kube-apiserver: %v", err)
 	}
+	for _, name := range []string{"kube-controller-manager", "kube-scheduler", "kwok"} {
+		p := c.proc(name)
+		p.stop(10 * time.Second)
+		if err := c.restart(p); err != nil {
+			t.Fatalf("testbed: %v", err)
+		}
+	}
+}
+
+// restart starts the (ended) component p again with the same arguments.
+func (c *Cluster) restart(p *process) error {
+	proc, err := startProcess(c.Dir, p.name, filepath.Join(c.BinDir, p.name), p.args...)
+	if err != nil {
+		return err
+	}
+	for i := range c.procs {
+		if c.procs[i] == p {
+			c.procs[i] = proc
+		}
+	}
+	return nil
 }
 
 // proc returns the component called name, or nil.

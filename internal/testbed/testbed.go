@@ -43,8 +43,7 @@ type Cluster struct {
 	// Dir is the cluster's scratch directory (logs, certs, data).
 	Dir string
 
-	procs     []*process
-	apiServer []string // kube-apiserver's arguments, to start it again
+	procs []*process
 }
 
 var (
@@ -116,8 +115,7 @@ func (c *Cluster) start() error {
 	if err := c.run("etcd", etcdArgs(c.Dir, etcdClient, etcdPeer)...); err != nil {
 		return err
 	}
-	c.apiServer = apiserverArgs(c.Dir, p, etcdClient, apiPort)
-	if err := c.run("kube-apiserver", c.apiServer...); err != nil {
+	if err := c.run("kube-apiserver", apiserverArgs(c.Dir, p, etcdClient, apiPort)...); err != nil {
 		return err
 	}
 	server := "https://127.0.0.1:" + itoa(apiPort)
