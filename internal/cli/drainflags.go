@@ -46,11 +46,11 @@ func (o *DrainFlags) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.Force, "force", o.Force, "Also remove pods that are not managed by a controller (they will not come back).")
 	fs.BoolVar(&o.DeleteEmptyDirData, "delete-emptydir-data", o.DeleteEmptyDirData, "Also remove pods that use emptyDir volumes (their data is lost).")
 	fs.StringVar(&o.PodSelector, "pod-selector", o.PodSelector, "Only remove pods matching this label selector.")
-	fs.Int64Var(&o.GracePeriod, "grace-period", o.GracePeriod, "Seconds each pod gets to terminate; -1 uses the pod's own. Always capped to end before the deadline.")
+	fs.Int64Var(&o.GracePeriod, "grace-period", o.GracePeriod, "Seconds each pod gets to terminate; -1 uses the pod's own; 0 is used as 1 (lifeboat never force-deletes a running pod). Always capped to end before the deadline.")
 	fs.StringVar(&o.OnDeadline, "on-deadline", o.OnDeadline, "What to do with pods a PodDisruptionBudget still blocks when waiting longer would cost them their grace period: delete (with a grace period that fits) or abort (leave them, never exceed a PDB).")
 	fs.StringVar(&o.Taint, "taint", o.Taint, `Taint to add while draining, "key[=value]:Effect" (removed again by uncordon). Empty for none.`)
 	fs.BoolVar(&o.ExcludeFromLB, "exclude-from-load-balancers", o.ExcludeFromLB, "Label the node node.kubernetes.io/exclude-from-external-load-balancers while draining.")
-	fs.IntVar(&o.MaxConcurrency, "max-concurrent-evictions", o.MaxConcurrency, "Maximum evictions in flight at once; 0 means no limit.")
+	fs.IntVar(&o.MaxConcurrency, "max-concurrent-evictions", o.MaxConcurrency, "Maximum eviction and delete requests in flight at once (pods waiting on a PDB or terminating do not count); 0 means no limit.")
 	fs.DurationVar(&o.SafetyMargin, "safety-margin", o.SafetyMargin, "Time kept free between the end of capped grace periods and the deadline.")
 }
 
