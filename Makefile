@@ -40,9 +40,9 @@ test: controlplane
 
 # Native Go fuzz targets, one "<package>:<FuzzName>" per line. `make test`
 # runs their seed corpora (<package>/testdata/fuzz/<FuzzName>) like any
-# test; `make fuzz` fuzzes each in turn for FUZZTIME with one worker, then
-# prints the inputs each executed. A failing input is written to the seed
-# corpus and printed with the command that reruns it.
+# test; `make fuzz` fuzzes each in turn for FUZZTIME with one worker and
+# prints the inputs each executed (hack/fuzz.sh). A failing input is written
+# to the seed corpus and printed with the command that reruns it.
 FUZZ_TARGETS := \
 	./internal/notice/aws:FuzzSpotInstanceAction \
 	./internal/notice/aws:FuzzSpotTerminationTime \
@@ -61,18 +61,7 @@ FUZZTIME         ?= 30s
 FUZZMINIMIZETIME ?= 200x
 
 fuzz:
-	@set -e; total=0; \
-	for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
-		if ! out=$$($(GO) test "$$pkg" -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) \
-			-fuzzminimizetime $(FUZZMINIMIZETIME) -parallel 1 2>&1); then \
-			echo "$$out"; echo "FAIL: $$pkg $$name"; exit 1; \
-		fi; \
-		execs=$$(echo "$$out" | sed -n 's/.*execs: \([0-9]*\).*/\1/p' | tail -n 1); \
-		printf '%-26s %-26s %6s %10s inputs\n' "$$pkg" "$$name" "$(FUZZTIME)" "$${execs:-0}"; \
-		total=$$((total + $${execs:-0})); \
-	done; \
-	echo "fuzz: $(words $(FUZZ_TARGETS)) targets x $(FUZZTIME): $$total inputs executed"
+	@GO=$(GO) bash hack/fuzz.sh $(FUZZTIME) $(FUZZMINIMIZETIME) $(FUZZ_TARGETS)
 
 lint: $(GOLANGCI)
 	$(GOLANGCI) run ./...

@@ -285,6 +285,7 @@ func FuzzMaintenance(f *testing.F) {
 // notice repeats only with a new deadline (a rescheduled event).
 func checkMaintenanceNotices(t *testing.T, sent []notice.Notice, sched, hist []maintenanceEvent) {
 	t.Helper()
+	all := slices.Concat(sched, hist)
 	last := map[string]notice.Notice{}
 	for _, n := range sent {
 		prev, again := last[n.ID]
@@ -295,16 +296,18 @@ func checkMaintenanceNotices(t *testing.T, sent []notice.Notice, sched, hist []m
 		if n.Kind != notice.KindScheduledReboot && n.Kind != notice.KindScheduledTermination {
 			t.Fatalf("kind %s", n.Kind)
 		}
-		// The first event with this ID and cancel state, scheduled list first.
-		i := slices.IndexFunc(append(sched, hist...), func(ev maintenanceEvent) bool {
-			return ev.EventID == n.ID && (ev.State == "canceled" || ev.State == "completed") == n.Canceled
+		// An event with this ID, cancel state and deadline (an ID listed
+		// again with another NotBefore goes out again).
+		i := slices.IndexFunc(all, func(ev maintenanceEvent) bool {
+			nb, _ := time.Parse(MaintenanceTimeLayout, ev.NotBefore)
+			return ev.EventID == n.ID && (ev.State == "canceled" || ev.State == "completed") == n.Canceled &&
+				nb.Equal(n.Deadline)
 		})
 		if i < 0 {
-			t.Fatalf("notice %+v names no listed event in that state", n)
+			t.Fatalf("notice %+v names no listed event in that state with that deadline", n)
 		}
-		ev := append(sched, hist...)[i]
 		if !n.Deadline.IsZero() {
-			noticetest.CheckParsedTime(t, "maintenance deadline", n.Deadline, ev.NotBefore)
+			noticetest.CheckParsedTime(t, "maintenance deadline", n.Deadline, all[i].NotBefore)
 		}
 	}
 }
