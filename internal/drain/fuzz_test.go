@@ -16,8 +16,9 @@ import (
 // does not decode is an error and no mark; a mark that decodes re-encodes
 // (as lifeboat writes it) to an annotation that decodes to an equal mark and
 // encodes to the same bytes, so what lifeboat writes it reads back exactly
-// (apart from the sub-second part of a taint's timeAdded, which
-// metav1.Time does not write and lifeboat never sets).
+// (the same instants: a time's location and the sub-second part of a
+// taint's timeAdded, which metav1.Time does not write and lifeboat never
+// sets, may differ).
 // Seeds: testdata/fuzz/FuzzReadMark (the current and the single-notice
 // format, and interesting inputs).
 func FuzzReadMark(f *testing.F) {
@@ -46,36 +47,43 @@ func FuzzReadMark(f *testing.F) {
 		if err != nil || !ok {
 			t.Fatalf("the mark lifeboat would write, %s, does not read back: ok=%v, %v", written, ok, err)
 		}
-		truncateKubeTimes(reflect.ValueOf(m))
-		if !reflect.DeepEqual(m, again) {
-			t.Fatalf("mark changed on a write and read:\n%+v\n%+v\n(annotation %q, written %s)", m, again, annotation, written)
-		}
 		if rewritten, _ := json.Marshal(again); string(rewritten) != string(written) {
 			t.Fatalf("written %s, then %s", written, rewritten)
+		}
+		normalizeTimes(reflect.ValueOf(m))
+		normalizeTimes(reflect.ValueOf(again))
+		if !reflect.DeepEqual(m, again) {
+			t.Fatalf("mark changed on a write and read:\n%+v\n%+v\n(annotation %q, written %s)", m, again, annotation, written)
 		}
 	})
 }
 
-// truncateKubeTimes cuts every metav1.Time reachable from v to whole
-// seconds, which is what metav1.Time writes.
-func truncateKubeTimes(v reflect.Value) {
+// normalizeTimes makes the times reachable from v comparable with
+// reflect.DeepEqual: each in UTC (a "+00:00" offset decodes into Local on a
+// UTC machine, "Z" into UTC: the same instant), and each metav1.Time cut to
+// whole seconds, which is what metav1.Time writes.
+func normalizeTimes(v reflect.Value) {
 	switch v.Kind() {
 	case reflect.Pointer, reflect.Interface:
 		if !v.IsNil() {
-			truncateKubeTimes(v.Elem())
+			normalizeTimes(v.Elem())
 		}
 	case reflect.Slice, reflect.Array:
 		for i := range v.Len() {
-			truncateKubeTimes(v.Index(i))
+			normalizeTimes(v.Index(i))
 		}
 	case reflect.Struct:
-		if t, ok := v.Addr().Interface().(*metav1.Time); ok {
-			t.Time = t.Truncate(time.Second)
+		switch t := v.Addr().Interface().(type) {
+		case *metav1.Time:
+			t.Time = t.Truncate(time.Second).UTC()
+			return
+		case *time.Time:
+			*t = t.UTC()
 			return
 		}
 		for i := range v.NumField() {
 			if v.Type().Field(i).IsExported() {
-				truncateKubeTimes(v.Field(i))
+				normalizeTimes(v.Field(i))
 			}
 		}
 	}
