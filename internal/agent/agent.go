@@ -634,7 +634,8 @@ func (a *Agent) record(ctx context.Context, n notice.Notice, act Action) bool {
 			log.Info("action done", "action", string(act))
 			return true
 		}
-		if ctx.Err() != nil || attempt >= 20 {
+		var invalid *handled.InvalidIDError
+		if errors.As(err, &invalid) || ctx.Err() != nil || attempt >= 20 {
 			log.Error("cannot record the notice as handled", "err", err)
 			return false
 		}
