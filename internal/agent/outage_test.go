@@ -4,7 +4,9 @@ package agent_test
 
 import (
 	"context"
+	"log/slog"
 	"net/http/httptest"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -70,12 +72,13 @@ func TestAPIServerOutageMidSpotDrain(t *testing.T) {
 		t.Fatal(err)
 	}
 	acts := &actions{}
+	log := outageLog(t)
 	a := agent.New(agent.Config{
-		Client: c.Client, Node: node, Drainer: drain.New(c.Client, drain.Config{Log: logging.Discard()}),
+		Client: c.Client, Node: node, Drainer: drain.New(c.Client, drain.Config{Log: log}),
 		Sources: []notice.Source{src},
 		Drain:   drain.Options{Force: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1},
 		// The Node is kept so that the handled record can be read.
-		DeleteNode: false, Log: logging.Discard(),
+		DeleteNode: false, Log: log,
 		Hooks: agent.Hooks{OnAction: acts.add},
 	})
 	runCtx, stop := context.WithCancel(ctx)
@@ -149,6 +152,14 @@ func TestAPIServerOutageMidSpotDrain(t *testing.T) {
 		t.Errorf("notice %s recorded %d times as handled: %v", id, got, handled.IDs(n))
 	}
 	acts.check(t)
+}
+
+// outageLog logs to stderr when LIFEBOAT_TEST_LOG is set, else nowhere.
+func outageLog(t *testing.T) *slog.Logger {
+	if os.Getenv("LIFEBOAT_TEST_LOG") == "" {
+		return logging.Discard()
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 }
 
 // actions records the agent's OnAction reports.
