@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,7 +49,18 @@ type podTracker struct {
 	mu      sync.Mutex
 	waiting map[types.UID]chan struct{}
 	store   cache.Store
+	// watchFailed is when the watch last failed (unix nanoseconds; 0:
+	// never). Its reflector then backs off for up to 30 s, so pods that go
+	// meanwhile are looked for with a LIST (see resync).
+	watchFailed atomic.Int64
 }
+
+// Resync pacing after a watch failure: a LIST every resyncEvery while pods
+// are awaited, for resyncFor after the last failure.
+const (
+	resyncEvery = 3 * time.Second
+	resyncFor   = 2 * time.Minute
+)
 
 // trackPods starts a watch on the node's pods and returns once it is
 // synced. A failure of the initial list is returned at once as the API
@@ -72,6 +84,7 @@ func trackPods(ctx context.Context, d *Drainer, node string, deadline time.Time)
 	}
 	listErr := make(chan error, 1)
 	if err := inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		t.watchFailed.Store(d.clock.Now().UnixNano())
 		select {
 		case listErr <- err:
 		default:
@@ -84,7 +97,55 @@ func trackPods(ctx context.Context, d *Drainer, node string, deadline time.Time)
 	if err := waitSynced(ctx, d.clock, inf.HasSynced, listErr, max(callTimeout(d.clock.Now(), deadline), 5*time.Second)); err != nil {
 		return nil, fmt.Errorf("watching pods on node %s: %w", node, err)
 	}
+	go t.resync(ctx, d, node)
 	return t, nil
+}
+
+// resync covers for a watch that failed (an API server restart): while the
+// reflector backs off, pods that are gone would only be noticed when it
+// lists again, up to a minute later, eating into the deadline. So after a
+// watch failure, and while pods are awaited, the node's pods are listed
+// every resyncEvery and every awaited pod missing from the list is
+// released. A healthy watch costs no request.
+func (t *podTracker) resync(ctx context.Context, d *Drainer, node string) {
+	tick := d.clock.NewTicker(resyncEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C():
+		}
+		failed := t.watchFailed.Load()
+		if failed == 0 || d.clock.Since(time.Unix(0, failed)) > resyncFor || t.remaining() == 0 {
+			continue
+		}
+		pods, err := d.podsOnNode(ctx, node, time.Time{})
+		if err != nil {
+			continue // the API is still away; the next tick asks again
+		}
+		t.releaseAbsent(pods)
+	}
+}
+
+// releaseAbsent releases every awaited pod that is not among pods (an
+// authoritative list of the node's pods).
+func (t *podTracker) releaseAbsent(pods []corev1.Pod) {
+	present := make(map[types.UID]bool, len(pods))
+	for i := range pods {
+		present[pods[i].UID] = true
+	}
+	t.mu.Lock()
+	var absent []types.UID
+	for uid := range t.waiting {
+		if !present[uid] {
+			absent = append(absent, uid)
+		}
+	}
+	t.mu.Unlock()
+	for _, uid := range absent {
+		t.release(uid)
+	}
 }
 
 // waitSynced waits until synced reports true, the informer reports an error

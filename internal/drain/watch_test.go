@@ -5,9 +5,12 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
@@ -89,5 +92,19 @@ func TestPDBWatchSyncWaitIsBounded(t *testing.T) {
 	w.release()
 	if w.inf != nil || w.ready != nil {
 		t.Error("still running after the last drain released it")
+	}
+}
+
+// TestReleaseAbsent: after a watch failure, an authoritative list releases
+// exactly the awaited pods it no longer shows.
+func TestReleaseAbsent(t *testing.T) {
+	tr := &podTracker{waiting: map[types.UID]chan struct{}{}}
+	for _, uid := range []types.UID{"a", "b", "c"} {
+		tr.waiting[uid] = make(chan struct{})
+	}
+	goneA, goneB := tr.gone("a"), tr.gone("b")
+	tr.releaseAbsent([]corev1.Pod{{ObjectMeta: metav1.ObjectMeta{UID: "b"}}, {ObjectMeta: metav1.ObjectMeta{UID: "c"}}, {ObjectMeta: metav1.ObjectMeta{UID: "other"}}})
+	if !isClosed(goneA) || isClosed(goneB) || tr.remaining() != 2 {
+		t.Errorf("after the list: a gone %v (want true), b gone %v (want false), %d awaited (want 2)", isClosed(goneA), isClosed(goneB), tr.remaining())
 	}
 }
