@@ -201,6 +201,9 @@ func startAgentNoWait(t testing.TB, env []string, args ...string) *agentProc {
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
 		<-p.done
+		if t.Failed() {
+			t.Logf("agent output:\n%s", p.out.String())
+		}
 	})
 	return p
 }

@@ -89,30 +89,8 @@ func freeAddr(t testing.TB) string {
 
 func startAgent(t testing.TB, env []string, args ...string) *agentProc {
 	t.Helper()
-	p := &agentProc{out: &bytes.Buffer{}, metrics: freeAddr(t), done: make(chan error, 1)}
-	args = append([]string{"agent", "--metrics-address", p.metrics, "--log-format", "json"}, args...)
-	p.cmd = exec.Command(lifeboatBinary(t), args...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		if t.Failed() {
-			t.Logf("agent output:\n%s", p.out.String())
-		}
-	})
-	testbed.Eventually(t, 30*time.Second, func() (bool, error) {
-		resp, err := http.Get("http://" + p.metrics + "/readyz")
-		if err != nil {
-			return false, nil
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, nil
-	})
+	p := startAgentNoWait(t, env, args...)
+	testbed.Eventually(t, 30*time.Second, func() (bool, error) { return ready(p), nil })
 	return p
 }
 

@@ -50,7 +50,12 @@ type env struct {
 
 func newEnv(t testing.TB, queueAttrs map[string]string) *env {
 	t.Helper()
-	c := testbed.Get(t)
+	return newEnvOn(t, testbed.Get(t), queueAttrs)
+}
+
+// newEnvOn is newEnv on the given cluster.
+func newEnvOn(t testing.TB, c *testbed.Cluster, queueAttrs map[string]string) *env {
+	t.Helper()
 	fake := awsfake.New(nil)
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)

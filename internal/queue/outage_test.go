@@ -5,13 +5,10 @@ package queue
 import (
 	"context"
 	"fmt"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	appsv1 "k8s.io/api/apps/v1"
@@ -126,21 +123,7 @@ func TestAPIServerOutageMidHookDrain(t *testing.T) {
 // newIsolatedEnv is newEnv on a cluster of the test's own, which it may break.
 func newIsolatedEnv(t *testing.T) *env {
 	t.Helper()
-	c := testbed.StartIsolated(t)
-	fake := awsfake.New(nil)
-	srv := httptest.NewServer(fake)
-	t.Cleanup(srv.Close)
-	fake.SetBaseURL(srv.URL)
-	name := testbed.UniqueName("q")
-	url, err := fake.SQS.CreateQueue(name, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := aws.Config{
-		Region: "us-east-1", Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "secret", ""),
-		BaseEndpoint: aws.String(srv.URL), RetryMaxAttempts: 1,
-	}
-	return &env{c: c, fake: fake, aws: cfg, queueURL: url, queue: name}
+	return newEnvOn(t, testbed.StartIsolated(t), nil)
 }
 
 // awsCalls records the order of the hook completion and the message
