@@ -89,7 +89,7 @@ var (
 // it sent, its error and the OnError counts.
 func fuzzPoll(t *testing.T, bodies map[string]string, termTime bool,
 	poll func(*Source) func(context.Context, chan<- notice.Notice) error,
-) ([]notice.Notice, error, *errCounter) {
+) ([]notice.Notice, *errCounter, error) {
 	t.Helper()
 	fuzzIMDS.set(bodies)
 	errs := &errCounter{}
@@ -117,7 +117,7 @@ func fuzzPoll(t *testing.T, bodies map[string]string, termTime bool,
 	perr := poll(s)(context.Background(), out)
 	close(out)
 	<-done
-	return sent, perr, errs
+	return sent, errs, perr
 }
 
 // checkRejected asserts that a poll's error and OnError counts agree: no
@@ -149,8 +149,9 @@ func checkCommon(t *testing.T, n notice.Notice, idPrefix string, kind notice.Kin
 	}
 }
 
-func pollSpotOf(s *Source) func(context.Context, chan<- notice.Notice) error  { return s.pollSpot }
+func pollSpotOf(s *Source) func(context.Context, chan<- notice.Notice) error { return s.pollSpot }
 func pollRebalOf(s *Source) func(context.Context, chan<- notice.Notice) error { return s.pollRebalance }
+
 func pollMaintOf(s *Source) func(context.Context, chan<- notice.Notice) error {
 	return s.pollMaintenance
 }
@@ -175,7 +176,7 @@ func checkSpot(t *testing.T, sent []notice.Notice, raw string) {
 
 func FuzzSpotInstanceAction(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
-		sent, err, errs := fuzzPoll(t, map[string]string{pathInstanceAction: string(body)}, false, pollSpotOf)
+		sent, errs, err := fuzzPoll(t, map[string]string{pathInstanceAction: string(body)}, false, pollSpotOf)
 		checkRejected(t, err, errs, 1)
 		if err != nil {
 			if len(sent) != 0 {
@@ -193,7 +194,7 @@ func FuzzSpotInstanceAction(f *testing.F) {
 
 func FuzzSpotTerminationTime(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
-		sent, err, errs := fuzzPoll(t, map[string]string{pathTerminationTime: string(body)}, true, pollSpotOf)
+		sent, errs, err := fuzzPoll(t, map[string]string{pathTerminationTime: string(body)}, true, pollSpotOf)
 		checkRejected(t, err, errs, 1)
 		if err != nil {
 			if len(sent) != 0 {
@@ -210,7 +211,7 @@ func FuzzSpotTerminationTime(f *testing.F) {
 
 func FuzzRebalance(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
-		sent, err, errs := fuzzPoll(t, map[string]string{pathRebalance: string(body)}, false, pollRebalOf)
+		sent, errs, err := fuzzPoll(t, map[string]string{pathRebalance: string(body)}, false, pollRebalOf)
 		checkRejected(t, err, errs, 1)
 		if err != nil {
 			if len(sent) != 0 {
@@ -247,7 +248,7 @@ func decodeMaintenance(body string, history bool) (events []maintenanceEvent, de
 
 func FuzzMaintenance(f *testing.F) {
 	f.Fuzz(func(t *testing.T, scheduled, history []byte) {
-		sent, err, errs := fuzzPoll(t, map[string]string{
+		sent, errs, err := fuzzPoll(t, map[string]string{
 			pathMaintenanceScheduled: string(scheduled),
 			pathMaintenanceHistory:   string(history),
 		}, false, pollMaintOf)
@@ -314,7 +315,7 @@ func checkMaintenanceNotices(t *testing.T, sent []notice.Notice, sched, hist []m
 
 func FuzzTargetLifecycleState(f *testing.F) {
 	f.Fuzz(func(t *testing.T, state []byte, instanceID string) {
-		sent, err, errs := fuzzPoll(t, map[string]string{
+		sent, errs, err := fuzzPoll(t, map[string]string{
 			pathTargetLifecycle: string(state),
 			"instance-id":       instanceID,
 		}, false, pollASGOf)

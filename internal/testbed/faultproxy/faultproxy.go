@@ -137,10 +137,10 @@ func (p *Proxy) Config() *rest.Config {
 	c := rest.CopyConfig(p.upstream)
 	c.Host = p.srv.URL
 	c.APIPath = p.upstream.APIPath
-	c.TLSClientConfig.CAFile = ""
-	c.TLSClientConfig.CAData = append([]byte(nil), p.caPEM...)
-	c.TLSClientConfig.ServerName = ""
-	c.TLSClientConfig.Insecure = false
+	c.CAFile = ""
+	c.CAData = append([]byte(nil), p.caPEM...)
+	c.ServerName = ""
+	c.Insecure = false
 	return c
 }
 
