@@ -150,6 +150,7 @@ func checkCommon(t *testing.T, n notice.Notice, idPrefix string, kind notice.Kin
 }
 
 func pollSpotOf(s *Source) func(context.Context, chan<- notice.Notice) error { return s.pollSpot }
+
 func pollRebalOf(s *Source) func(context.Context, chan<- notice.Notice) error { return s.pollRebalance }
 
 func pollMaintOf(s *Source) func(context.Context, chan<- notice.Notice) error {
