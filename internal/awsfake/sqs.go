@@ -29,6 +29,9 @@ type SQS struct {
 	wake    chan struct{} // closed and replaced when something may have become receivable
 	faults  map[string]int
 	calls   map[string]int
+	// received lists each ReceiveMessage's requested VisibilityTimeout
+	// (seconds; -1 when the request left it to the queue's default).
+	received []int
 }
 
 type sqsQueue struct {
@@ -206,6 +209,14 @@ func (s *SQS) FailNext(op string, n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults[op] += n
+}
+
+// ReceiveVisibility returns the VisibilityTimeout each ReceiveMessage asked
+// for, in seconds, oldest first; -1 for a request that did not set it.
+func (s *SQS) ReceiveVisibility() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int(nil), s.received...)
 }
 
 // Calls returns how many times an operation was called.

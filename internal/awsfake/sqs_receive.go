@@ -25,6 +25,13 @@ func (s *SQS) receive(r *http.Request, in *sqsRequest) (any, error) {
 	if wait < 0 || wait > 20 {
 		return nil, &sqsError{"InvalidParameterValue", "Value " + strconv.Itoa(wait) + " for parameter WaitTimeSeconds is invalid. Reason: Must be >= 0 and <= 20, if provided."}
 	}
+	requested := -1
+	if in.VisibilityTimeout != nil {
+		requested = *in.VisibilityTimeout
+	}
+	s.mu.Lock()
+	s.received = append(s.received, requested)
+	s.mu.Unlock()
 	attrs := wantAttrs(append(in.AttributeNames, in.MessageSystemAttributeNames...))
 	deadline := s.clock.Now().Add(time.Duration(wait) * time.Second)
 	for {

@@ -335,3 +335,18 @@ func TestPrivateDNSFallbackAndManagedTag(t *testing.T) {
 		t.Errorf("stats = %+v", s)
 	}
 }
+
+// TestReceiveRequestsTheVisibilityTimeout: every ReceiveMessage asks for
+// --visibility-timeout (a lint fix once turned the field into a comment, and
+// messages got the queue's default instead; review Q2).
+func TestReceiveRequestsTheVisibilityTimeout(t *testing.T) {
+	e := newEnv(t, map[string]string{"VisibilityTimeout": "300"})
+	r := e.replica(t, nil, func(c *Consumer) { c.Config.VisibilityTimeout = 7 * time.Second })
+	r.start(t)
+	testbed.Eventually(t, 30*time.Second, func() (bool, error) { return len(e.fake.SQS.ReceiveVisibility()) > 0, nil })
+	for i, v := range e.fake.SQS.ReceiveVisibility() {
+		if v != 7 {
+			t.Fatalf("receive %d asked for VisibilityTimeout %d, want 7 (--visibility-timeout)", i, v)
+		}
+	}
+}
