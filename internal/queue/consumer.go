@@ -104,7 +104,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		out, err := c.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 			QueueUrl:                    aws.String(c.Config.QueueURL),
-			MaxNumberOfMessages:         int32(min(n, 10)), //nolint:gosec // at most 10
+			MaxNumberOfMessages:         int32(min(n, 10)),                             //nolint:gosec // at most 10
 			WaitTimeSeconds:             int32(min(c.Config.WaitTime/time.Second, 20)), //nolint:gosec // at most 20
 			VisibilityTimeout:           c.visibility(),
 			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
