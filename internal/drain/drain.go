@@ -103,6 +103,12 @@ func (d *Drainer) Drain(ctx context.Context, node string, opts Options) (*Result
 	err = d.drain(ctx, n, opts, res)
 	res.Duration = d.clock.Since(res.Started)
 	if err != nil {
+		if stoppedByCaller(ctx) {
+			// Replaced by a more urgent drain, its notice withdrawn, the
+			// process stopping: not a failure to report.
+			d.log.Info("drain stopped before it finished", "node", node, "err", err)
+			return res, err
+		}
 		d.emit(Event{Type: EventDrainFailed, Node: node, Result: res, Err: err, Message: err.Error()})
 		return res, err
 	}
@@ -322,6 +328,12 @@ func (d *Drainer) emit(e Event) {
 	if d.obs != nil {
 		d.obs.Observe(e)
 	}
+}
+
+// stoppedByCaller reports that the caller canceled ctx on purpose (not a
+// timeout: a host-shutdown drain running out of time did fail).
+func stoppedByCaller(ctx context.Context) bool {
+	return errors.Is(ctx.Err(), context.Canceled)
 }
 
 func key(p *corev1.Pod) string { return p.Namespace + "/" + p.Name }

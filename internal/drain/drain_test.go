@@ -3,6 +3,7 @@
 package drain_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -405,5 +406,39 @@ func TestDeadlineAlreadyPassedStillStopsEveryPod(t *testing.T) {
 		if d.grace < 1 {
 			t.Errorf("pod %s got no grace period at all", name)
 		}
+	}
+}
+
+// TestDrainStoppedByCallerIsNotAFailure: a drain the caller cancels (a more
+// urgent notice takes over, the notice is withdrawn, a DaemonSet rollout) is
+// not reported as DrainFailed; one that runs out of time is.
+func TestDrainStoppedByCallerIsNotAFailure(t *testing.T) {
+	e := newEnv(t)
+	node := e.node()
+	e.deployment("web", 2)
+	e.pdb("web", "web", 0)
+	rec := &recorder{}
+	d := e.drainer(rec)
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.Drain(ctx, node, drain.Options{GracePeriodSeconds: -1})
+		done <- err
+	}()
+	e.c.Eventually(t, 30*time.Second, func() (bool, error) { return len(rec.of(drain.EventPodBlocked)) > 0, nil })
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("a canceled drain returned no error")
+	}
+	if got := rec.of(drain.EventDrainFailed); len(got) != 0 {
+		t.Errorf("a drain stopped by its caller was reported as failed: %+v", got[0].Message)
+	}
+	tctx, tcancel := context.WithTimeout(e.ctx, 2*time.Second)
+	defer tcancel()
+	if _, err := d.Drain(tctx, node, drain.Options{GracePeriodSeconds: -1}); err == nil {
+		t.Fatal("a drain out of time returned no error")
+	}
+	if got := rec.of(drain.EventDrainFailed); len(got) != 1 {
+		t.Errorf("a drain that ran out of time reported %d DrainFailed events, want 1", len(got))
 	}
 }
