@@ -324,9 +324,7 @@ func (a *Agent) handle(ctx context.Context, n notice.Notice) {
 		a.mu.Unlock()
 		a.replan(ctx, true)
 	default:
-		a.startJob(ctx, n.ID, func(jctx context.Context) {
-			a.markNode(jctx, n, act)
-		})
+		a.startJob(ctx, n.ID, func(jctx context.Context) { a.markAndRecord(jctx, n, act) })
 	}
 }
 
@@ -393,12 +391,10 @@ func (a *Agent) options(n notice.Notice, act Action) drain.Options {
 		o.Deadline = n.Deadline
 	}
 	o.DeleteNode = act == ActionDrainDelete && a.cfg.DeleteNode
-	a.mu.Lock()
 	// A node this process has seen and that is gone now was deleted (by this
 	// drain or the cloud): nothing is left to do. A node never seen is a
 	// wrong --node, an error retried until it appears.
-	o.IgnoreMissing = a.nodeSeen
-	a.mu.Unlock()
+	o.IgnoreMissing = a.seenNode()
 	return o
 }
 
@@ -469,7 +465,7 @@ func (a *Agent) drainUntilDone(ctx context.Context, cur *inflight) (*drain.Resul
 	log := a.logFor(cur.plan.Lead)
 	opts := cur.opts
 	for attempt := 1; ; attempt++ {
-		opts.IgnoreMissing = a.options(cur.plan.Lead, cur.plan.Action).IgnoreMissing
+		opts.IgnoreMissing = a.seenNode()
 		res, err := a.cfg.Drainer.Drain(ctx, a.cfg.Node, opts)
 		if err == nil {
 			if res != nil && !res.Missing {
@@ -539,6 +535,12 @@ func (a *Agent) sawNode() {
 	a.mu.Lock()
 	a.nodeSeen = true
 	a.mu.Unlock()
+}
+
+func (a *Agent) seenNode() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.nodeSeen
 }
 
 // drainEnded is called on the main loop when a drain ended by itself.
@@ -646,17 +648,19 @@ func (a *Agent) record(ctx context.Context, n notice.Notice, act Action) bool {
 	}
 }
 
-// markNode carries out a taint or cordon action for n, retrying while the
-// API fails, until it succeeds or ctx ends (the notice was withdrawn).
-func (a *Agent) markNode(ctx context.Context, n notice.Notice, act Action) {
+// markNode writes n's taint or cordon (and its entry in lifeboat's mark),
+// retrying while the API fails, until it succeeds (true) or ctx ends (the
+// notice was withdrawn).
+func (a *Agent) markNode(ctx context.Context, n notice.Notice, act Action) bool {
 	opts := a.options(n, act)
 	opts.Deadline = time.Time{}
-	log := a.logFor(n)
+	if act == ActionTaint {
+		opts.Taint = &a.cfg.SoftTaint
+		opts.ExcludeFromLoadBalancers = false
+	}
 	for attempt := 1; ; attempt++ {
 		var err error
 		if act == ActionTaint {
-			opts.Taint = &a.cfg.SoftTaint
-			opts.ExcludeFromLoadBalancers = false
 			_, err = a.cfg.Drainer.Taint(ctx, n.Node, opts)
 		} else {
 			_, err = a.cfg.Drainer.Cordon(ctx, n.Node, opts)
@@ -665,31 +669,27 @@ func (a *Agent) markNode(ctx context.Context, n notice.Notice, act Action) {
 		switch {
 		case err == nil:
 			a.sawNode()
+			return true
 		case errors.As(err, &nf) && opts.IgnoreMissing:
-			err = nil
-		}
-		if err == nil || ctx.Err() != nil {
-			if ctx.Err() == nil && (act == ActionTaint || act == ActionCordon) && a.isOwnAction(n.ID) {
-				a.report(n, act, nil, nil)
-				a.record(ctx, n, act)
-			}
-			return
+			return true
+		case ctx.Err() != nil:
+			return false
 		}
 		wait := RetryDelay(attempt)
-		log.Warn("action failed; retrying", "action", string(act), "attempt", attempt, "retryIn", wait, "err", err)
+		a.logFor(n).Warn("action failed; retrying", "action", string(act), "attempt", attempt, "retryIn", wait, "err", err)
 		if !a.sleep(ctx, wait) {
-			return
+			return false
 		}
 	}
 }
 
-// isOwnAction reports whether id is a taint or cordon notice of its own (not
-// a drain notice whose mark entry a join job writes).
-func (a *Agent) isOwnAction(id string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	_, drainNotice := a.inForce[id]
-	return !drainNotice
+// markAndRecord carries out a taint or cordon notice: the mark, then the
+// report and the handled record.
+func (a *Agent) markAndRecord(ctx context.Context, n notice.Notice, act Action) {
+	if a.markNode(ctx, n, act) {
+		a.report(n, act, nil, nil)
+		a.record(ctx, n, act)
+	}
 }
 
 // startJob runs fn for a notice in the background, replacing (and first

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -43,9 +44,23 @@ func (a *Agent) Reconcile(ctx context.Context) error {
 // reconcile is Reconcile; it returns the IDs of reboot entries whose boot ID
 // has not changed (yet), which Run re-checks for a while.
 func (a *Agent) reconcile(ctx context.Context) (waiting []string, err error) {
+	n, err := a.getOwnNode(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if removed, err := a.cfg.Drainer.RemoveShutdownLeftovers(ctx, a.cfg.Node); err != nil {
+		return nil, fmt.Errorf("removing GracefulNodeShutdown leftovers: %w", err)
+	} else if removed > 0 {
+		a.cfg.Log.Info("removed pods left by GracefulNodeShutdown", "node", a.cfg.Node, "pods", removed)
+	}
+	return a.releaseOver(ctx, n, true)
+}
+
+// getOwnNode reads the agent's Node; a missing one is a *NodeMissingError.
+func (a *Agent) getOwnNode(ctx context.Context) (*corev1.Node, error) {
 	cctx, cancel := context.WithTimeout(ctx, apiCallTimeout)
+	defer cancel()
 	n, err := a.cfg.Client.CoreV1().Nodes().Get(cctx, a.cfg.Node, metav1.GetOptions{})
-	cancel()
 	if apierrors.IsNotFound(err) {
 		return nil, &NodeMissingError{Node: a.cfg.Node}
 	}
@@ -53,11 +68,13 @@ func (a *Agent) reconcile(ctx context.Context) (waiting []string, err error) {
 		return nil, err
 	}
 	a.sawNode()
-	if removed, err := a.cfg.Drainer.RemoveShutdownLeftovers(ctx, a.cfg.Node); err != nil {
-		return nil, fmt.Errorf("removing GracefulNodeShutdown leftovers: %w", err)
-	} else if removed > 0 {
-		a.cfg.Log.Info("removed pods left by GracefulNodeShutdown", "node", a.cfg.Node, "pods", removed)
-	}
+	return n, nil
+}
+
+// releaseOver releases the entries of lifeboat's mark on n whose reason is
+// over and returns the reboot entries still waiting for a new boot ID;
+// logKept logs the entries kept.
+func (a *Agent) releaseOver(ctx context.Context, n *corev1.Node, logKept bool) (waiting []string, err error) {
 	mark, has, err := drain.ReadMark(n)
 	if err != nil || !has {
 		return nil, err
@@ -71,7 +88,7 @@ func (a *Agent) reconcile(ctx context.Context) (waiting []string, err error) {
 			a.cfg.Log.Info("lifeboat's mark released", "node", a.cfg.Node, "reason", why, "notice", e.ID)
 		case wait:
 			waiting = append(waiting, e.ID)
-		default:
+		case logKept:
 			a.cfg.Log.Info("keeping lifeboat's mark: its notice may still be in force", "node", a.cfg.Node,
 				"notice", e.ID, "kind", e.Kind)
 		}
@@ -97,7 +114,8 @@ func entryOver(n *corev1.Node, e drain.MarkNotice) (why string, wait bool) {
 
 // reconcileUntilDone runs Reconcile until it succeeds, with backoff, then
 // re-checks reboot entries whose boot ID had not changed yet for up to
-// RebootWait. It closes done after the first success.
+// RebootWait (reading only the Node). It closes done after the first
+// success.
 func (a *Agent) reconcileUntilDone(ctx context.Context, done chan<- struct{}) {
 	var waiting []string
 	for attempt := 1; ; attempt++ {
@@ -124,7 +142,11 @@ func (a *Agent) reconcileUntilDone(ctx context.Context, done chan<- struct{}) {
 		if !a.sleep(ctx, 5*time.Second) {
 			return
 		}
-		w, err := a.reconcile(ctx)
+		n, err := a.getOwnNode(ctx)
+		var w []string
+		if err == nil {
+			w, err = a.releaseOver(ctx, n, false)
+		}
 		if err != nil {
 			a.cfg.Log.Warn("re-checking reboot marks failed", "node", a.cfg.Node, "err", err)
 			continue
@@ -134,10 +156,9 @@ func (a *Agent) reconcileUntilDone(ctx context.Context, done chan<- struct{}) {
 }
 
 func (a *Agent) handled(ctx context.Context, id string) (bool, error) {
-	cctx, cancel := context.WithTimeout(ctx, apiCallTimeout)
-	defer cancel()
-	n, err := a.cfg.Client.CoreV1().Nodes().Get(cctx, a.cfg.Node, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
+	n, err := a.getOwnNode(ctx)
+	var missing *NodeMissingError
+	if errors.As(err, &missing) {
 		return false, nil
 	}
 	if err != nil {

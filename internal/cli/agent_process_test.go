@@ -491,7 +491,7 @@ func TestDrainInterruptedSaysWhatBlocksIt(t *testing.T) {
 		return err == nil && b.Status.ObservedGeneration == b.Generation && b.Status.ExpectedPods == 1, err
 	})
 	e.selfPod(t, false) // a bare pod held by a finalizer
-	var stdout, stderr syncBuffer
+	var stdout, stderr testbed.SyncBuffer
 	cmd := exec.Command(lifeboatBinary(t), "drain", e.node, "--kubeconfig", e.c.Kubeconfig, "--force", "--progress", "never")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
@@ -529,22 +529,4 @@ func TestDrainInterruptedSaysWhatBlocksIt(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s\nstderr:\n%s", want, out, stderr.String())
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer that a process and the test can share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

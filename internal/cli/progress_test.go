@@ -3,12 +3,10 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,24 +43,6 @@ func TestDescribeWaits(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the drain's goroutines and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestDrainSaysWhatBlocksIt: `lifeboat drain` without --timeout on a node
 // with a pod behind a PDB that allows no disruption and a pod held by a
 // finalizer never ends; every 30 s it says which pods wait and on what, and
@@ -91,7 +71,7 @@ func TestDrainSaysWhatBlocksIt(t *testing.T) {
 		_, _ = c.Client.CoreV1().Pods(ns).Patch(context.Background(), "held", "application/merge-patch+json", []byte(`{"metadata":{"finalizers":null}}`), metav1.PatchOptions{})
 	})
 
-	var stdout, stderr syncBuffer
+	var stdout, stderr testbed.SyncBuffer
 	lo := logging.DefaultOptions()
 	g := &Globals{Stdout: &stdout, Stderr: &stderr, Log: lo.New(&stderr)}
 	o := NewDrainOptions()

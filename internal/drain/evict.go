@@ -136,39 +136,40 @@ func (r *run) removePod(ctx context.Context, p *corev1.Pod) {
 	}
 }
 
-// evict sends one eviction, holding a request slot only for the call.
+// evict sends one eviction (UID precondition).
 func (r *run) evict(ctx context.Context, p *corev1.Pod, grace *int64) error {
-	release, err := r.slot(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	r.state(p, func(s *podState) { s.tried = true })
 	uid := p.UID
 	ev := &policyv1.Eviction{
 		ObjectMeta:    metav1.ObjectMeta{Namespace: p.Namespace, Name: p.Name},
 		DeleteOptions: &metav1.DeleteOptions{GracePeriodSeconds: grace, Preconditions: &metav1.Preconditions{UID: &uid}},
 	}
-	cctx, cancel := r.callCtx(ctx, p)
-	defer cancel()
-	return r.d.client.PolicyV1().Evictions(p.Namespace).Evict(cctx, ev)
+	return r.call(ctx, p, func(cctx context.Context) error {
+		return r.d.client.PolicyV1().Evictions(p.Namespace).Evict(cctx, ev)
+	})
 }
 
-// remove sends one deletion (UID precondition), holding a request slot
-// only for the call.
+// remove sends one deletion (UID precondition).
 func (r *run) remove(ctx context.Context, p *corev1.Pod, grace *int64) error {
+	uid := p.UID
+	return r.call(ctx, p, func(cctx context.Context) error {
+		return r.d.client.CoreV1().Pods(p.Namespace).Delete(cctx, p.Name, metav1.DeleteOptions{
+			GracePeriodSeconds: grace, Preconditions: &metav1.Preconditions{UID: &uid},
+		})
+	})
+}
+
+// call makes one removal request about p: it holds a request slot only for
+// the call, marks p as tried, and bounds the call with callCtx.
+func (r *run) call(ctx context.Context, p *corev1.Pod, do func(context.Context) error) error {
 	release, err := r.slot(ctx)
 	if err != nil {
 		return err
 	}
 	defer release()
 	r.state(p, func(s *podState) { s.tried = true })
-	uid := p.UID
 	cctx, cancel := r.callCtx(ctx, p)
 	defer cancel()
-	return r.d.client.CoreV1().Pods(p.Namespace).Delete(cctx, p.Name, metav1.DeleteOptions{
-		GracePeriodSeconds: grace, Preconditions: &metav1.Preconditions{UID: &uid},
-	})
+	return do(cctx)
 }
 
 // callCtx bounds one API call about p so that it cannot eat the time its
