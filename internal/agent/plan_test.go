@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 )
@@ -150,5 +152,23 @@ func TestAzureNodeNames(t *testing.T) {
 		if got := AzureNodeNames(vm); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("AzureNodeNames(%q) = %v, want %v", vm, got, want)
 		}
+	}
+}
+
+// TestHealthyFailsWhenTheLoopIsWedged: /healthz's check fails once the main
+// loop has not come round for wedgedAfter.
+func TestHealthyFailsWhenTheLoopIsWedged(t *testing.T) {
+	clk := clocktesting.NewFakeClock(t0)
+	a := New(Config{Node: "n", Clock: clk})
+	if err := a.Healthy(); err != nil {
+		t.Fatalf("fresh agent unhealthy: %v", err)
+	}
+	clk.Step(wedgedAfter - time.Second)
+	if err := a.Healthy(); err != nil {
+		t.Fatalf("unhealthy before wedgedAfter: %v", err)
+	}
+	clk.Step(2 * time.Second)
+	if err := a.Healthy(); err == nil {
+		t.Fatal("healthy although the main loop has not run for longer than wedgedAfter")
 	}
 }

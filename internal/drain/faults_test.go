@@ -467,8 +467,24 @@ func TestAPIServerOutageMidDrain(t *testing.T) {
 	c.StartAPIServer(t)
 	t.Logf("API server back %s before the deadline", time.Until(deadline).Round(time.Second))
 	got := <-done
-	if got.err != nil || got.res.Fallbacks != 2 {
+	if got.res == nil || got.res.Fallbacks != 2 {
 		t.Fatalf("drain: %+v, %v; want 2 fallbacks", got.res, got.err)
+	}
+	// The engine's part ends with the fallback deletions, whose grace ends
+	// before the deadline (checked below). On a loaded machine the freshly
+	// restarted kwok may remove the pods a moment after their grace ends:
+	// then they are left "still terminating", never anything else.
+	if got.err != nil {
+		var inc *drain.IncompleteError
+		if !errors.As(got.err, &inc) {
+			t.Fatalf("drain: %v; want success or pods left terminating after their fallback", got.err)
+		}
+		for _, p := range inc.Left {
+			if p.Reason != "still terminating" {
+				t.Fatalf("drain: %v; pod %s left as %q, want only pods terminating after their fallback", got.err, p, p.Reason)
+			}
+		}
+		t.Logf("kwok removed the pods after the deadline (loaded machine): %v", got.err)
 	}
 	if late := time.Since(deadline); late > time.Second {
 		t.Errorf("drain ended %s after the deadline", late)
