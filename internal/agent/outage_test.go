@@ -21,8 +21,8 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/handled"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
-	"github.com/lifeboat-dev/lifeboat/internal/report"
 	awsnotice "github.com/lifeboat-dev/lifeboat/internal/notice/aws"
+	"github.com/lifeboat-dev/lifeboat/internal/report"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 

@@ -95,7 +95,7 @@ func (o *AgentOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ShutdownDrain, "shutdown-drain", o.ShutdownDrain, "What SIGTERM means in host mode: auto (drain only when systemd is shutting down, rebooting or halting the host; "+
 		"a restart, stop or upgrade of the service just exits; on Windows every SIGTERM drains) or always (drain on every SIGTERM, for hosts without systemd).")
 	fs.StringVar(&o.OnRebalance, "on-rebalance", o.OnRebalance, "Action for an AWS rebalance recommendation: none, taint, cordon or drain.")
-	fs.StringArrayVar(&o.Actions, "action", o.Actions, "Override the action for a notice kind, kind=action (repeatable); actions: none, taint, cordon, drain, drain-delete.")
+	fs.StringArrayVar(&o.Actions, "action", o.Actions, actionFlagUsage)
 	fs.DurationVar(&o.NoticeTimeout, "notice-timeout", o.NoticeTimeout, "Deadline for drains whose notice carries none (e.g. an Auto Scaling termination).")
 	fs.StringVar(&o.RunMode, "run-mode", o.RunMode, "host (systemd unit: SIGTERM drains only if the host shuts down, see --shutdown-drain), pod (DaemonSet: SIGTERM drains only if "+
 		"the kubelet reports the node shutting down) or auto (pod if $KUBERNETES_SERVICE_HOST or a pod name is set, else host).")

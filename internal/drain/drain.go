@@ -103,10 +103,16 @@ func (d *Drainer) Drain(ctx context.Context, node string, opts Options) (*Result
 	err = d.drain(ctx, n, opts, res)
 	res.Duration = d.clock.Since(res.Started)
 	if err != nil {
-		if stoppedByCaller(ctx) {
+		var claimed *ClaimedError
+		switch {
+		case stoppedByCaller(ctx):
 			// Replaced by a more urgent drain, its notice withdrawn, the
 			// process stopping: not a failure to report.
 			d.log.Info("drain stopped before it finished", "node", node, "err", err)
+			return res, err
+		case errors.As(err, &claimed):
+			// Another lifeboat mode drains for the same event.
+			d.log.Info("not draining: another lifeboat mode acts on this event", "node", node, "err", err)
 			return res, err
 		}
 		d.emit(Event{Type: EventDrainFailed, Node: node, Result: res, Err: err, Message: err.Error()})
