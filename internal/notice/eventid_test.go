@@ -37,3 +37,35 @@ func TestSameEvent(t *testing.T) {
 		}
 	}
 }
+
+// FuzzSameEvent: notice IDs are read back from Node annotations (the
+// handled record, lifeboat's mark), so any string may arrive. SameEvent
+// must never panic, must be symmetric and reflexive, and an ID built by
+// EventID must match itself a few seconds off and never another instance.
+func FuzzSameEvent(f *testing.F) {
+	f.Add("spot-interruption/i-0abc/2026-12-02T08:22:00Z", "spot-interruption/i-0abc/2026-12-02T08:22:03Z")
+	f.Add("asg-termination/i-1", "asg-termination/i-1")
+	f.Add("health/i-1/arn:aws:health:us-east-1::event/EC2/X/Y", "c3b9e3d2-azure")
+	f.Add("a//", "/b/")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		if SameEvent(a, b) != SameEvent(b, a) {
+			t.Fatalf("SameEvent(%q, %q) is not symmetric", a, b)
+		}
+		if !SameEvent(a, a) {
+			t.Fatalf("SameEvent(%q, itself) is false", a)
+		}
+		if a == "" || b == "" || len(a) > 64 || len(b) > 64 {
+			return
+		}
+		at := time.Date(2026, 12, 2, 8, 22, 0, 0, time.UTC)
+		id := EventID(Kind(a), b, at)
+		k, inst, tm, ok := splitEventID(id)
+		if ok && (k != Kind(a) || inst != b || !tm.Equal(at)) {
+			// A kind or instance with a "/" cannot round-trip; it must then
+			// at least not match another instance's event.
+			if SameEvent(id, EventID(Kind(a), b+"x", at)) {
+				t.Fatalf("%q matches another instance's event", id)
+			}
+		}
+	})
+}
