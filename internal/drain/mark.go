@@ -142,7 +142,7 @@ func writeMark(n *corev1.Node, m *Mark) error {
 
 // markRequest is one Cordon, Taint or Drain call's wish for the node.
 type markRequest struct {
-	entry  MarkNotice    // this call's notice (ID never empty)
+	entry      MarkNotice    // this call's notice (ID never empty)
 	cordon     bool          // set spec.unschedulable
 	taint      *corev1.Taint // add this taint
 	lb         bool          // add LabelExcludeFromLB (only with cordon)
