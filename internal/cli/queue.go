@@ -201,6 +201,9 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 	if err := ix.Start(ctx); err != nil {
 		return err
 	}
+	if o.Policy.Drain.Budget, err = o.Drain.Budget(client, "queue/"+o.Leader.Identity, o.Leader.Namespace, g.Log); err != nil {
+		return err
+	}
 	stats := &queue.Stats{}
 	clk := clock.RealClock{}
 	c := &queue.Consumer{
