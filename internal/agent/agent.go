@@ -120,10 +120,10 @@ type Agent struct {
 	jobs     map[string]*job     // running non-drain actions and releases, by notice ID
 	nodeSeen bool                // this process has seen its Node
 
-	drainDone chan *inflight      // drains report their end to the main loop
+	drainDone chan *inflight     // drains report their end to the main loop
 	redo      chan notice.Notice // deferred notices come back to the main loop
-	stopping  chan struct{}  // closed when the main loop ends
-	beat      atomic.Int64   // unix nanoseconds of the main loop's last beat
+	stopping  chan struct{}      // closed when the main loop ends
+	beat      atomic.Int64       // unix nanoseconds of the main loop's last beat
 	ready     atomic.Bool
 }
 

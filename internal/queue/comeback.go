@@ -99,7 +99,9 @@ func (p *Processor) TendMarks(ctx context.Context, nodes MarkedNodes) {
 }
 
 // ownEntry reports a mark entry queue or Lambda mode wrote.
-func ownEntry(e drain.MarkNotice) bool { return e.By == string(decide.ModeQueue) || e.By == ActorLambda }
+func ownEntry(e drain.MarkNotice) bool {
+	return e.By == string(decide.ModeQueue) || e.By == ActorLambda
+}
 
 // expiredAtRisk lists queue mode's taint-only rebalance entries on n older
 // than AtRiskTTL.
