@@ -184,7 +184,9 @@ func (b *Budget) Acquire(ctx context.Context, n *corev1.Node, voluntary bool, wa
 	}
 }
 
-func (b *Budget) pollInterval() time.Duration { return max(b.cfg.LeaseDuration/10, 200*time.Millisecond) }
+func (b *Budget) pollInterval() time.Duration {
+	return max(b.cfg.LeaseDuration/10, 200*time.Millisecond)
+}
 
 // live returns the group's unexpired Leases; it deletes the expired ones (a
 // holder that died), only if nobody renewed them meanwhile.
