@@ -14,7 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/lifeboat-dev/lifeboat/internal/awsfake"
+	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/handled"
+	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
@@ -41,7 +43,8 @@ func (e *env) blockEvictions(t testing.TB, ns, node string) *corev1.Pod {
 
 // TestInterruptionSupersedesEndlessRebalanceDrain is review Q1's scenario:
 // with --on-rebalance=drain, a rebalance recommendation starts a drain that
-// a PodDisruptionBudget blocks for ever; the spot interruption that follows
+// a PodDisruptionBudget blocks (until --voluntary-drain-timeout, 30 minutes,
+// where it would give up); the spot interruption that follows
 // for the same instance cancels it, drains the node (deleting the blocked
 // pod at its fallback point) and finishes before the interruption's
 // deadline. The superseded rebalance drain is not lost: it runs again after
@@ -52,12 +55,13 @@ func TestInterruptionSupersedesEndlessRebalanceDrain(t *testing.T) {
 	node, id := e.node(t)
 	p := e.blockEvictions(t, ns, node.Name)
 	r := e.replica(t, nil, func(c *Consumer) {
-		c.Processor.Policy.Rebalance = RebalanceDrain
+		c.Processor.Policy.Actions[notice.KindRebalance] = decide.ActionDrain // --on-rebalance=drain
 		c.Processor.Policy.Drain.SafetyMargin = 3 * time.Second
 	})
 	r.start(t)
 
-	rebalance := e.send(t, events.Rebalance("rebalance-"+id, id, time.Now()))
+	rebalanceBody := events.Rebalance("rebalance-"+id, id, time.Now())
+	rebalance := e.send(t, rebalanceBody)
 	testbed.Eventually(t, 30*time.Second, func() (bool, error) {
 		return r.drainer.count(node.Name) == 1 && r.stats.Snapshot().Running == 1, nil
 	})
@@ -65,7 +69,8 @@ func TestInterruptionSupersedesEndlessRebalanceDrain(t *testing.T) {
 	// late warning), more than the 15 s every drain is given at least.
 	issued := time.Now().Add(-102 * time.Second).Truncate(time.Second)
 	deadline := issued.Add(events.SpotWarningLead)
-	spot := e.send(t, events.SpotInterruption("spot-"+id, id, issued))
+	spotBody := events.SpotInterruption("spot-"+id, id, issued)
+	spot := e.send(t, spotBody)
 	e.waitDeleted(t, spot, time.Until(deadline)+10*time.Second)
 	if finished := time.Now(); !finished.Before(deadline) {
 		t.Errorf("the interruption's drain finished %s after its deadline", finished.Sub(deadline))
@@ -78,7 +83,7 @@ func TestInterruptionSupersedesEndlessRebalanceDrain(t *testing.T) {
 	got := e.getNode(t, node.Name)
 	s := r.stats.Snapshot()
 	switch {
-	case !handled.Is(got, "spot-"+id) || !handled.Is(got, "rebalance-"+id):
+	case !handled.Is(got, noticeID(t, spotBody)) || !handled.Is(got, noticeID(t, rebalanceBody)):
 		t.Errorf("handled notices = %q, want both", got.Annotations[handled.Annotation])
 	case s.Superseded != 1 || s.Drained != 2:
 		t.Errorf("stats = %+v, want 1 superseded and 2 drained", s)
@@ -109,7 +114,9 @@ func TestWorkersGoEarliestDeadlineFirst(t *testing.T) {
 	pod := e.blockEvictions(t, ns, a.Name)
 	r := e.replica(t, nil, func(c *Consumer) {
 		c.Config.Workers = 1
-		c.Processor.Policy.Rebalance = RebalanceDrain
+		c.Processor.Policy.Actions[notice.KindRebalance] = decide.ActionDrain
+		// Its own bound puts B's rebalance drain after C's retirement.
+		c.Processor.Policy.VoluntaryDrainTimeout = 3 * time.Hour
 	})
 	r.start(t)
 	now := time.Now()
@@ -185,4 +192,14 @@ func tasksGauge(t testing.TB, r *replica, state string) float64 {
 	}
 	t.Fatalf("lifeboat_queue_tasks{state=%q} not exported", state)
 	return 0
+}
+
+// noticeID is the ID lifeboat gives the (first) notice of a message body.
+func noticeID(t testing.TB, body []byte) string {
+	t.Helper()
+	parsed, err := events.Parse(body, time.Now())
+	if err != nil || len(parsed.Events) == 0 {
+		t.Fatalf("parsing %s: %v", body, err)
+	}
+	return parsed.Events[0].Notice.ID
 }

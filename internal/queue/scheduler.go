@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
+	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
 )
 
@@ -85,7 +86,7 @@ func (s *scheduler) submit(ctx context.Context, ev events.Event, ref *msgRef, at
 		s.instances[key] = w
 	}
 	for _, it := range w.items {
-		if it.ev.Notice.ID == ev.Notice.ID && it.ev.Action == ev.Action {
+		if notice.SameEvent(it.ev.Notice.ID, ev.Notice.ID) && it.ev.Notice.Canceled == ev.Notice.Canceled {
 			it.refs = append(it.refs, ref)
 			s.stats.folded.Add(1)
 			s.log.Info("duplicate notice folded into the one in flight", logging.KeyEvent, ev.Notice.ID, "instance", key)

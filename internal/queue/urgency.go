@@ -3,41 +3,31 @@ package queue
 import (
 	"time"
 
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/decide"
 )
 
-// The facts the scheduler orders work by. They read only the event and the
-// policy, so they mean the same before and after Prepare.
+// The facts the scheduler orders work by, read from the task's plan.
 
-// Deadline is the drain deadline the task works to: the notice's own, else
-// for a lifecycle hook --hook-drain-timeout counted from when the message
-// was received (Notice.Detected), else zero (none). A launch wait drains
-// nothing and has none.
+// Deadline is the drain deadline the task works to (the plan's: the
+// notice's own, else --hook-drain-timeout or --voluntary-drain-timeout from
+// when the message was received); zero when the task drains nothing or has
+// no deadline.
 func (t *Task) Deadline() time.Time {
-	switch {
-	case t.ev.Action == events.ActionLaunch:
+	if !t.plan.Action.IsDrain() {
 		return time.Time{}
-	case !t.ev.Notice.Deadline.IsZero():
-		return t.ev.Notice.Deadline
-	case t.ev.Hook != nil && t.p.Policy.HookDrainTimeout > 0:
-		from := t.ev.Notice.Detected
-		if from.IsZero() {
-			from = t.p.Clock.Now()
-		}
-		return from.Add(t.p.Policy.HookDrainTimeout)
 	}
-	return time.Time{}
+	return t.plan.Deadline
 }
 
 // Waits reports a launch wait: it only watches the Node informer until the
 // instance's Node is Ready, so it holds no drain worker.
 func (t *Task) Waits() bool {
-	return t.ev.Action == events.ActionLaunch && !t.Done()
+	return t.plan.AwaitReady && !t.Done()
 }
 
 // MoreUrgentThan orders work: an earlier deadline first, any deadline before
-// none, and on a tie an instance going away for good (drain, Node deleted)
-// before one that stays (stop, reboot) before a soft notice (rebalance).
+// none, and on a tie the stronger action (drain and delete the Node, then
+// drain and keep it, then cordon, then taint).
 func (t *Task) MoreUrgentThan(o *Task) bool {
 	a, b := t.Deadline(), o.Deadline()
 	switch {
@@ -46,16 +36,5 @@ func (t *Task) MoreUrgentThan(o *Task) bool {
 	case !a.Equal(b):
 		return a.Before(b)
 	}
-	return t.finality() > o.finality()
-}
-
-// finality ranks how final the notice is for the instance.
-func (t *Task) finality() int {
-	switch {
-	case t.ev.Action == events.ActionDrain && t.ev.DeleteNode:
-		return 2
-	case t.ev.Action == events.ActionDrain:
-		return 1
-	}
-	return 0
+	return decide.Rank(t.plan.Action) > decide.Rank(o.plan.Action)
 }

@@ -10,13 +10,13 @@ import (
 
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
-// urgencyFixture builds unprepared tasks on a fake clock; the urgency
-// methods read only the event, the policy and the clock.
+// urgencyFixture builds tasks planned on a fake clock, as Prepare plans them.
 type urgencyFixture struct {
 	p   *Processor
 	now time.Time
@@ -26,43 +26,50 @@ func newUrgencyFixture() *urgencyFixture {
 	now := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
 	pol := DefaultPolicy()
 	pol.HookDrainTimeout = 15 * time.Minute
+	pol.VoluntaryDrainTimeout = 0 // drains of maintenance without a time have no deadline
 	return &urgencyFixture{p: &Processor{Policy: pol, Clock: clocktesting.NewFakeClock(now)}, now: now}
 }
 
-func (f *urgencyFixture) task(action events.Action, deadline time.Duration, mutate ...func(*events.Event)) *Task {
-	ev := events.Event{Action: action, Notice: notice.Notice{ID: "n", InstanceID: "i-1", Detected: f.now}}
+// task plans a notice of kind with a deadline that far from now (0: none).
+func (f *urgencyFixture) task(kind notice.Kind, deadline time.Duration, mutate ...func(*events.Event)) *Task {
+	ev := events.Event{Notice: notice.Notice{ID: "n", Kind: kind, InstanceID: "i-1", Detected: f.now}}
 	if deadline != 0 {
 		ev.Notice.Deadline = f.now.Add(deadline)
 	}
 	for _, m := range mutate {
 		m(&ev)
 	}
-	return &Task{p: f.p, ev: ev}
+	return &Task{p: f.p, ev: ev, plan: f.p.Policy.decide(&ev, f.now)}
 }
-
-func deletes(ev *events.Event) { ev.DeleteNode = true }
 
 func hooked(ev *events.Event) {
 	ev.Hook = &events.Hook{Name: "h", Group: "g", InstanceID: ev.Notice.InstanceID}
 }
 
+// rebalanceDrains is --on-rebalance=drain --voluntary-drain-timeout=30m.
+func rebalanceDrains(f *urgencyFixture) {
+	f.p.Policy.Actions[notice.KindRebalance] = decide.ActionDrain
+	f.p.Policy.VoluntaryDrainTimeout = 30 * time.Minute
+}
+
 func TestTaskDeadline(t *testing.T) {
 	f := newUrgencyFixture()
+	v := newUrgencyFixture()
+	rebalanceDrains(v)
 	for _, tc := range []struct {
 		name string
 		task *Task
 		want time.Time
 	}{
-		{"the notice's own", f.task(events.ActionDrain, 2*time.Minute), f.now.Add(2 * time.Minute)},
-		{"a hook's drain timeout from when it was received", f.task(events.ActionDrain, 0, hooked, func(ev *events.Event) {
+		{"the notice's own", f.task(notice.KindSpotInterruption, 2*time.Minute), f.now.Add(2 * time.Minute)},
+		{"a hook's drain timeout from when it was received", f.task(notice.KindASGTermination, 0, hooked, func(ev *events.Event) {
 			ev.Notice.Detected = f.now.Add(-time.Minute)
 		}), f.now.Add(14 * time.Minute)},
-		{"a hook received at an unknown time: from now", f.task(events.ActionDrain, 0, hooked, func(ev *events.Event) {
-			ev.Notice.Detected = time.Time{}
-		}), f.now.Add(15 * time.Minute)},
-		{"a hook's own deadline wins", f.task(events.ActionDrain, time.Minute, hooked), f.now.Add(time.Minute)},
-		{"a rebalance drain has none", f.task(events.ActionRebalance, 0), time.Time{}},
-		{"a launch wait has none", f.task(events.ActionLaunch, 0, hooked), time.Time{}},
+		{"a hook's own deadline wins", f.task(notice.KindASGTermination, time.Minute, hooked), f.now.Add(time.Minute)},
+		{"a rebalance drain: the voluntary bound", v.task(notice.KindRebalance, 0), f.now.Add(30 * time.Minute)},
+		{"maintenance without a time: the voluntary bound", v.task(notice.KindScheduledReboot, 0), f.now.Add(30 * time.Minute)},
+		{"maintenance without a time nor a voluntary bound: none", f.task(notice.KindScheduledReboot, 0), time.Time{}},
+		{"a launch wait: none", f.task(decide.KindASGLaunch, 0, hooked), time.Time{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.task.Deadline(); !got.Equal(tc.want) {
@@ -70,10 +77,9 @@ func TestTaskDeadline(t *testing.T) {
 			}
 		})
 	}
-	t.Run("no hook drain timeout", func(t *testing.T) {
+	t.Run("a taint drains nothing: none", func(t *testing.T) {
 		g := newUrgencyFixture()
-		g.p.Policy.HookDrainTimeout = 0
-		if got := g.task(events.ActionDrain, 0, hooked).Deadline(); !got.IsZero() {
+		if got := g.task(notice.KindRebalance, time.Minute).Deadline(); !got.IsZero() {
 			t.Errorf("Deadline() = %s, want none", got)
 		}
 	})
@@ -81,13 +87,13 @@ func TestTaskDeadline(t *testing.T) {
 
 func TestTaskWaits(t *testing.T) {
 	f := newUrgencyFixture()
-	if !f.task(events.ActionLaunch, 0, hooked).Waits() {
+	if !f.task(decide.KindASGLaunch, 0, hooked).Waits() {
 		t.Error("a launch does not wait")
 	}
-	if f.task(events.ActionDrain, time.Minute).Waits() {
+	if f.task(notice.KindSpotInterruption, time.Minute).Waits() {
 		t.Error("a drain waits")
 	}
-	done := f.task(events.ActionLaunch, 0, hooked)
+	done := f.task(decide.KindASGLaunch, 0, hooked)
 	done.outcome = OutcomeAlreadyHandled
 	if done.Waits() {
 		t.Error("a launch finished in Prepare still waits")
@@ -96,29 +102,34 @@ func TestTaskWaits(t *testing.T) {
 
 func TestTaskMoreUrgentThan(t *testing.T) {
 	f := newUrgencyFixture()
-	spot := f.task(events.ActionDrain, 2*time.Minute, deletes)
-	spotStop := f.task(events.ActionDrain, 2*time.Minute)
-	health := f.task(events.ActionDrain, time.Hour, deletes)
-	hook := f.task(events.ActionDrain, 0, hooked, deletes)
-	rebalance := f.task(events.ActionRebalance, 0)
-	noDeadline := f.task(events.ActionDrain, 0, deletes)
-	launch := f.task(events.ActionLaunch, 0, hooked)
+	spot := f.task(notice.KindSpotInterruption, 2*time.Minute)
+	reboot := f.task(notice.KindScheduledReboot, 2*time.Minute)
+	retire := f.task(notice.KindScheduledTermination, time.Hour)
+	hook := f.task(notice.KindASGTermination, 0, hooked)
+	maintenance := f.task(notice.KindScheduledReboot, 0)
+	taint := f.task(notice.KindRebalance, 0)
+	launch := f.task(decide.KindASGLaunch, 0, hooked)
+	g := newUrgencyFixture()
+	rebalanceDrains(g)
+	rebalance := g.task(notice.KindRebalance, 0)
 	for _, tc := range []struct {
 		name string
 		a, b *Task
 		want bool
 	}{
-		{"earlier deadline", spot, health, true},
-		{"later deadline", health, spot, false},
-		{"a hook's drain timeout before a far deadline", hook, health, true},
-		{"any deadline before none", health, rebalance, true},
-		{"none after any deadline", rebalance, health, false},
-		{"same deadline: gone for good before staying", spot, spotStop, true},
-		{"same deadline: staying after gone for good", spotStop, spot, false},
-		{"no deadline: a drain before a rebalance", noDeadline, rebalance, true},
-		{"no deadline: a rebalance after a drain", rebalance, noDeadline, false},
-		{"equal: neither", spot, f.task(events.ActionDrain, 2*time.Minute, deletes), false},
-		{"a launch is never more urgent than a drain", launch, noDeadline, false},
+		{"earlier deadline", spot, retire, true},
+		{"later deadline", retire, spot, false},
+		{"a hook's drain timeout before a far deadline", hook, retire, true},
+		{"the interruption before the rebalance drain it follows", spot, rebalance, true},
+		{"the rebalance drain after the interruption", rebalance, spot, false},
+		{"any deadline before none", retire, maintenance, true},
+		{"none after any deadline", maintenance, retire, false},
+		{"same deadline: drain and delete before drain and keep", spot, reboot, true},
+		{"same deadline: drain and keep after drain and delete", reboot, spot, false},
+		{"no deadline: a drain before a taint", maintenance, taint, true},
+		{"no deadline: a taint after a drain", taint, maintenance, false},
+		{"equal: neither", spot, f.task(notice.KindSpotInterruption, 2*time.Minute), false},
+		{"a launch is never more urgent than a drain", launch, maintenance, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := tc.a.MoreUrgentThan(tc.b); got != tc.want {
@@ -135,18 +146,18 @@ func TestSlotsGoEarliestDeadlineFirst(t *testing.T) {
 	f := newUrgencyFixture()
 	s := &slots{free: 1}
 	ctx := context.Background()
-	if err := s.acquire(ctx, f.task(events.ActionDrain, time.Hour), 0); err != nil {
+	if err := s.acquire(ctx, f.task(notice.KindScheduledTermination, time.Hour), 0); err != nil {
 		t.Fatal(err)
 	}
 	waiters := []struct {
 		name string
 		task *Task
 	}{
-		{"far", f.task(events.ActionDrain, 2*time.Hour)},
-		{"none", f.task(events.ActionRebalance, 0)},
-		{"near-first", f.task(events.ActionDrain, 2*time.Minute)},
-		{"near-second", f.task(events.ActionDrain, 2*time.Minute)},
-		{"canceled", f.task(events.ActionDrain, time.Minute)},
+		{"far", f.task(notice.KindScheduledTermination, 2*time.Hour)},
+		{"none", f.task(notice.KindScheduledReboot, 0)},
+		{"near-first", f.task(notice.KindSpotInterruption, 2*time.Minute)},
+		{"near-second", f.task(notice.KindSpotInterruption, 2*time.Minute)},
+		{"canceled", f.task(notice.KindSpotInterruption, time.Minute)},
 	}
 	var mu sync.Mutex
 	var got []string
