@@ -56,7 +56,7 @@ func TestInterruptionSupersedesEndlessRebalanceDrain(t *testing.T) {
 	p := e.blockEvictions(t, ns, node.Name)
 	r := e.replica(t, nil, func(c *Consumer) {
 		c.Processor.Policy.Actions[notice.KindRebalance] = decide.ActionDrain // --on-rebalance=drain
-		c.Processor.Policy.Drain.SafetyMargin = 3 * time.Second
+		c.Processor.Policy.Drain.SafetyMargin = 5 * time.Second
 	})
 	r.start(t)
 
@@ -65,9 +65,11 @@ func TestInterruptionSupersedesEndlessRebalanceDrain(t *testing.T) {
 	testbed.Eventually(t, 30*time.Second, func() (bool, error) {
 		return r.drainer.count(node.Name) == 1 && r.stats.Snapshot().Running == 1, nil
 	})
-	// The warning was issued 102 s ago: 18 s are left (a redelivered or
-	// late warning), more than the 15 s every drain is given at least.
-	issued := time.Now().Add(-102 * time.Second).Truncate(time.Second)
+	// The warning was issued 98 s ago (a late or redelivered warning): 21 s
+	// are left, more than the 15 s every drain is given at least, so the
+	// drain works to the warning's own deadline even if it starts a few
+	// seconds late; its fallback deletes the blocked pod 7 s before it.
+	issued := time.Now().Add(-98 * time.Second).Truncate(time.Second)
 	deadline := issued.Add(events.SpotWarningLead)
 	spotBody := events.SpotInterruption("spot-"+id, id, issued)
 	spot := e.send(t, spotBody)
