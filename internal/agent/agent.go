@@ -389,6 +389,7 @@ func (a *Agent) options(n notice.Notice, plan decide.Plan) drain.Options {
 		o.Reason = n.Reason
 	}
 	o.NoticeID, o.NoticeKind, o.Actor = n.ID, string(n.Kind), string(decide.ModeAgent)
+	o.Voluntary = decide.Voluntary(n.Kind)
 	o.Deadline = plan.Deadline
 	if plan.Action.IsDrain() && plan.OnDeadline == decide.DeadlineGiveUp {
 		o.OnDeadline = drain.OnDeadlineAbort

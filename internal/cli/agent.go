@@ -233,9 +233,13 @@ func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
 	if err != nil {
 		return err
 	}
+	drainOpts := o.Drain.Options()
+	if drainOpts.Budget, err = o.Drain.Budget(client, "agent/"+o.Node, o.PodNamespace, g.Log); err != nil {
+		return err
+	}
 	a := agent.New(agent.Config{
 		Client: client, Node: o.Node, Drainer: drainer, Sources: sources, Actions: o.actions,
-		Drain: o.Drain.Options(), DeleteNode: o.DeleteNode, NoticeTimeout: o.NoticeTimeout, Log: g.Log,
+		Drain: drainOpts, DeleteNode: o.DeleteNode, NoticeTimeout: o.NoticeTimeout, Log: g.Log,
 		Reporter:      rep.reporter(),
 		OnSourceReady: func(source string) { rep.metrics.SetSourceReady(source, true) },
 	})

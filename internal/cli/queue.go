@@ -83,20 +83,18 @@ func NewQueueOptions() *QueueOptions {
 
 // Complete fills what the flags leave to the environment, read through
 // lookup: the pod name (POD_NAME), the Lease namespace when
-// --leader-elect-namespace is empty, and the leader election identity.
+// --leader-elect-namespace is empty, and the replica's identity (leader
+// election, drain-budget Leases); only leader election requires one.
 func (o *QueueOptions) Complete(lookup func(string) (string, bool), hostname func() (string, error)) error {
 	o.podName, _ = lookup("POD_NAME")
 	if o.Leader.Namespace == "" {
 		o.Leader.Namespace = inClusterNamespace(lookup)
 	}
-	if !o.LeaderElect {
-		return nil
-	}
 	id, err := leaderIdentity(o.podName, hostname)
-	if err != nil {
+	if err != nil && o.LeaderElect {
 		return err
 	}
-	o.Leader.Identity = id
+	o.Leader.Identity = id // also names this replica's drain-budget Leases
 	return nil
 }
 
@@ -236,6 +234,9 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 	}
 	defer ix.Shutdown()
 	if err := ix.Start(ctx); err != nil {
+		return err
+	}
+	if o.Policy.Drain.Budget, err = o.Drain.Budget(client, "queue/"+o.Leader.Identity, o.Leader.Namespace, g.Log); err != nil {
 		return err
 	}
 	qm, err := metrics.NewQueue(rep.metrics)

@@ -100,9 +100,23 @@ type Plan struct {
 	HookResult, HookResultOnFailure string
 }
 
-// Voluntary reports a plan whose deadline is lifeboat's own bound rather
+// OwnDeadline reports a plan whose deadline is lifeboat's own bound rather
 // than the platform's (the machine is not known to go away at a time).
-func (p Plan) Voluntary() bool { return p.OnDeadline == DeadlineGiveUp }
+func (p Plan) OwnDeadline() bool { return p.OnDeadline == DeadlineGiveUp }
+
+// Voluntary reports notice kinds whose drain can wait for a slot of the
+// cluster's drain budget (--max-concurrent-drains): scheduled maintenance,
+// rebalance recommendations, scale-in, a drain by hand. Spot interruptions,
+// preemptions, terminations and host shutdowns cannot afford to wait; they
+// still hold a slot while they run.
+func Voluntary(k notice.Kind) bool {
+	switch k {
+	case notice.KindScheduledReboot, notice.KindScheduledTermination, notice.KindHostMaintenance,
+		notice.KindRebalance, notice.KindASGTermination, notice.KindManual:
+		return true
+	}
+	return false
+}
 
 // Decide returns the plan for notice n. now only matters for MinWindow.
 func Decide(n notice.Notice, t Table, s Settings, now time.Time) Plan {

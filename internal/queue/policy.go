@@ -185,6 +185,7 @@ func (p *Policy) drainOptions(ev *events.Event, plan decide.Plan, actor string) 
 		o.OnDeadline = drain.OnDeadlineAbort
 	}
 	o.Reason, o.NoticeID, o.NoticeKind, o.Actor = n.Reason, n.ID, string(n.Kind), actor
+	o.Voluntary = decide.Voluntary(n.Kind)
 	o.DeleteNode = plan.DeleteNode
 	o.IgnoreMissing = true
 	if p.Taint && o.Taint == nil {
