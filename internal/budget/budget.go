@@ -158,7 +158,9 @@ func (b *Budget) Acquire(ctx context.Context, n *corev1.Node, voluntary bool, wa
 	}
 }
 
-func (b *Budget) pollInterval() time.Duration { return max(b.cfg.LeaseDuration/10, 200*time.Millisecond) }
+func (b *Budget) pollInterval() time.Duration {
+	return max(b.cfg.LeaseDuration/10, 200*time.Millisecond)
+}
 
 // holders lists the nodes whose live Leases (not expired) hold a slot in
 // group, other than the Lease named self. Expired Leases are deleted.

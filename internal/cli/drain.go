@@ -236,6 +236,10 @@ func newUncordonCommand(g *Globals) *cobra.Command {
 
 // getenv reads the environment through the test seam.
 func getenv(g *Globals, k string) string {
-	v, _ := g.LookupEnv(k)
+	lookup := g.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	v, _ := lookup(k)
 	return v
 }
