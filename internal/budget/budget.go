@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -224,7 +225,7 @@ func expired(l *coordinationv1.Lease, now time.Time) bool {
 // holder has it.
 func (b *Budget) create(ctx context.Context, name, group, node, slot string) error {
 	now := metav1.NewMicroTime(b.cfg.Clock.Now())
-	secs := int32(b.cfg.LeaseDuration / time.Second)
+	secs := int32(min(b.cfg.LeaseDuration/time.Second, math.MaxInt32)) //nolint:gosec // bounded just above
 	holder := b.cfg.Holder
 	labels := map[string]string{LabelGroup: groupHash(group), LabelNode: node}
 	if slot != "" {

@@ -167,12 +167,12 @@ func (t Table) For(n notice.Notice) Action {
 // comesBack reports notices whose instance survives: a spot stop or
 // hibernate, an EC2 stop.
 func comesBack(n notice.Notice) bool {
-	switch {
-	case n.Kind == notice.KindSpotInterruption:
+	switch n.Kind {
+	case notice.KindSpotInterruption:
 		return n.Attributes["action"] == "stop" || n.Attributes["action"] == "hibernate"
-	case n.Kind == notice.KindTermination:
+	case notice.KindTermination:
 		return n.Attributes["state"] == "stopping" || n.Attributes["state"] == "stopped"
-	case n.Kind == notice.KindScheduledTermination:
+	case notice.KindScheduledTermination:
 		return strings.Contains(n.Attributes["health-event"], "STOP") || n.Attributes["code"] == "instance-stop"
 	}
 	return false
