@@ -16,6 +16,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
+	"github.com/lifeboat-dev/lifeboat/internal/notice/detect"
 )
 
 func init() { addCommand(newAgentCommand) }
@@ -31,7 +32,7 @@ type AgentOptions struct {
 	Reporting ReportingOptions
 	// Node is this node's name (default: $NODE_NAME, then the hostname).
 	Node string
-	// Platform is none, aws, azure, gcp or auto.
+	// Platform is none, auto or one of detect.Platforms.
 	Platform string
 	// MetadataURL is the cloud metadata service's base URL.
 	MetadataURL string
@@ -87,7 +88,7 @@ func (o *AgentOptions) AddFlags(fs *pflag.FlagSet) {
 	o.Drain.AddFlags(fs)
 	o.Reporting.AddFlags(fs)
 	fs.StringVar(&o.Node, "node", o.Node, "This node's name (default: $NODE_NAME, then the hostname).")
-	fs.StringVar(&o.Platform, "platform", o.Platform, "Cloud platform: none, aws, azure, gcp, or auto (from the Node's providerID, then metadata probes).")
+	fs.StringVar(&o.Platform, "platform", o.Platform, "Cloud platform: none, aws, azure, gcp, alibaba, tencent, digitalocean, or auto (from the Node's providerID, then metadata probes).")
 	fs.StringVar(&o.MetadataURL, "metadata-url", o.MetadataURL, "Base URL of the cloud metadata service (default: the platform's, http://169.254.169.254).")
 	fs.BoolVar(&o.DeleteNode, "delete-node", o.DeleteNode, "Delete the Node object after draining for notices that end the machine (spot, termination, scale-in).")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "How long a host-shutdown drain may take; keep it below systemd's TimeoutStopSec.")
@@ -113,7 +114,7 @@ func (o *AgentOptions) Validate() error {
 			return err
 		}
 	}
-	if err := oneOf("--platform", o.Platform, "none", "aws", "azure", "gcp", "auto"); err != nil {
+	if err := oneOf("--platform", o.Platform, append([]string{"none", "auto"}, detect.Platforms...)...); err != nil {
 		return err
 	}
 	if err := oneOf("--shutdown-delete-node", o.ShutdownDeleteNode, "auto", "always", "never"); err != nil {

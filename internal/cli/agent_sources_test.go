@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	emugcp "github.com/lifeboat-dev/lifeboat/internal/emulate/gcp"
+	emutencent "github.com/lifeboat-dev/lifeboat/internal/emulate/tencent"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed/faultproxy"
@@ -51,6 +52,11 @@ func TestDetectPlatformProbesMetadata(t *testing.T) {
 	t.Cleanup(srv.Close)
 	if got := detectPlatform(context.Background(), c.Client, node, srv.URL, logging.Discard()); got != "gcp" {
 		t.Errorf("platform = %q, want gcp from the metadata probe", got)
+	}
+	tc := httptest.NewServer(emutencent.New(emutencent.Options{Log: logging.Discard()}))
+	t.Cleanup(tc.Close)
+	if got := detectPlatform(context.Background(), c.Client, node, tc.URL, logging.Discard()); got != "tencent" {
+		t.Errorf("platform = %q, want tencent from the metadata probe", got)
 	}
 	if got := detectPlatform(context.Background(), c.Client, node, "http://127.0.0.1:1", logging.Discard()); got != "none" {
 		t.Errorf("platform = %q with no metadata service, want none", got)

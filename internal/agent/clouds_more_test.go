@@ -1,0 +1,230 @@
+//go:build linux
+
+package agent_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/lifeboat-dev/lifeboat/internal/agent"
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/emulate"
+	emualibaba "github.com/lifeboat-dev/lifeboat/internal/emulate/alibaba"
+	emudo "github.com/lifeboat-dev/lifeboat/internal/emulate/digitalocean"
+	emutencent "github.com/lifeboat-dev/lifeboat/internal/emulate/tencent"
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
+	"github.com/lifeboat-dev/lifeboat/internal/notice"
+	alibabanotice "github.com/lifeboat-dev/lifeboat/internal/notice/alibaba"
+	donotice "github.com/lifeboat-dev/lifeboat/internal/notice/digitalocean"
+	tencentnotice "github.com/lifeboat-dev/lifeboat/internal/notice/tencent"
+)
+
+// actionLog records what the agent did about each notice.
+type actionLog struct {
+	mu      sync.Mutex
+	notices []notice.Notice
+	actions map[string]agent.Action
+}
+
+func (l *actionLog) hooks() agent.Hooks {
+	return agent.Hooks{
+		OnNotice: func(n notice.Notice) { l.mu.Lock(); l.notices = append(l.notices, n); l.mu.Unlock() },
+		OnAction: func(n notice.Notice, a agent.Action, _ *drain.Result, _ error) {
+			l.mu.Lock()
+			l.actions[n.ID] = a
+			l.mu.Unlock()
+		},
+	}
+}
+
+func (l *actionLog) first() (notice.Notice, agent.Action, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.notices) == 0 {
+		return notice.Notice{}, "", false
+	}
+	n := l.notices[0]
+	a, ok := l.actions[n.ID]
+	return n, a, ok
+}
+
+// runPolicy runs an agent with src and policy, like startWith, recording
+// notices and actions.
+func (f *fixture) runPolicy(src notice.Source, policy agent.Policy) *actionLog {
+	f.t.Helper()
+	log := &actionLog{actions: map[string]agent.Action{}}
+	f.agent = agent.New(agent.Config{
+		Client: f.c.Client, Node: f.node, Drainer: drain.New(f.c.Client, drain.Config{Log: logging.Discard()}),
+		Sources: []notice.Source{src}, Policy: policy, Hooks: log.hooks(),
+		Drain:      drain.Options{Force: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1},
+		DeleteNode: true, Log: logging.Discard(),
+	})
+	ctx, cancel := context.WithCancel(f.ctx)
+	f.cancel, f.done = cancel, make(chan struct{})
+	ready := make(chan struct{})
+	go func() {
+		defer close(f.done)
+		_ = f.agent.Run(ctx, func() { close(ready) })
+	}()
+	f.t.Cleanup(f.stop)
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		f.t.Fatal("agent not ready within 30s")
+	}
+	return log
+}
+
+// spotEndToEnd: a reclaim written by the emulator (reclaim returns the
+// deadline it wrote) cordons, drains and deletes the node, and the agent
+// acted with drain-delete on a notice carrying exactly that deadline.
+func spotEndToEnd(t *testing.T, f *fixture, src notice.Source, reclaim func() time.Time) {
+	f.workload(3)
+	log := f.runPolicy(src, agent.DefaultPolicy())
+	start := time.Now()
+	want := reclaim()
+	f.c.Eventually(t, 60*time.Second, func() (bool, error) {
+		_, err := f.getNode()
+		return apierrors.IsNotFound(err), nil
+	})
+	if time.Now().After(want) {
+		t.Errorf("node deleted after the deadline %s", want)
+	}
+	f.c.Eventually(t, 10*time.Second, func() (bool, error) { _, _, ok := log.first(); return ok, nil })
+	n, a, _ := log.first()
+	if !n.Deadline.Equal(want) || n.Kind != notice.KindSpotInterruption || a != agent.ActionDrainDelete {
+		t.Fatalf("notice %+v acted on with %q; want a spot interruption at %s, drain-delete", n, a, want)
+	}
+	t.Logf("detected %s after the reclaim, node gone %s after it", n.Detected.Sub(start), time.Since(start))
+	if f.errors.total() != 0 {
+		t.Errorf("source errors: %v", f.errors.n)
+	}
+}
+
+func TestAlibabaReclaimDrainsAndDeletes(t *testing.T) {
+	f := newFixture(t, func(n *corev1.Node) { n.Spec.ProviderID = "alicloud://cn-hangzhou.i-bp67acfmxazb4ph3xxxx" })
+	emu := emualibaba.New(emualibaba.Options{Hardened: true, Log: logging.Discard()})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	src, err := alibabanotice.New(alibabanotice.Config{
+		MetadataURL: srv.URL, Node: f.node, Interval: 200 * time.Millisecond, Log: logging.Discard(), OnError: f.errors.inc,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spotEndToEnd(t, f, src, func() time.Time {
+		emu.Reclaim(0, 5*time.Minute)
+		v, _ := emu.Value(emualibaba.PathTerminationTime)
+		d, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	})
+}
+
+// The emulator writes the time in UTC+8 without a zone: the deadline the
+// agent drains against is the same instant, two minutes out, not 8 h off.
+func TestTencentReclaimDrainsAndDeletesWithUTCPlus8Deadline(t *testing.T) {
+	f := newFixture(t, func(n *corev1.Node) { n.Spec.ProviderID = "tencentcloud://ins-lifeboat1" })
+	emu := emutencent.New(emutencent.Options{Log: logging.Discard()})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	src, err := tencentnotice.New(tencentnotice.Config{
+		MetadataURL: srv.URL, Node: f.node, Interval: 200 * time.Millisecond, Log: logging.Discard(), OnError: f.errors.inc,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spotEndToEnd(t, f, src, func() time.Time {
+		before := time.Now()
+		emu.Reclaim(0, 2*time.Minute)
+		v, _ := emu.Value(emutencent.PathTerminationTime)
+		d, err := time.ParseInLocation("2006-01-02 15:04:05", v, time.FixedZone("CST", 8*3600))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if off := d.Sub(before); off < 2*time.Minute-2*time.Second || off > 2*time.Minute+time.Second {
+			t.Fatalf("written %q is %s away, want about 2m", v, off)
+		}
+		return d
+	})
+}
+
+// A live migration is reported; with live-migration=taint the node gets the
+// at-risk taint but is neither cordoned nor drained, and the taint goes
+// when the event ends.
+func TestDigitalOceanLiveMigrationTaintsOnlyWhenConfigured(t *testing.T) {
+	f := newFixture(t, func(n *corev1.Node) { n.Spec.ProviderID = "digitalocean://3164494" })
+	f.workload(2)
+	emu := emudo.New(emudo.Options{Log: logging.Discard()})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	src, err := donotice.New(donotice.Config{
+		MetadataURL: srv.URL, Node: f.node, Interval: 200 * time.Millisecond, Log: logging.Discard(), OnError: f.errors.inc,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := agent.DefaultPolicy()
+	if err := policy.Set([]string{"live-migration=taint"}); err != nil {
+		t.Fatal(err)
+	}
+	log := f.runPolicy(src, policy)
+	emu.Migrate(0, 0)
+	atRisk := func(n *corev1.Node) bool {
+		for _, tt := range n.Spec.Taints {
+			if tt.Key == drain.TaintAtRisk {
+				return true
+			}
+		}
+		return false
+	}
+	f.waitNode(30*time.Second, atRisk)
+	if n := f.getNodeT(); n.Spec.Unschedulable {
+		t.Error("a live migration cordoned the node")
+	}
+	if got, err := f.c.ReadyPods(f.ctx, f.ns, "app=web"); err != nil || got != 2 {
+		t.Errorf("ready pods = %d, %v; a live migration must not drain", got, err)
+	}
+	n, a, _ := log.first()
+	if n.Kind != notice.KindMigration || a != agent.ActionTaint {
+		t.Errorf("notice %+v acted on with %q, want live-migration/taint", n, a)
+	}
+	emu.Set(emudo.PathMaintenanceEvent, "")
+	f.waitNode(30*time.Second, func(n *corev1.Node) bool { return !atRisk(n) })
+}
+
+// Faults on the key are counted and survived: after a 500 and garbage, a
+// reclaim still drains.
+func TestAlibabaFaultsSurvived(t *testing.T) {
+	f := newFixture(t, func(n *corev1.Node) { n.Spec.ProviderID = "alicloud://cn-hangzhou.i-x" })
+	emu := emualibaba.New(emualibaba.Options{Log: logging.Discard()})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	src, err := alibabanotice.New(alibabanotice.Config{
+		MetadataURL: srv.URL, Node: f.node, Interval: 100 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		Log: logging.Discard(), OnError: f.errors.inc,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.runPolicy(src, agent.DefaultPolicy())
+	for _, mode := range []emulate.FaultMode{"500", emulate.FaultGarbage} {
+		if err := emu.FailNext(emualibaba.PathTerminationTime, mode, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.c.Eventually(t, 30*time.Second, func() (bool, error) { return f.errors.total() >= 2, nil })
+	emu.Reclaim(0, 5*time.Minute)
+	f.c.Eventually(t, 60*time.Second, func() (bool, error) {
+		_, err := f.getNode()
+		return apierrors.IsNotFound(err), nil
+	})
+}
