@@ -79,9 +79,9 @@ func New(o Options) *Server {
 // Reclaim writes the termination time after in: the release time is then
 // notice later, in UTC, as ECS writes it ("2006-01-02T15:04:05Z").
 func (s *Server) Reclaim(in, notice time.Duration) {
-	s.After(in, func() {
-		s.Set(PathTerminationTime, s.Clock().Now().Add(notice).UTC().Format("2006-01-02T15:04:05Z"))
-	})
+	// Computed now: a fake clock runs AfterFunc callbacks under its lock.
+	v := s.Clock().Now().Add(in + notice).UTC().Format("2006-01-02T15:04:05Z")
+	s.After(in, func() { s.Set(PathTerminationTime, v) })
 }
 
 // ReclaimRequest is the body of POST /lifeboat/reclaim.

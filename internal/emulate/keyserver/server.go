@@ -93,8 +93,10 @@ func New(o Options) *Server {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	s := &Server{opts: o, faults: emulate.NewFaults(), values: map[string]string{}, tokens: map[string]time.Time{},
-		initial: map[string]string{}}
+	s := &Server{
+		opts: o, faults: emulate.NewFaults(), values: map[string]string{}, tokens: map[string]time.Time{},
+		initial: map[string]string{},
+	}
 	for k, v := range o.Values {
 		s.values[k], s.initial[k] = v, v
 	}
@@ -230,7 +232,9 @@ func (s *Server) After(d time.Duration, f func()) {
 
 // SetFault makes requests to path misbehave until removed (FaultNone);
 // path is exact, a "/"-terminated prefix, or "" for every path.
-func (s *Server) SetFault(path string, mode emulate.FaultMode) error { return s.faults.Set(path, mode, 0) }
+func (s *Server) SetFault(path string, mode emulate.FaultMode) error {
+	return s.faults.Set(path, mode, 0)
+}
 
 // FailNext is SetFault for the next n requests only.
 func (s *Server) FailNext(path string, mode emulate.FaultMode, n int) error {

@@ -70,9 +70,9 @@ func New(o Options) *Server {
 // Reclaim writes the termination time after in: the reclaim time is then
 // notice later, written in UTC+8 without a zone as CVM does.
 func (s *Server) Reclaim(in, notice time.Duration) {
-	s.After(in, func() {
-		s.Set(PathTerminationTime, s.Clock().Now().Add(notice).In(UTC8).Format(TimeLayout))
-	})
+	// Computed now: a fake clock runs AfterFunc callbacks under its lock.
+	v := s.Clock().Now().Add(in + notice).In(UTC8).Format(TimeLayout)
+	s.After(in, func() { s.Set(PathTerminationTime, v) })
 }
 
 // ReclaimRequest is the body of POST /lifeboat/reclaim.

@@ -145,8 +145,10 @@ func New(cfg Config) (*Source, error) {
 		transport = metadatahttp.NewTransport()
 	}
 	s := &Source{cfg: cfg, base: base}
-	s.tokens = &tokens{url: base + PathToken, ttl: DefaultTokenTTL, clock: cfg.Clock, timeout: cfg.RequestTimeout,
-		client: &http.Client{Transport: transport}}
+	s.tokens = &tokens{
+		url: base + PathToken, ttl: DefaultTokenTTL, clock: cfg.Clock, timeout: cfg.RequestTimeout,
+		client: &http.Client{Transport: transport},
+	}
 	s.poll = keypoll.New(keypoll.Config{
 		Source: Name, URL: base + PathTerminationTime,
 		Interval: cfg.Interval, RequestTimeout: cfg.RequestTimeout, MinBackoff: cfg.MinBackoff, MaxBackoff: cfg.MaxBackoff,
