@@ -40,9 +40,9 @@ func TestEmulateKeyCloudsRejectBadFlagsNamingThem(t *testing.T) {
 // when its context ends.
 func TestEmulateKeyCloudsServeUntilCanceled(t *testing.T) {
 	cases := []struct {
-		args   []string
-		path   string
-		want   *regexp.Regexp
+		args []string
+		path string
+		want *regexp.Regexp
 	}{
 		{[]string{"alibaba", "--reclaim-in=0s"}, "/latest/meta-data/instance/spot/termination-time", regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)},
 		{[]string{"tencent", "--reclaim-in=0s"}, "/latest/meta-data/spot/termination-time", regexp.MustCompile(`^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$`)},
