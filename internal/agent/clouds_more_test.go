@@ -11,18 +11,23 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lifeboat-dev/lifeboat/internal/agent"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/emulate"
 	emualibaba "github.com/lifeboat-dev/lifeboat/internal/emulate/alibaba"
 	emudo "github.com/lifeboat-dev/lifeboat/internal/emulate/digitalocean"
+	emugcp "github.com/lifeboat-dev/lifeboat/internal/emulate/gcp"
 	emutencent "github.com/lifeboat-dev/lifeboat/internal/emulate/tencent"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	alibabanotice "github.com/lifeboat-dev/lifeboat/internal/notice/alibaba"
 	donotice "github.com/lifeboat-dev/lifeboat/internal/notice/digitalocean"
+	gcpnotice "github.com/lifeboat-dev/lifeboat/internal/notice/gcp"
+	"github.com/lifeboat-dev/lifeboat/internal/notice/nodecondition"
 	tencentnotice "github.com/lifeboat-dev/lifeboat/internal/notice/tencent"
+	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
 // actionLog records what the agent did about each notice.
@@ -227,4 +232,131 @@ func TestAlibabaFaultsSurvived(t *testing.T) {
 		_, err := f.getNode()
 		return apierrors.IsNotFound(err), nil
 	})
+}
+
+// setCondition sets (or replaces) a condition in the Node's status.
+func (f *fixture) setCondition(name string, c corev1.NodeCondition) {
+	f.t.Helper()
+	f.c.Eventually(f.t, 30*time.Second, func() (bool, error) {
+		n, err := f.c.Client.CoreV1().Nodes().Get(f.ctx, name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		kept := n.Status.Conditions[:0]
+		for _, old := range n.Status.Conditions {
+			if old.Type != c.Type {
+				kept = append(kept, old)
+			}
+		}
+		n.Status.Conditions = append(kept, c)
+		_, err = f.c.Client.CoreV1().Nodes().UpdateStatus(f.ctx, n, metav1.UpdateOptions{})
+		return err == nil, nil
+	})
+}
+
+// AKS node-problem-detector's VMEventScheduled condition drains and deletes
+// the node (rule VMEventScheduled=drain-delete) against the deadline
+// written in the condition's message.
+func TestNodeConditionDrainsWithTheMessageDeadline(t *testing.T) {
+	f := newFixture(t)
+	f.workload(2)
+	src, err := nodecondition.New(nodecondition.Config{
+		Client: f.c.Client, Node: f.node, Log: logging.Discard(), OnError: f.errors.inc,
+		Rules: []nodecondition.Rule{{Type: "VMEventScheduled", Status: corev1.ConditionTrue, Action: "drain-delete"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := f.runPolicy(src, agent.DefaultPolicy())
+	deadline := time.Now().Add(2 * time.Minute).UTC().Truncate(time.Second)
+	f.setCondition(f.node, corev1.NodeCondition{
+		Type: "VMEventScheduled", Status: corev1.ConditionTrue, Reason: "VMEventScheduled", LastTransitionTime: metav1.Now(),
+		Message: "Preempt Scheduled: " + deadline.Format(time.RFC1123) + ". DurationInSeconds: -1.  For more information, see https://aka.ms/aks/scheduledevents.",
+	})
+	f.c.Eventually(t, 60*time.Second, func() (bool, error) {
+		_, err := f.getNode()
+		return apierrors.IsNotFound(err), nil
+	})
+	f.c.Eventually(t, 10*time.Second, func() (bool, error) { _, _, ok := log.first(); return ok, nil })
+	n, a, _ := log.first()
+	if !n.Deadline.Equal(deadline) || n.Kind != notice.KindNodeCondition || a != agent.ActionDrainDelete {
+		t.Fatalf("notice %+v acted on with %q; want node-condition at %s, drain-delete", n, a, deadline)
+	}
+}
+
+// Queue mode's constructor: one source (Node empty) sees conditions on
+// every Node, and a cleared condition withdraws its notice.
+func TestNodeConditionSourceWatchesEveryNode(t *testing.T) {
+	f := newFixture(t)
+	other := testbed.UniqueName("cond")
+	f.c.AddNode(t, other)
+	src, err := nodecondition.New(nodecondition.Config{
+		Client: f.c.Client, Log: logging.Discard(),
+		Rules: []nodecondition.Rule{{Type: "KernelDeadlock", Status: corev1.ConditionTrue, Action: "cordon"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan notice.Notice, 64)
+	ctx, cancel := context.WithCancel(f.ctx)
+	defer cancel()
+	go func() { _ = src.Run(ctx, out) }()
+	<-src.ReadOnce()
+	cond := corev1.NodeCondition{Type: "KernelDeadlock", Status: corev1.ConditionTrue, Reason: "DockerHung", LastTransitionTime: metav1.Now(), Message: "task blocked"}
+	f.setCondition(f.node, cond)
+	f.setCondition(other, cond)
+	seen := map[string]bool{}
+	deadline := time.After(30 * time.Second)
+	for !seen[f.node] || !seen[other] {
+		select {
+		case n := <-out:
+			if n.Node == f.node || n.Node == other {
+				seen[n.Node] = !n.Canceled
+			}
+		case <-deadline:
+			t.Fatalf("notices seen for %v, want %s and %s", seen, f.node, other)
+		}
+	}
+	cond.Status = corev1.ConditionFalse
+	f.setCondition(other, cond)
+	for {
+		select {
+		case n := <-out:
+			if n.Node == other && n.Canceled {
+				return
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("clearing the condition did not withdraw the notice")
+		}
+	}
+}
+
+// A planned TERMINATE maintenance (instance/upcoming-maintenance) within
+// the lead drains the node against the window start and keeps it (the VM
+// comes back); NONE afterwards uncordons it.
+func TestGCPUpcomingMaintenanceDrainsBeforeTheWindow(t *testing.T) {
+	f := newFixture(t, func(n *corev1.Node) { n.Spec.ProviderID = "gce://project/us-central1-a/" + testbed.UniqueName("vm") })
+	f.workload(2)
+	emu := emugcp.New(emugcp.Options{Log: logging.Discard()})
+	srv := httptest.NewServer(emu)
+	t.Cleanup(srv.Close)
+	src, err := gcpnotice.New(gcpnotice.Config{MetadataURL: srv.URL, Node: f.node, UpcomingInterval: 100 * time.Millisecond,
+		Log: logging.Discard(), OnError: f.errors.inc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := f.runPolicy(src, agent.DefaultPolicy())
+	start := time.Now().Add(20 * time.Minute).UTC().Truncate(time.Second)
+	emu.Set(gcpnotice.KeyUpcomingMaintenance, `{"type":"SCHEDULED","maintenance_status":"PENDING","window_start_time":"`+start.Format(time.RFC3339)+`"}`)
+	f.waitNode(30*time.Second, func(n *corev1.Node) bool { return n.Spec.Unschedulable })
+	f.c.Eventually(t, 60*time.Second, func() (bool, error) {
+		n, err := f.c.ReadyPods(f.ctx, f.ns, "app=web")
+		return n == 0, err
+	})
+	n, _, _ := log.first()
+	if n.Kind != notice.KindHostMaintenance || !n.Deadline.Equal(start) {
+		t.Fatalf("notice %+v, want host-maintenance at %s", n, start)
+	}
+	emu.Set(gcpnotice.KeyUpcomingMaintenance, "NONE")
+	f.waitNode(30*time.Second, func(n *corev1.Node) bool { return !n.Spec.Unschedulable })
 }

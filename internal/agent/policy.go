@@ -58,6 +58,7 @@ func DefaultPolicy() Policy {
 		notice.KindFreeze:               ActionNone,
 		notice.KindShutdown:             ActionDrain,
 		notice.KindManual:               ActionDrain,
+		notice.KindNodeCondition:        ActionDrain,
 	}
 }
 
@@ -70,10 +71,16 @@ func (p Policy) For(k notice.Kind) Action {
 }
 
 // ForNotice returns the action for a notice. It is For(n.Kind), except that
+// a node-condition notice carries its rule's action, and that
 // an AWS spot interruption whose action is stop or hibernate keeps the Node
 // (drain-delete becomes drain): the instance comes back, and a hibernated
 // kubelet resumes without registering its Node again.
 func (p Policy) ForNotice(n notice.Notice) Action {
+	if n.Kind == notice.KindNodeCondition { // the --on-condition rule names its action
+		if a, err := ParseAction(n.Attributes["action"]); err == nil {
+			return a
+		}
+	}
 	a := p.For(n.Kind)
 	if n.Kind == notice.KindSpotInterruption && a == ActionDrainDelete {
 		switch n.Attributes["action"] {

@@ -61,6 +61,11 @@ type AgentOptions struct {
 	AzureVMName string
 	// GCPPreemptionWindow is the deadline after a GCP preemption is detected.
 	GCPPreemptionWindow time.Duration
+	// GCPMaintenanceLead is how long before its window a planned GCP
+	// maintenance (instance/upcoming-maintenance) is acted on.
+	GCPMaintenanceLead time.Duration
+	// OnCondition are --on-condition rules (TYPE[=STATUS]=ACTION).
+	OnCondition []string
 
 	policy agent.Policy
 	// mode is RunMode resolved; modeWarning is logged at start when set.
@@ -78,7 +83,7 @@ func NewAgentOptions() *AgentOptions {
 		Kube: kube.DefaultOptions(), Drain: d, Reporting: DefaultReportingOptions(),
 		Platform: "auto", DeleteNode: true, ShutdownTimeout: 150 * time.Second, ShutdownDeleteNode: "auto",
 		ShutdownDrain: string(agent.ShutdownDrainAuto), OnRebalance: string(agent.ActionTaint), NoticeTimeout: 5 * time.Minute,
-		RunMode: "auto", GCPPreemptionWindow: 30 * time.Second,
+		RunMode: "auto", GCPPreemptionWindow: 30 * time.Second, GCPMaintenanceLead: time.Hour,
 	}
 }
 
@@ -104,7 +109,12 @@ func (o *AgentOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.PodNamespace, "pod-namespace", o.PodNamespace, "The agent's pod namespace in pod mode (default: $POD_NAMESPACE).")
 	fs.BoolVar(&o.AWSAllowIMDSv1, "aws-allow-imdsv1", o.AWSAllowIMDSv1, "Allow token-less IMDSv1 requests when no IMDSv2 token can be had.")
 	fs.StringVar(&o.AzureVMName, "azure-vm-name", o.AzureVMName, "This VM's name in Azure Scheduled Events (default: from the providerID or IMDS).")
-	fs.DurationVar(&o.GCPPreemptionWindow, "gcp-preemption-window", o.GCPPreemptionWindow, "Deadline after a GCP preemption is detected.")
+	fs.DurationVar(&o.GCPPreemptionWindow, "gcp-preemption-window", o.GCPPreemptionWindow, "Deadline after a GCP preemption is detected: 30s, "+
+		"or 120s for Spot VMs created with scheduling.preemptionNoticeDuration=120s (the metadata server does not tell).")
+	// Issue 15 additions: planned GCP maintenance and node conditions.
+	fs.DurationVar(&o.GCPMaintenanceLead, "gcp-maintenance-lead", o.GCPMaintenanceLead,
+		"Act on a planned GCP maintenance (instance/upcoming-maintenance) this long before its window starts.")
+	addOnConditionFlag(fs, &o.OnCondition)
 }
 
 // Validate checks the flags.
@@ -137,6 +147,13 @@ func (o *AgentOptions) Validate() error {
 	}
 	if o.GCPPreemptionWindow <= 0 {
 		return fmt.Errorf("--gcp-preemption-window must be positive, got %s", o.GCPPreemptionWindow)
+	}
+	// Issue 15 additions.
+	if o.GCPMaintenanceLead <= 0 {
+		return fmt.Errorf("--gcp-maintenance-lead must be positive, got %s", o.GCPMaintenanceLead)
+	}
+	if err := validateOnCondition(o.OnCondition); err != nil {
+		return err
 	}
 	o.policy = agent.DefaultPolicy()
 	o.policy[notice.KindRebalance] = agent.Action(o.OnRebalance)

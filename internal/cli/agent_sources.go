@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/spf13/pflag"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
@@ -17,15 +19,30 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/notice/detect"
 	donotice "github.com/lifeboat-dev/lifeboat/internal/notice/digitalocean"
 	gcpnotice "github.com/lifeboat-dev/lifeboat/internal/notice/gcp"
+	"github.com/lifeboat-dev/lifeboat/internal/notice/nodecondition"
 	tencentnotice "github.com/lifeboat-dev/lifeboat/internal/notice/tencent"
 )
 
-// sources builds the notice sources for the platform.
+// sources builds the notice sources: the node-condition source when
+// --on-condition rules are set, and the platform's.
 func (o *AgentOptions) sources(ctx context.Context, client kubernetes.Interface, platform string, rep *reporters, g *Globals) ([]notice.Source, error) {
 	onError := func(source string) func(string) {
 		return func(reason string) { rep.metrics.NoticeError(source, reason) }
 	}
 	var out []notice.Source
+	if len(o.OnCondition) > 0 {
+		rules, err := nodecondition.ParseRules(o.OnCondition, validAction)
+		if err != nil {
+			return nil, fmt.Errorf("--on-condition %w", err)
+		}
+		cond, err := nodecondition.New(nodecondition.Config{
+			Client: client, Node: o.Node, Rules: rules, Log: g.Log, OnError: onError(nodecondition.Name),
+		})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, cond)
+	}
 	s, err := o.platformSource(ctx, client, platform, g, onError)
 	if err != nil || s == nil {
 		return out, err
@@ -51,7 +68,8 @@ func (o *AgentOptions) platformSource(ctx context.Context, client kubernetes.Int
 		})
 	case detect.GCP:
 		return gcpnotice.New(gcpnotice.Config{
-			MetadataURL: o.MetadataURL, Node: o.Node, PreemptionNotice: o.GCPPreemptionWindow, Log: g.Log, OnError: onError(platform),
+			MetadataURL: o.MetadataURL, Node: o.Node, PreemptionNotice: o.GCPPreemptionWindow, MaintenanceLead: o.GCPMaintenanceLead,
+			Log: g.Log, OnError: onError(platform),
 		})
 	case detect.Alibaba:
 		return alibabanotice.New(alibabanotice.Config{MetadataURL: o.MetadataURL, Node: o.Node, Log: g.Log, OnError: onError(platform)})
@@ -61,6 +79,26 @@ func (o *AgentOptions) platformSource(ctx context.Context, client kubernetes.Int
 		return donotice.New(donotice.Config{MetadataURL: o.MetadataURL, Node: o.Node, Log: g.Log, OnError: onError(platform)})
 	}
 	return nil, nil
+}
+
+// addOnConditionFlag registers --on-condition.
+func addOnConditionFlag(fs *pflag.FlagSet, rules *[]string) {
+	fs.StringArrayVar(rules, "on-condition", *rules, "Act on a Node condition, TYPE[=STATUS]=ACTION (repeatable; STATUS defaults to True), "+
+		"e.g. VMEventScheduled=drain-delete for AKS node-problem-detector; the deadline comes from a time in the condition's message.")
+}
+
+// validateOnCondition checks --on-condition rules.
+func validateOnCondition(rules []string) error {
+	if _, err := nodecondition.ParseRules(rules, validAction); err != nil {
+		return fmt.Errorf("--on-condition %w", err)
+	}
+	return nil
+}
+
+// validAction accepts an agent action name.
+func validAction(a string) error {
+	_, err := agent.ParseAction(a)
+	return err
 }
 
 // detectPlatform is --platform auto: detect.Detect with this node's providerID.
