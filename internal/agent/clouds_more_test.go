@@ -340,8 +340,10 @@ func TestGCPUpcomingMaintenanceDrainsBeforeTheWindow(t *testing.T) {
 	emu := emugcp.New(emugcp.Options{Log: logging.Discard()})
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
-	src, err := gcpnotice.New(gcpnotice.Config{MetadataURL: srv.URL, Node: f.node, UpcomingInterval: 100 * time.Millisecond,
-		Log: logging.Discard(), OnError: f.errors.inc})
+	src, err := gcpnotice.New(gcpnotice.Config{
+		MetadataURL: srv.URL, Node: f.node, UpcomingInterval: 100 * time.Millisecond,
+		Log: logging.Discard(), OnError: f.errors.inc,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -237,8 +237,10 @@ func (u *upcoming) poll(ctx context.Context) {
 }
 
 func (u *upcoming) newNotice(id string, m UpcomingMaintenance, p UpcomingPlan, policy string, now time.Time) notice.Notice {
-	attrs := map[string]string{"key": KeyUpcomingMaintenance, "event-type": m.Type, "status": m.Status,
-		"window-start": m.WindowStart.Format(time.RFC3339), "on-host-maintenance": strings.TrimSpace(policy)}
+	attrs := map[string]string{
+		"key": KeyUpcomingMaintenance, "event-type": m.Type, "status": m.Status,
+		"window-start": m.WindowStart.Format(time.RFC3339), "on-host-maintenance": strings.TrimSpace(policy),
+	}
 	if !m.WindowEnd.IsZero() {
 		attrs["window-end"] = m.WindowEnd.Format(time.RFC3339)
 	}

@@ -83,8 +83,10 @@ func TestPlanUpcoming(t *testing.T) {
 // NONE withdraws it.
 func TestUpcomingMaintenanceFromTheEmulator(t *testing.T) {
 	emu, srv := emulator(t, nil)
-	out, errs, _ := run(t, source.Config{MetadataURL: srv.URL, UpcomingInterval: 20 * time.Millisecond,
-		MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, RequestTimeout: 200 * time.Millisecond})
+	out, errs, _ := run(t, source.Config{
+		MetadataURL: srv.URL, UpcomingInterval: 20 * time.Millisecond,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, RequestTimeout: 200 * time.Millisecond,
+	})
 	noticetest.Eventually(t, func() bool { return len(emu.Requests(source.KeyUpcomingMaintenance)) >= 2 }) // 404: not served
 	if n := errs.All(); len(n) != 0 {
 		t.Fatalf("a 404 for upcoming-maintenance was counted: %v", n)
