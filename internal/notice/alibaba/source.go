@@ -35,11 +35,11 @@ const (
 	// PathInstanceID is the instance ID.
 	PathInstanceID = "/latest/meta-data/instance-id"
 	// PathToken hands out hardened-mode session tokens (PUT).
-	PathToken = "/latest/api/token"
+	PathToken = "/latest/api/token" //nolint:gosec // G101: a URL path, not a credential
 	// HeaderTokenTTL asks for a token lifetime in seconds (1-21600).
-	HeaderTokenTTL = "X-aliyun-ecs-metadata-token-ttl-seconds"
+	HeaderTokenTTL = "X-aliyun-ecs-metadata-token-ttl-seconds" //nolint:gosec // G101: a header name, not a credential
 	// HeaderToken carries the token on metadata requests.
-	HeaderToken = "X-aliyun-ecs-metadata-token"
+	HeaderToken = "X-aliyun-ecs-metadata-token" //nolint:gosec // G101: a header name, not a credential
 )
 
 // Reasons passed to Config.OnError.
