@@ -7,8 +7,8 @@ import (
 
 	emu "github.com/lifeboat-dev/lifeboat/internal/emulate/tencent"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
-	"github.com/lifeboat-dev/lifeboat/internal/notice/tencent"
 	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/noticetest"
+	"github.com/lifeboat-dev/lifeboat/internal/notice/tencent"
 )
 
 // BenchmarkTencentDetection measures the time from the reclaim being written on
