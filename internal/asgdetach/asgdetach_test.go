@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -15,6 +16,8 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/internal/asgdetach"
 	"github.com/lifeboat-dev/lifeboat/internal/awsfake"
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
+	"github.com/lifeboat-dev/lifeboat/internal/notice"
 )
 
 // setup serves the fake Auto Scaling API and records the raw query of
@@ -82,4 +85,72 @@ func TestInstanceOutsideAnyGroupAndErrors(t *testing.T) {
 		t.Error("empty instance ID accepted")
 	}
 	_ = fake
+}
+
+// fakeSource sends the given notices, then waits for ctx.
+type fakeSource struct{ notices []notice.Notice }
+
+func (f *fakeSource) Name() string { return "aws" }
+
+func (f *fakeSource) Run(ctx context.Context, out chan<- notice.Notice) error {
+	for _, n := range f.notices {
+		select {
+		case out <- n:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+	<-ctx.Done()
+	return nil
+}
+
+func TestOnSpotDetachesOncePerInstanceInTheBackground(t *testing.T) {
+	fake, c, forms := setup(t)
+	fake.AutoScaling.AddGroup(awsfake.Group{Name: "nodes", Desired: 2, Instances: []string{"i-1", "i-2"}})
+	src := asgdetach.OnSpot(&fakeSource{notices: []notice.Notice{
+		{ID: "reb", Kind: notice.KindRebalance, InstanceID: "i-2"},
+		{ID: "spot-1", Kind: notice.KindSpotInterruption, InstanceID: "i-1"},
+		{ID: "spot-1b", Kind: notice.KindSpotInterruption, InstanceID: "i-1"},
+	}}, c, logging.Discard(), nil)
+	if src.Name() != "aws" {
+		t.Errorf("Name = %q", src.Name())
+	}
+	out := make(chan notice.Notice, 8)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, out) }()
+	for i := range 3 {
+		select {
+		case <-out:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("notice %d not forwarded", i)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if g, _ := fake.AutoScaling.Group("nodes"); len(g.Detached) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("i-1 not detached")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	g, _ := fake.AutoScaling.Group("nodes")
+	detaches := 0
+	for _, f := range forms() {
+		if f.Get("Action") == "DetachInstances" {
+			detaches++
+		}
+	}
+	if g.Desired != 2 || g.Detached[0] != "i-1" || detaches != 1 {
+		t.Errorf("group %+v after %d DetachInstances calls: want i-1 detached once, desired 2 kept, i-2 (rebalance) left", g, detaches)
+	}
+	if _, ok := src.(notice.Readier); !ok {
+		t.Error("the wrapper hides readiness")
+	}
 }

@@ -66,6 +66,9 @@ type AgentOptions struct {
 	GCPMaintenanceLead time.Duration
 	// OnCondition are --on-condition rules (TYPE[=STATUS]=ACTION).
 	OnCondition []string
+	// DetachFromASG detaches a spot-interrupted instance from its Auto
+	// Scaling group without decrementing the desired capacity (AWS).
+	DetachFromASG bool
 
 	policy agent.Policy
 	// mode is RunMode resolved; modeWarning is logged at start when set.
@@ -115,6 +118,9 @@ func (o *AgentOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.GCPMaintenanceLead, "gcp-maintenance-lead", o.GCPMaintenanceLead,
 		"Act on a planned GCP maintenance (instance/upcoming-maintenance) this long before its window starts.")
 	addOnConditionFlag(fs, &o.OnCondition)
+	fs.BoolVar(&o.DetachFromASG, "detach-from-asg", o.DetachFromASG, "AWS: on a spot interruption, detach the instance from its Auto Scaling group "+
+		"without decrementing the desired capacity, so the replacement launches at once (needs credentials with autoscaling:DetachInstances "+
+		"and autoscaling:DescribeAutoScalingInstances, and AWS_REGION).")
 }
 
 // Validate checks the flags.

@@ -6,12 +6,14 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/spf13/pflag"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/lifeboat-dev/lifeboat/internal/agent"
+	"github.com/lifeboat-dev/lifeboat/internal/asgdetach"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	alibabanotice "github.com/lifeboat-dev/lifeboat/internal/notice/alibaba"
 	awsnotice "github.com/lifeboat-dev/lifeboat/internal/notice/aws"
@@ -21,6 +23,7 @@ import (
 	gcpnotice "github.com/lifeboat-dev/lifeboat/internal/notice/gcp"
 	"github.com/lifeboat-dev/lifeboat/internal/notice/nodecondition"
 	tencentnotice "github.com/lifeboat-dev/lifeboat/internal/notice/tencent"
+	"github.com/lifeboat-dev/lifeboat/internal/queue"
 )
 
 // sources builds the notice sources: the node-condition source when
@@ -57,9 +60,18 @@ func (o *AgentOptions) platformSource(ctx context.Context, client kubernetes.Int
 ) (notice.Source, error) {
 	switch platform {
 	case detect.AWS:
-		return awsnotice.New(awsnotice.Config{
+		s, err := awsnotice.New(awsnotice.Config{
 			Endpoint: o.MetadataURL, AllowIMDSv1: o.AWSAllowIMDSv1, NodeName: o.Node, Log: g.Log, OnError: onError(platform),
 		})
+		if err != nil || !o.DetachFromASG {
+			return s, err
+		}
+		// Credentials and region from the environment (AWS_REGION, IRSA, the instance role).
+		cfg, err := queue.LoadAWSConfig(ctx, "", "")
+		if err != nil {
+			return nil, fmt.Errorf("--detach-from-asg: %w", err)
+		}
+		return asgdetach.OnSpot(s, autoscaling.NewFromConfig(cfg), g.Log, onError(platform)), nil
 	case detect.Azure:
 		pid, _ := providerID(ctx, client, o.Node)
 		return azurenotice.New(azurenotice.Config{
