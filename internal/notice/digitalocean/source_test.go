@@ -14,14 +14,16 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/noticetest"
 )
 
-func setup(t *testing.T) (*emu.Server, *digitalocean.Source, *noticetest.ErrorLog) {
+// setup starts an emulator and a source polling it quickly; requestTimeout
+// is short only where hangs are injected.
+func setup(t *testing.T, requestTimeout time.Duration) (*emu.Server, *digitalocean.Source, *noticetest.ErrorLog) {
 	t.Helper()
 	e := emu.New(emu.Options{Log: logging.Discard()})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	errs := &noticetest.ErrorLog{}
 	cfg := digitalocean.Config{
-		MetadataURL: srv.URL, Node: "node-d", Interval: 10 * time.Millisecond, RequestTimeout: 100 * time.Millisecond,
+		MetadataURL: srv.URL, Node: "node-d", Interval: 10 * time.Millisecond, RequestTimeout: requestTimeout,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		Log: logging.Discard(), OnError: errs.Add,
 	}
@@ -33,7 +35,7 @@ func setup(t *testing.T) (*emu.Server, *digitalocean.Source, *noticetest.ErrorLo
 }
 
 func TestLiveMigrationIsReportedAndEnds(t *testing.T) {
-	e, s, errs := setup(t)
+	e, s, errs := setup(t, 0)
 	out, _ := noticetest.Run(t, s)
 	noticetest.Ready(t, s)
 	before := time.Now()
@@ -61,7 +63,7 @@ func TestLiveMigrationIsReportedAndEnds(t *testing.T) {
 }
 
 func TestUnknownEventsAndFaultsAreCounted(t *testing.T) {
-	e, s, errs := setup(t)
+	e, s, errs := setup(t, 100*time.Millisecond)
 	e.Set(emu.PathMaintenanceEvent, "reboot")
 	out, _ := noticetest.Run(t, s)
 	noticetest.Eventually(t, func() bool { return errs.Count(digitalocean.ReasonMalformed) >= 2 })

@@ -17,14 +17,17 @@ import (
 
 var t0 = time.Date(2026, 3, 1, 23, 30, 0, 0, time.UTC) // 07:30 on 2 March in UTC+8
 
-func setup(t *testing.T) (*emu.Server, *tencent.Source, *noticetest.ErrorLog) {
+// setup starts an emulator (clock fixed at t0) and a source polling it
+// quickly; requestTimeout is short only in tests that inject hangs (a loaded
+// machine may take longer than 100 ms to answer).
+func setup(t *testing.T, requestTimeout time.Duration) (*emu.Server, *tencent.Source, *noticetest.ErrorLog) {
 	t.Helper()
 	e := emu.New(emu.Options{Clock: testclock.NewFakeClock(t0), Log: logging.Discard()})
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
 	errs := &noticetest.ErrorLog{}
 	s, err := tencent.New(tencent.Config{
-		MetadataURL: srv.URL, Node: "node-t", Interval: 10 * time.Millisecond, RequestTimeout: 100 * time.Millisecond,
+		MetadataURL: srv.URL, Node: "node-t", Interval: 10 * time.Millisecond, RequestTimeout: requestTimeout,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		Log: logging.Discard(), OnError: errs.Add,
 	})
@@ -38,7 +41,7 @@ func setup(t *testing.T) (*emu.Server, *tencent.Source, *noticetest.ErrorLog) {
 // zone and across a date boundary; the notice's deadline is the same
 // instant, not eight hours off.
 func TestReclaimDeadlineIsReadAsUTCPlus8(t *testing.T) {
-	e, s, errs := setup(t)
+	e, s, errs := setup(t, 0)
 	out, _ := noticetest.Run(t, s)
 	noticetest.Ready(t, s)
 	e.Reclaim(0, 2*time.Minute)
@@ -67,7 +70,7 @@ func TestFaultsAreCountedAndSurvived(t *testing.T) {
 		{emulate.FaultHang, tencent.ReasonTimeout},
 	} {
 		t.Run(string(tc.mode), func(t *testing.T) {
-			e, s, errs := setup(t)
+			e, s, errs := setup(t, 100*time.Millisecond)
 			e.Reclaim(0, 2*time.Minute)
 			if err := e.SetFault(emu.PathTerminationTime, tc.mode); err != nil {
 				t.Fatal(err)
