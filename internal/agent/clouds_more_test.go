@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lifeboat-dev/lifeboat/internal/agent"
+	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/emulate"
 	emualibaba "github.com/lifeboat-dev/lifeboat/internal/emulate/alibaba"
@@ -27,46 +28,57 @@ import (
 	gcpnotice "github.com/lifeboat-dev/lifeboat/internal/notice/gcp"
 	"github.com/lifeboat-dev/lifeboat/internal/notice/nodecondition"
 	tencentnotice "github.com/lifeboat-dev/lifeboat/internal/notice/tencent"
+	"github.com/lifeboat-dev/lifeboat/internal/report"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
-// actionLog records what the agent did about each notice.
+// actionLog is a report.Reporter recording the notices the agent decided on
+// and which of them it finished (its action done).
 type actionLog struct {
+	report.Discard
+	table decide.Table
+
 	mu      sync.Mutex
 	notices []notice.Notice
-	actions map[string]agent.Action
+	done    map[string]bool
 }
 
-func (l *actionLog) hooks() agent.Hooks {
-	return agent.Hooks{
-		OnNotice: func(n notice.Notice) { l.mu.Lock(); l.notices = append(l.notices, n); l.mu.Unlock() },
-		OnAction: func(n notice.Notice, a agent.Action, _ *drain.Result, _ error) {
-			l.mu.Lock()
-			l.actions[n.ID] = a
-			l.mu.Unlock()
-		},
+func (l *actionLog) NoticeReceived(n notice.Notice) {
+	l.mu.Lock()
+	l.notices = append(l.notices, n)
+	l.mu.Unlock()
+}
+
+func (l *actionLog) Finished(n notice.Notice, f report.Finish) {
+	if f.Kind == report.FinishDone && f.Err == nil {
+		l.mu.Lock()
+		l.done[n.ID] = true
+		l.mu.Unlock()
 	}
 }
 
-func (l *actionLog) first() (notice.Notice, agent.Action, bool) {
+// first returns the first notice received that is not a withdrawal, the
+// action the table decides for it (decide.Table.For, the agent's own
+// decision), and whether the agent finished it.
+func (l *actionLog) first() (notice.Notice, decide.Action, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.notices) == 0 {
-		return notice.Notice{}, "", false
+	for _, n := range l.notices {
+		if !n.Canceled {
+			return n, l.table.For(n), l.done[n.ID]
+		}
 	}
-	n := l.notices[0]
-	a, ok := l.actions[n.ID]
-	return n, a, ok
+	return notice.Notice{}, "", false
 }
 
-// runPolicy runs an agent with src and policy, like startWith, recording
-// notices and actions.
-func (f *fixture) runPolicy(src notice.Source, policy agent.Policy) *actionLog {
+// runPolicy runs an agent with src and the action table (no maintenance
+// lead), like startWith, recording notices.
+func (f *fixture) runPolicy(src notice.Source, table decide.Table) *actionLog {
 	f.t.Helper()
-	log := &actionLog{actions: map[string]agent.Action{}}
+	log := &actionLog{table: table, done: map[string]bool{}}
 	f.agent = agent.New(agent.Config{
 		Client: f.c.Client, Node: f.node, Drainer: drain.New(f.c.Client, drain.Config{Log: logging.Discard()}),
-		Sources: []notice.Source{src}, Policy: policy, Hooks: log.hooks(),
+		Sources: []notice.Source{src}, Actions: table, Reporter: log,
 		Drain:      drain.Options{Force: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1},
 		DeleteNode: true, Log: logging.Discard(),
 	})
@@ -91,7 +103,7 @@ func (f *fixture) runPolicy(src notice.Source, policy agent.Policy) *actionLog {
 // acted with drain-delete on a notice carrying exactly that deadline.
 func spotEndToEnd(t *testing.T, f *fixture, src notice.Source, reclaim func() time.Time) {
 	f.workload(3)
-	log := f.runPolicy(src, agent.DefaultPolicy())
+	log := f.runPolicy(src, decide.DefaultTable())
 	start := time.Now()
 	want := reclaim()
 	f.c.Eventually(t, 60*time.Second, func() (bool, error) {
@@ -101,9 +113,9 @@ func spotEndToEnd(t *testing.T, f *fixture, src notice.Source, reclaim func() ti
 	if time.Now().After(want) {
 		t.Errorf("node deleted after the deadline %s", want)
 	}
-	f.c.Eventually(t, 10*time.Second, func() (bool, error) { _, _, ok := log.first(); return ok, nil })
+	f.c.Eventually(t, 30*time.Second, func() (bool, error) { _, _, ok := log.first(); return ok, nil })
 	n, a, _ := log.first()
-	if !n.Deadline.Equal(want) || n.Kind != notice.KindSpotInterruption || a != agent.ActionDrainDelete {
+	if !n.Deadline.Equal(want) || n.Kind != notice.KindSpotInterruption || a != decide.ActionDrainDelete {
 		t.Fatalf("notice %+v acted on with %q; want a spot interruption at %s, drain-delete", n, a, want)
 	}
 	t.Logf("detected %s after the reclaim, node gone %s after it", n.Detected.Sub(start), time.Since(start))
@@ -177,8 +189,8 @@ func TestDigitalOceanLiveMigrationTaintsOnlyWhenConfigured(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	policy := agent.DefaultPolicy()
-	if err := policy.Set([]string{"live-migration=taint"}); err != nil {
+	policy := decide.DefaultTable()
+	if err := policy.Set([]string{"live-migration=taint"}, decide.ModeAgent); err != nil {
 		t.Fatal(err)
 	}
 	log := f.runPolicy(src, policy)
@@ -199,7 +211,7 @@ func TestDigitalOceanLiveMigrationTaintsOnlyWhenConfigured(t *testing.T) {
 		t.Errorf("ready pods = %d, %v; a live migration must not drain", got, err)
 	}
 	n, a, _ := log.first()
-	if n.Kind != notice.KindMigration || a != agent.ActionTaint {
+	if n.Kind != notice.KindMigration || a != decide.ActionTaint {
 		t.Errorf("notice %+v acted on with %q, want live-migration/taint", n, a)
 	}
 	emu.Set(emudo.PathMaintenanceEvent, "")
@@ -220,7 +232,7 @@ func TestAlibabaFaultsSurvived(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.runPolicy(src, agent.DefaultPolicy())
+	f.runPolicy(src, decide.DefaultTable())
 	for _, mode := range []emulate.FaultMode{"500", emulate.FaultGarbage} {
 		if err := emu.FailNext(emualibaba.PathTerminationTime, mode, 2); err != nil {
 			t.Fatal(err)
@@ -267,7 +279,7 @@ func TestNodeConditionDrainsWithTheMessageDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := f.runPolicy(src, agent.DefaultPolicy())
+	log := f.runPolicy(src, decide.DefaultTable())
 	deadline := time.Now().Add(2 * time.Minute).UTC().Truncate(time.Second)
 	f.setCondition(f.node, corev1.NodeCondition{
 		Type: "VMEventScheduled", Status: corev1.ConditionTrue, Reason: "VMEventScheduled", LastTransitionTime: metav1.Now(),
@@ -277,9 +289,9 @@ func TestNodeConditionDrainsWithTheMessageDeadline(t *testing.T) {
 		_, err := f.getNode()
 		return apierrors.IsNotFound(err), nil
 	})
-	f.c.Eventually(t, 10*time.Second, func() (bool, error) { _, _, ok := log.first(); return ok, nil })
+	f.c.Eventually(t, 30*time.Second, func() (bool, error) { _, _, ok := log.first(); return ok, nil })
 	n, a, _ := log.first()
-	if !n.Deadline.Equal(deadline) || n.Kind != notice.KindNodeCondition || a != agent.ActionDrainDelete {
+	if !n.Deadline.Equal(deadline) || n.Kind != notice.KindNodeCondition || a != decide.ActionDrainDelete {
 		t.Fatalf("notice %+v acted on with %q; want node-condition at %s, drain-delete", n, a, deadline)
 	}
 }
@@ -347,7 +359,7 @@ func TestGCPUpcomingMaintenanceDrainsBeforeTheWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := f.runPolicy(src, agent.DefaultPolicy())
+	log := f.runPolicy(src, decide.DefaultTable())
 	start := time.Now().Add(20 * time.Minute).UTC().Truncate(time.Second)
 	emu.Set(gcpnotice.KeyUpcomingMaintenance, `{"type":"SCHEDULED","maintenance_status":"PENDING","window_start_time":"`+start.Format(time.RFC3339)+`"}`)
 	f.waitNode(30*time.Second, func(n *corev1.Node) bool { return n.Spec.Unschedulable })

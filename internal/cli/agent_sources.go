@@ -14,6 +14,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/internal/agent"
 	"github.com/lifeboat-dev/lifeboat/internal/asgdetach"
+	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	alibabanotice "github.com/lifeboat-dev/lifeboat/internal/notice/alibaba"
 	awsnotice "github.com/lifeboat-dev/lifeboat/internal/notice/aws"
@@ -80,7 +81,7 @@ func (o *AgentOptions) platformSource(ctx context.Context, client kubernetes.Int
 		})
 	case detect.GCP:
 		return gcpnotice.New(gcpnotice.Config{
-			MetadataURL: o.MetadataURL, Node: o.Node, PreemptionNotice: o.GCPPreemptionWindow, MaintenanceLead: o.GCPMaintenanceLead,
+			MetadataURL: o.MetadataURL, Node: o.Node, PreemptionNotice: o.GCPPreemptionWindow,
 			Log: g.Log, OnError: onError(platform),
 		})
 	case detect.Alibaba:
@@ -107,9 +108,9 @@ func validateOnCondition(rules []string) error {
 	return nil
 }
 
-// validAction accepts an agent action name.
+// validAction accepts an action name.
 func validAction(a string) error {
-	_, err := agent.ParseAction(a)
+	_, err := decide.ParseAction(a)
 	return err
 }
 

@@ -5,8 +5,8 @@
 // the value flips, without polling, and turns them into preemption,
 // host-maintenance and live-migration notices, with canceled notices when a
 // maintenance event ends. It also polls instance/upcoming-maintenance and
-// plans a maintenance from its window: a notice MaintenanceLead before the
-// window starts, with the window start as deadline.
+// plans a maintenance from its window: a notice with the window start as
+// deadline (the agent's --maintenance-lead decides when the drain starts).
 package gcp
 
 import (
@@ -78,8 +78,9 @@ type Config struct {
 	// UpcomingInterval is the wait between reads of
 	// instance/upcoming-maintenance (DefaultUpcomingInterval if zero).
 	UpcomingInterval time.Duration
-	// MaintenanceLead is how long before its window a planned maintenance
-	// becomes a notice (DefaultMaintenanceLead if zero).
+	// MaintenanceLead, if positive, holds a planned maintenance back until
+	// that long before its window; zero announces it as soon as it is
+	// known (the agent's --maintenance-lead then decides when to drain).
 	MaintenanceLead time.Duration
 	// WaitTimeout is the timeout_sec of hanging requests, at least 1 s
 	// (DefaultWaitTimeout if zero).
@@ -176,7 +177,6 @@ func (c *Config) defaults() error {
 		{"PreemptionNotice", &c.PreemptionNotice, DefaultPreemptionNotice},
 		{"MaintenanceNotice", &c.MaintenanceNotice, DefaultMaintenanceNotice},
 		{"UpcomingInterval", &c.UpcomingInterval, DefaultUpcomingInterval},
-		{"MaintenanceLead", &c.MaintenanceLead, DefaultMaintenanceLead},
 		{"WaitTimeout", &c.WaitTimeout, DefaultWaitTimeout},
 		{"RequestTimeout", &c.RequestTimeout, DefaultRequestTimeout},
 		{"MinBackoff", &c.MinBackoff, DefaultMinBackoff},
@@ -188,6 +188,9 @@ func (c *Config) defaults() error {
 		if *d.v == 0 {
 			*d.v = d.def
 		}
+	}
+	if c.MaintenanceLead < 0 {
+		return &ConfigError{Source: Name, Field: "MaintenanceLead", Err: fmt.Errorf("must not be negative, got %s", c.MaintenanceLead)}
 	}
 	c.WaitTimeout = max(c.WaitTimeout, time.Second)
 	c.MaxBackoff = max(c.MaxBackoff, c.MinBackoff)

@@ -28,9 +28,6 @@ const (
 const (
 	// DefaultUpcomingInterval is the wait between reads.
 	DefaultUpcomingInterval = time.Minute
-	// DefaultMaintenanceLead is how long before its window a planned
-	// maintenance becomes a notice (so the drain is not days early).
-	DefaultMaintenanceLead = time.Hour
 )
 
 // UpcomingMaintenance is a parsed instance/upcoming-maintenance value.
@@ -131,7 +128,8 @@ func ParseUpcomingMaintenance(v string) (m UpcomingMaintenance, found bool, err 
 
 // UpcomingPlan is what a planned maintenance means now.
 type UpcomingPlan struct {
-	// Act is true once the notice is due: the window starts within lead.
+	// Act is true once the notice is due: at once for lead 0, else once the
+	// window starts within lead.
 	Act bool
 	// Kind is host-maintenance for a TERMINATE VM, live-migration for a
 	// MIGRATE one.
@@ -149,7 +147,7 @@ func PlanUpcoming(m UpcomingMaintenance, onHostMaintenance string, now time.Time
 	if strings.EqualFold(strings.TrimSpace(onHostMaintenance), "MIGRATE") {
 		p.Kind = notice.KindMigration
 	}
-	p.Act = strings.EqualFold(m.Status, "ONGOING") || !now.Before(m.WindowStart.Add(-lead))
+	p.Act = lead <= 0 || strings.EqualFold(m.Status, "ONGOING") || !now.Before(m.WindowStart.Add(-lead))
 	if earliest := now.Add(minNotice); p.Act && p.Deadline.Before(earliest) {
 		p.Deadline = earliest
 	}

@@ -62,6 +62,7 @@ func TestPlanUpcoming(t *testing.T) {
 		deadline time.Time
 	}{
 		{"too early", m, "TERMINATE", now, false, notice.KindHostMaintenance, m.WindowStart},
+		{"no lead: at once", m, "TERMINATE", now, true, notice.KindHostMaintenance, m.WindowStart},
 		{"within the lead", m, "TERMINATE\n", now.Add(time.Hour), true, notice.KindHostMaintenance, m.WindowStart},
 		{"migrate VM", m, "MIGRATE", now.Add(90 * time.Minute), true, notice.KindMigration, m.WindowStart},
 		{"unknown policy plans a stop", m, "", now.Add(90 * time.Minute), true, notice.KindHostMaintenance, m.WindowStart},
@@ -70,7 +71,11 @@ func TestPlanUpcoming(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			p := source.PlanUpcoming(tc.m, tc.policy, tc.now, time.Hour, time.Minute)
+			lead := time.Hour
+			if strings.HasPrefix(tc.name, "no lead") {
+				lead = 0
+			}
+			p := source.PlanUpcoming(tc.m, tc.policy, tc.now, lead, time.Minute)
 			if p.Act != tc.act || p.Kind != tc.kind || !p.Deadline.Equal(tc.deadline) {
 				t.Errorf("PlanUpcoming = %+v, want act %v kind %s deadline %s", p, tc.act, tc.kind, tc.deadline)
 			}
