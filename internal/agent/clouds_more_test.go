@@ -32,15 +32,13 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
-// actionLog is a report.Reporter recording the notices the agent decided on
-// and which of them it finished (its action done).
+// actionLog is a report.Reporter recording the notices the agent decided on.
 type actionLog struct {
 	report.Discard
 	table decide.Table
 
 	mu      sync.Mutex
 	notices []notice.Notice
-	done    map[string]bool
 }
 
 func (l *actionLog) NoticeReceived(n notice.Notice) {
@@ -49,23 +47,15 @@ func (l *actionLog) NoticeReceived(n notice.Notice) {
 	l.mu.Unlock()
 }
 
-func (l *actionLog) Finished(n notice.Notice, f report.Finish) {
-	if f.Kind == report.FinishDone && f.Err == nil {
-		l.mu.Lock()
-		l.done[n.ID] = true
-		l.mu.Unlock()
-	}
-}
-
 // first returns the first notice received that is not a withdrawal, the
 // action the table decides for it (decide.Table.For, the agent's own
-// decision), and whether the agent finished it.
+// decision), and whether there is one.
 func (l *actionLog) first() (notice.Notice, decide.Action, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, n := range l.notices {
 		if !n.Canceled {
-			return n, l.table.For(n), l.done[n.ID]
+			return n, l.table.For(n), true
 		}
 	}
 	return notice.Notice{}, "", false
@@ -75,7 +65,7 @@ func (l *actionLog) first() (notice.Notice, decide.Action, bool) {
 // lead), like startWith, recording notices.
 func (f *fixture) runPolicy(src notice.Source, table decide.Table) *actionLog {
 	f.t.Helper()
-	log := &actionLog{table: table, done: map[string]bool{}}
+	log := &actionLog{table: table}
 	f.agent = agent.New(agent.Config{
 		Client: f.c.Client, Node: f.node, Drainer: drain.New(f.c.Client, drain.Config{Log: logging.Discard()}),
 		Sources: []notice.Source{src}, Actions: table, Reporter: log,

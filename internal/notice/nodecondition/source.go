@@ -151,7 +151,7 @@ func (s *Source) Run(ctx context.Context, out chan<- notice.Notice) error {
 		case n := <-events:
 			s.emit(ctx, out, s.Observe(n, s.cfg.Clock.Now()))
 		case name := <-deleted:
-			s.emit(ctx, out, s.Forget(name, s.cfg.Clock.Now()))
+			s.Forget(name)
 		}
 	}
 }
@@ -210,19 +210,15 @@ func (s *Source) Observe(node *corev1.Node, now time.Time) []notice.Notice {
 	return out
 }
 
-// Forget cancels every notice in force for a deleted Node.
-func (s *Source) Forget(node string, now time.Time) []notice.Notice {
+// Forget drops the notices in force for a deleted Node without
+// withdrawing them: a Node that is gone has nothing to uncordon, and its
+// deletion is usually the notice's own outcome (drain-delete).
+func (s *Source) Forget(node string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []notice.Notice
 	for _, r := range s.cfg.Rules {
-		key := node + "/" + string(r.Type) + "=" + string(r.Status)
-		if was, ok := s.active[key]; ok {
-			out = append(out, cancelNotice(was, now, "the Node is gone"))
-			delete(s.active, key)
-		}
+		delete(s.active, node+"/"+string(r.Type)+"="+string(r.Status))
 	}
-	return out
 }
 
 func (s *Source) newNotice(node *corev1.Node, r Rule, c *corev1.NodeCondition, now time.Time) notice.Notice {
