@@ -25,9 +25,9 @@ const (
 	PathInstanceType    = "/latest/meta-data/instance/instance-type"
 	PathRegionID        = "/latest/meta-data/region-id"
 	PathZoneID          = "/latest/meta-data/zone-id"
-	PathToken           = "/latest/api/token"
-	HeaderTokenTTL      = "X-aliyun-ecs-metadata-token-ttl-seconds"
-	HeaderToken         = "X-aliyun-ecs-metadata-token"
+	PathToken           = "/latest/api/token"                       //nolint:gosec // G101: a URL path, not a credential
+	HeaderTokenTTL      = "X-aliyun-ecs-metadata-token-ttl-seconds" //nolint:gosec // G101: a header name, not a credential
+	HeaderToken         = "X-aliyun-ecs-metadata-token"             //nolint:gosec // G101: a header name, not a credential
 )
 
 // Defaults for Options fields left empty.
