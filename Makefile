@@ -57,7 +57,8 @@ FUZZ_TARGETS := \
 	./internal/notice/tencent:FuzzTerminationTime \
 	./internal/notice/digitalocean:FuzzMaintenanceEvent \
 	./internal/notice/nodecondition:FuzzConditionMessage \
-	./internal/queue/events:FuzzParse \
+	./internal/queue/message:FuzzParse \
+	./internal/queue:FuzzDeadLetterTarget \
 	./internal/drain:FuzzReadMark \
 	./internal/handled:FuzzIDs \
 	./internal/notice:FuzzSameEvent
