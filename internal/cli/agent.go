@@ -16,6 +16,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
+	"github.com/lifeboat-dev/lifeboat/internal/report"
 )
 
 func init() { addCommand(newAgentCommand) }
@@ -225,7 +226,7 @@ func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
 		return err
 	}
 	defer rep.close(10 * time.Second)
-	drainer := drain.New(client, drain.Config{Log: g.Log, Observer: rep.observer()})
+	drainer := drain.New(client, drain.Config{Log: g.Log, Observer: rep.reporter})
 	platform := o.Platform
 	if platform == "auto" {
 		platform = detectPlatform(ctx, client, o.Node, o.MetadataURL, g.Log)
@@ -238,10 +239,10 @@ func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
 		Client: client, Node: o.Node, Drainer: drainer, Sources: sources, Policy: o.policy,
 		Drain: o.Drain.Options(), DeleteNode: o.DeleteNode, NoticeTimeout: o.NoticeTimeout, Log: g.Log,
 		Hooks: agent.Hooks{
-			OnNotice: rep.noticeReceived,
+			OnNotice: rep.reporter.NoticeReceived,
 			OnAck: func(n notice.Notice, err error) {
 				if err == nil {
-					rep.acknowledged(n)
+					rep.reporter.Finished(n, report.Finish{Kind: report.FinishAcknowledged, Node: n.Node})
 				}
 			},
 			OnSourceReady: func(source string) { rep.metrics.SetSourceReady(source, true) },

@@ -196,7 +196,7 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 	c := &queue.Consumer{
 		SQS: sqs.NewFromConfig(awsCfg), Config: o.Consumer, Clock: clk, Log: g.Log, Stats: stats,
 		Processor: &queue.Processor{
-			Client: client, Nodes: ix, Drainer: drain.New(client, drain.Config{Log: g.Log, Observer: rep.observer()}),
+			Client: client, Nodes: ix, Drainer: drain.New(client, drain.Config{Log: g.Log, Observer: rep.reporter}),
 			AutoScaling: autoscaling.NewFromConfig(awsCfg), EC2: ec2.NewFromConfig(awsCfg),
 			Policy: o.Policy, Clock: clk, Log: g.Log, Stats: stats,
 		},

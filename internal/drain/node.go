@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
 // Mark returns lifeboat's mark on the named node.
@@ -38,7 +40,9 @@ func (d *Drainer) Cordon(ctx context.Context, node string, opts Options) (bool, 
 func (d *Drainer) cordon(ctx context.Context, node string, have *corev1.Node, opts Options) (markChange, error) {
 	ch, err := d.applyMark(ctx, node, have, opts.Deadline, newMarkRequest(opts, true, d.clock.Now()))
 	if ch.cordoned && err == nil {
-		d.emit(Event{Type: EventCordoned, Node: node, Message: "cordoned: " + opts.Reason})
+		e := opts.step(StepCordoned, node)
+		e.Message = "cordoned: " + opts.Reason
+		d.emit(e)
 	}
 	return ch, err
 }
@@ -60,7 +64,7 @@ func (d *Drainer) applyMark(ctx context.Context, node string, have *corev1.Node,
 		return true, err
 	})
 	if ch.malformed && err == nil {
-		d.log.Warn("replaced a malformed cordon annotation", "node", node)
+		d.log.Warn("replaced a malformed cordon annotation", logging.KeyNode, node)
 	}
 	if err != nil {
 		return markChange{}, err
@@ -69,12 +73,14 @@ func (d *Drainer) applyMark(ctx context.Context, node string, have *corev1.Node,
 }
 
 // revert restores the pre-image of what one cordon changed (see revertMark).
-func (d *Drainer) revert(ctx context.Context, node string, ch markChange) error {
+func (d *Drainer) revert(ctx context.Context, node string, opts Options, ch markChange) error {
 	_, err := d.updateNode(ctx, node, func(n *corev1.Node) (bool, error) {
 		return true, revertMark(n, ch)
 	})
 	if err == nil && ch.cordoned {
-		d.emit(Event{Type: EventUncordoned, Node: node, Message: "cordon made by the refused drain undone"})
+		e := opts.step(StepUncordoned, node)
+		e.Message = "cordon made by the refused drain undone"
+		d.emit(e)
 	}
 	return err
 }
@@ -88,8 +94,13 @@ func (d *Drainer) Release(ctx context.Context, node, noticeID string) (*Mark, er
 	var (
 		left       *Mark
 		uncordoned bool
+		kind       string
 	)
 	_, err := d.updateNode(ctx, node, func(n *corev1.Node) (bool, error) {
+		if m, _, _ := ReadMark(n); m != nil {
+			e, _ := m.Notice(noticeID)
+			kind = e.Kind
+		}
 		var err error
 		left, uncordoned, err = releaseMark(n, noticeID)
 		return true, err
@@ -98,7 +109,10 @@ func (d *Drainer) Release(ctx context.Context, node, noticeID string) (*Mark, er
 		return nil, err
 	}
 	if uncordoned {
-		d.emit(Event{Type: EventUncordoned, Node: node, Message: "lifeboat's cordon removed: notice " + noticeID + " released"})
+		d.emit(Step{
+			Type: StepUncordoned, Node: node, NoticeID: noticeID, NoticeKind: kind,
+			Message: "lifeboat's cordon removed: notice " + noticeID + " released",
+		})
 	}
 	return left, nil
 }
@@ -117,7 +131,7 @@ func (d *Drainer) Uncordon(ctx context.Context, node string) (bool, error) {
 		return true, writeMark(n, nil)
 	})
 	if changed && err == nil {
-		d.emit(Event{Type: EventUncordoned, Node: node, Message: "lifeboat's cordon removed"})
+		d.emit(Step{Type: StepUncordoned, Node: node, Message: "lifeboat's cordon removed"})
 	}
 	return changed, err
 }

@@ -24,6 +24,19 @@ const (
 	FinishReleased FinishKind = "released"
 )
 
+// Step is the step that reports a finish of kind k (the Kubernetes Event
+// reason and notification step): Acknowledged, HookCompleted or Released.
+func (k FinishKind) Step() drain.StepType {
+	switch k {
+	case FinishHookCompleted:
+		return drain.StepHookCompleted
+	case FinishReleased:
+		return drain.StepReleased
+	default:
+		return drain.StepAcknowledged
+	}
+}
+
 // Finish is how one notice ended.
 type Finish struct {
 	// Kind is how it ended.
@@ -55,7 +68,7 @@ type Fanout []Reporter
 var _ Reporter = Fanout(nil)
 
 // Observe passes a drain step to every reporter.
-func (fs Fanout) Observe(e drain.Event) {
+func (fs Fanout) Observe(e drain.Step) {
 	for _, r := range fs {
 		if r != nil {
 			r.Observe(e)
@@ -85,7 +98,7 @@ func (fs Fanout) Finished(n notice.Notice, f Finish) {
 type Discard struct{}
 
 // Observe does nothing.
-func (Discard) Observe(drain.Event) {}
+func (Discard) Observe(drain.Step) {}
 
 // NoticeReceived does nothing.
 func (Discard) NoticeReceived(notice.Notice) {}
