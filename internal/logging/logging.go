@@ -34,11 +34,9 @@ const (
 )
 
 // KeyEvent was the key of a drain step, a notice ID, a notice kind and a
-// metadata path alike.
-//
-// Deprecated: use KeyNotice for a notice ID, KeyStep for a step, KeyKind
-// for a kind. It stays until internal/queue and internal/lambda stop using
-// it.
+// metadata path alike. Use KeyNotice for a notice ID, KeyStep for a step,
+// KeyKind for a kind; KeyEvent goes once internal/queue and internal/lambda
+// stop using it (.golangci.yml forbids the literal "event").
 const KeyEvent = "event"
 
 // Keys lists the stable keys.
