@@ -48,8 +48,8 @@ func (d *Dispatcher) deliver(w *worker, m notifier.Message) {
 			d.finish(name, m, metrics.NotificationExpired, attempt+1, err)
 			return
 		}
-		d.cfg.Log.Debug("notification failed, will retry", "notifier", name, logging.KeyStep, string(m.Step),
-			logging.KeyNode, m.Node, "attempt", attempt+1, "retryIn", wait, logging.KeyError, err)
+		d.cfg.Log.Debug("notification failed, will retry", "notifier", name, logging.KeyStep, m.Step,
+			logging.KeyNode, m.Node, logging.KeyNotice, m.NoticeID, "attempt", attempt+1, "retryIn", wait, logging.KeyError, err)
 		if !d.sleep(wait) {
 			d.finish(name, m, metrics.NotificationCanceled, attempt+1, err)
 			return
@@ -99,7 +99,7 @@ func (d *Dispatcher) sleep(wait time.Duration) bool {
 // which redact secrets from them.
 func (d *Dispatcher) finish(name string, m notifier.Message, result string, attempts int, err error) {
 	d.cfg.Metrics.Notification(name, result)
-	args := []any{"notifier", name, logging.KeyStep, string(m.Step), logging.KeyNode, m.Node, "attempts", attempts}
+	args := []any{"notifier", name, logging.KeyStep, m.Step, logging.KeyNode, m.Node, logging.KeyNotice, m.NoticeID, "attempts", attempts}
 	if err != nil {
 		args = append(args, logging.KeyError, err)
 	}

@@ -133,7 +133,7 @@ func (d *Dispatcher) Send(m notifier.Message) {
 func (d *Dispatcher) drop(name string, m notifier.Message, result string) {
 	d.cfg.Metrics.Notification(name, result)
 	d.cfg.Log.Warn("notification dropped", "notifier", name, "reason", result,
-		logging.KeyStep, string(m.Step), logging.KeyNode, m.Node)
+		logging.KeyStep, m.Step, logging.KeyNode, m.Node)
 }
 
 // Close stops accepting messages and waits until every queued message is

@@ -131,7 +131,8 @@ func TestStepMessageIsAFunctionOfTheStep(t *testing.T) {
 		{"later fallbacks are not sent", drain.Step{Type: drain.StepDeadlineFallback, Node: "n1", Pod: "ns/b", Progress: drain.Progress{Fallbacks: 2}}, false, "", ""},
 		{
 			"a drain without a notice is the node's manual lifecycle",
-			drain.Step{Type: drain.StepCordoned, Node: "n1", Message: "cordoned: maintenance"}, true, "n1/manual", "cordoned: maintenance",
+			drain.Step{Type: drain.StepCordoned, Node: "n1", Message: "cordoned: maintenance"},
+			true, "n1/manual", "cordoned: maintenance",
 		},
 		{
 			"a notice's step is in the notice's lifecycle, its kind and deadline from the step",
