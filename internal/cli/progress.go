@@ -339,7 +339,7 @@ func (r *waitReporter) report(ctx context.Context, waited time.Duration) {
 	}
 	args := []any{logging.KeyNode, r.node, "left", p.Left, "total", p.Total, "waited", waited.Round(time.Second)}
 	if err != nil {
-		args = append(args, "err", err)
+		args = append(args, logging.KeyError, err)
 	}
 	r.log.Warn(fmt.Sprintf("drain still waiting after %s: %d of %d pod(s) left", waited.Round(time.Second), p.Left, p.Total), args...)
 	for _, w := range waits {

@@ -49,10 +49,8 @@ func (o *ReportingOptions) Validate() error {
 // reporters are the running metrics server, notifier and Kubernetes Event
 // recorder, and the one Reporter that feeds them.
 type reporters struct {
-	// reporter is the one seam every mode reports through: notices, drain
-	// steps (it is the drain.Config Observer) and finishes go to
-	// Kubernetes Events, metrics and notifications alike.
-	reporter report.Reporter
+	// fanout is the one seam every mode reports through (see reporter).
+	fanout report.Fanout
 	metrics  *metrics.Metrics
 	server   *metrics.Server
 	notifier *notify.Observer
@@ -81,11 +79,10 @@ func (o *ReportingOptions) start(ctx context.Context, log *slog.Logger, cfg *res
 		return nil, err
 	}
 	r.notifier = n
-	fan := report.Fanout{metrics.NewReporter(m), n}
+	r.fanout = report.Fanout{metrics.NewReporter(m), n}
 	if r.events != nil {
-		fan = append(fan, r.events)
+		r.fanout = append(r.fanout, r.events)
 	}
-	r.reporter = fan
 	if o.Metrics.Address != "" {
 		r.server = metrics.NewServer(o.Metrics, m, log)
 		if _, err := r.server.Listen(); err != nil {
@@ -99,6 +96,11 @@ func (o *ReportingOptions) start(ctx context.Context, log *slog.Logger, cfg *res
 	}
 	return r, nil
 }
+
+// reporter is the one report.Reporter every mode reports through: notices,
+// drain steps (it is the drain.Config Observer) and finishes go to
+// Kubernetes Events, metrics and notifications alike, in one loop.
+func (r *reporters) reporter() report.Reporter { return r.fanout }
 
 func (r *reporters) setReady(ready bool) {
 	r.metrics.SetReady(ready)

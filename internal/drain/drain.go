@@ -107,10 +107,16 @@ func (d *Drainer) Drain(ctx context.Context, node string, opts Options) (*Result
 	end := opts.step(StepDrained, node)
 	end.Result, end.BlockedFor = res, blocked
 	if err != nil {
-		if stoppedByCaller(ctx) {
+		var claimed *ClaimedError
+		switch {
+		case stoppedByCaller(ctx):
 			// Replaced by a more urgent drain, its notice withdrawn, the
 			// process stopping: not a failure to report.
 			d.log.Info("drain stopped before it finished", logging.KeyNode, node, logging.KeyNotice, opts.NoticeID, logging.KeyError, err)
+			return res, err
+		case errors.As(err, &claimed):
+			// Another lifeboat mode drains for the same event.
+			d.log.Info("not draining: another lifeboat mode acts on this event", logging.KeyNode, node, logging.KeyNotice, opts.NoticeID, logging.KeyError, err)
 			return res, err
 		}
 		end.Type, end.Outcome, end.Err, end.Message = StepDrainFailed, OutcomeFailed, err, err.Error()

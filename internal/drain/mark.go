@@ -7,6 +7,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/lifeboat-dev/lifeboat/internal/notice"
 )
 
 // ManualNoticeID is the notice ID recorded for a cordon or drain made
@@ -30,6 +32,10 @@ type MarkNotice struct {
 	// Cordon is true when this notice wants the node cordoned (Cordon or
 	// Drain); false for a taint-only notice.
 	Cordon bool `json:"cordon,omitempty"`
+	// By names the lifeboat mode that acts on the notice ("agent", "queue",
+	// "lambda"); empty for a drain by hand and for marks written before
+	// this field existed.
+	By string `json:"by,omitempty"`
 }
 
 // Mark is what lifeboat records on a node (annotation AnnotationCordon) when
@@ -150,7 +156,7 @@ func newMarkRequest(opts Options, cordon bool, now time.Time) markRequest {
 	return markRequest{
 		entry: MarkNotice{
 			ID: id, Kind: opts.NoticeKind, Reason: opts.Reason, Deadline: opts.Deadline,
-			At: now.UTC().Truncate(time.Second), Cordon: cordon,
+			At: now.UTC().Truncate(time.Second), Cordon: cordon, By: opts.Actor,
 		},
 		cordon: cordon, taint: taint, lb: cordon && opts.ExcludeFromLoadBalancers,
 	}
@@ -179,6 +185,9 @@ func applyMark(n *corev1.Node, req markRequest) (markChange, error) {
 	}
 	e := req.entry
 	e.BootID = n.Status.NodeInfo.BootID
+	if c := claimedBy(m, e); c != nil {
+		return ch, &ClaimedError{Node: n.Name, NoticeID: e.ID, ClaimedID: c.ID, By: c.By}
+	}
 	if i := slices.IndexFunc(m.Notices, func(x MarkNotice) bool { return x.ID == e.ID }); i >= 0 {
 		old := m.Notices[i]
 		e.At, e.BootID, e.Cordon = old.At, old.BootID, old.Cordon || e.Cordon
@@ -221,6 +230,23 @@ func applyMark(n *corev1.Node, req markRequest) (markChange, error) {
 		}
 	}
 	return ch, writeMark(n, m)
+}
+
+// claimedBy returns the entry of another lifeboat mode acting on the same
+// cloud event as e (notice.SameEvent), if any: the agent and queue mode on
+// one cluster see one spot interruption each, and the first to mark the node
+// acts on it. The mark is written with the Node's resourceVersion, so
+// exactly one of them wins.
+func claimedBy(m *Mark, e MarkNotice) *MarkNotice {
+	if e.By == "" {
+		return nil
+	}
+	for i, x := range m.Notices {
+		if x.By != "" && x.By != e.By && notice.SameEvent(x.ID, e.ID) {
+			return &m.Notices[i]
+		}
+	}
+	return nil
 }
 
 // releaseMark removes the notice id from the mark on n (a copy). When no

@@ -1,6 +1,7 @@
 package drain
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -328,5 +329,40 @@ func TestRevertRestoresPreImage(t *testing.T) {
 				t.Errorf("mark not restored:\n got %s\nwant %s", n.Annotations[AnnotationCordon], pre.Annotations[AnnotationCordon])
 			}
 		})
+	}
+}
+
+// TestMarkClaim: the agent and queue mode acting on one cloud event (IDs a
+// few seconds apart) — the first to mark the node claims it, the other gets
+// a *ClaimedError and changes nothing; the same mode re-marking, a drain by
+// hand and a different event are not claims.
+func TestMarkClaim(t *testing.T) {
+	req := func(id, by string) markRequest {
+		r := cordonReq(id, nil)
+		r.entry.By = by
+		return r
+	}
+	n := testNode()
+	if _, err := applyMark(n, req("spot-interruption/i-1/2026-12-01T10:02:00Z", "agent")); err != nil {
+		t.Fatal(err)
+	}
+	before := n.Annotations[AnnotationCordon]
+	_, err := applyMark(n, req("spot-interruption/i-1/2026-12-01T10:02:03Z", "queue"))
+	var claimed *ClaimedError
+	if !errors.As(err, &claimed) || claimed.By != "agent" || claimed.ClaimedID != "spot-interruption/i-1/2026-12-01T10:02:00Z" {
+		t.Fatalf("queue marking the agent's event: err = %v, want a claim by the agent", err)
+	}
+	if n.Annotations[AnnotationCordon] != before {
+		t.Fatalf("a refused claim changed the mark:\n%s\n%s", before, n.Annotations[AnnotationCordon])
+	}
+	for _, r := range []markRequest{
+		req("spot-interruption/i-1/2026-12-01T10:02:00Z", "agent"), // the same mode again
+		req("spot-interruption/i-1/2026-12-01T10:02:00Z", ""),      // a drain by hand
+		req("spot-interruption/i-1/2026-12-01T11:30:00Z", "queue"), // a later interruption
+		req("rebalance-recommendation/i-1/2026-12-01T10:00:00Z", "queue"),
+	} {
+		if _, err := applyMark(n, r); err != nil {
+			t.Errorf("%s by %q: %v", r.entry.ID, r.entry.By, err)
+		}
 	}
 }

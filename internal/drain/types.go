@@ -79,6 +79,10 @@ type Options struct {
 	NoticeID string
 	// NoticeKind is the notice kind that caused the drain, if any.
 	NoticeKind string
+	// Actor names the lifeboat mode acting ("agent", "queue", "lambda"),
+	// recorded in the mark. When set, marking a node on which another mode
+	// already acts on the same cloud event fails with *ClaimedError.
+	Actor string
 	// MaxConcurrency bounds the eviction and deletion requests in flight
 	// (not pods waiting on a PDB or terminating); 0 means unbounded.
 	MaxConcurrency int

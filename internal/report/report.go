@@ -14,6 +14,9 @@ type FinishKind string
 
 // The ways a notice is finished.
 const (
+	// FinishDone: the action for the notice is done (or, with Err, failed
+	// for good) and the notice is recorded as handled.
+	FinishDone FinishKind = "done"
 	// FinishAcknowledged: the platform was acknowledged (Azure StartRequests).
 	FinishAcknowledged FinishKind = "acknowledged"
 	// FinishHookCompleted: an Auto Scaling lifecycle action was completed
