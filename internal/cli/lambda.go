@@ -72,7 +72,6 @@ func (o *LambdaOptions) AddFlags(fs *pflag.FlagSet) {
 	o.Kube.AddFlags(fs)
 	o.AWS.AddFlags(fs)
 	o.Drain.AddFlags(fs)
-	o.Notify.AddFlags(fs)
 	c, p := &o.Cluster, &o.Policy
 	fs.StringVar(&c.Name, "cluster-name", c.Name, "EKS cluster name (signed into the STS token).")
 	fs.StringVar(&c.Endpoint, "cluster-endpoint", c.Endpoint, "EKS API server endpoint URL.")
@@ -89,6 +88,8 @@ func (o *LambdaOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&p.ManagedTag, "managed-tag", p.ManagedTag, `Only act on instances with this EC2 tag, "key" or "key=value".`)
 	fs.StringVar(&o.EventFile, "event-file", o.EventFile, "Outside Lambda: handle the event in this JSON file once and exit (for trying the function locally).")
 	fs.DurationVar(&o.LocalTimeout, "local-timeout", o.LocalTimeout, "Outside Lambda: the invocation deadline of an --event-file run.")
+	// After --cluster-name: notifications name the EKS cluster.
+	o.Notify.AddFlags(fs)
 }
 
 // Validate checks the flags.
@@ -106,6 +107,9 @@ func (o *LambdaOptions) Validate() error {
 	}
 	if o.Margin <= 0 {
 		return fmt.Errorf("--deadline-margin must be positive, got %s", o.Margin)
+	}
+	if o.Notify.ClusterName == "" {
+		o.Notify.ClusterName = o.Cluster.Name
 	}
 	if err := o.Notify.Validate(); err != nil {
 		return err

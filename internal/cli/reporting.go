@@ -50,7 +50,7 @@ func (o *ReportingOptions) Validate() error {
 // recorder, and the one Reporter that feeds them.
 type reporters struct {
 	// fanout is the one seam every mode reports through (see reporter).
-	fanout report.Fanout
+	fanout   report.Fanout
 	metrics  *metrics.Metrics
 	server   *metrics.Server
 	notifier *notify.Observer

@@ -104,6 +104,9 @@ func (d *Drainer) Drain(ctx context.Context, node string, opts Options) (*Result
 	}
 	blocked, err := d.drain(ctx, n, opts, res)
 	res.Duration = d.clock.Since(res.Started)
+	if res.marked && !res.NodeDeleted && !stoppedByCaller(ctx) {
+		d.drainEndConditions(context.WithoutCancel(ctx), node, opts, res, err)
+	}
 	end := opts.step(StepDrained, node)
 	end.Result, end.BlockedFor = res, blocked
 	if err != nil {
@@ -137,11 +140,11 @@ func (o *Options) step(t StepType, node string) Step {
 // a PDB at its end had been waiting (see Step.BlockedFor).
 func (d *Drainer) drain(ctx context.Context, n *corev1.Node, opts Options, res *Result) (time.Duration, error) {
 	node := n.Name
-	change, err := d.cordon(ctx, node, n, opts)
+	change, err := d.cordon(ctx, node, n, opts, true)
 	if err != nil {
 		return 0, err
 	}
-	res.Cordoned = change.cordoned
+	res.Cordoned, res.marked = change.cordoned, true
 	// One watch on the node's pods serves the whole drain: pods are chosen
 	// from it, and it reports every pod that goes.
 	wctx, stopWatch := context.WithCancel(ctx)
@@ -167,10 +170,11 @@ func (d *Drainer) drain(ctx context.Context, n *corev1.Node, opts Options, res *
 	if ce := sel.consent(node); ce != nil {
 		// Nothing was evicted: restore exactly what this call changed on
 		// the node; other notices' entries and cordons stay.
-		res.Cordoned = false
+		res.Cordoned, res.marked = false, false
 		if rerr := d.revert(ctx, node, opts, change); rerr != nil {
 			return 0, errors.Join(ce, rerr)
 		}
+		d.writeConditions(ctx, node, opts.Deadline, nil, change.conds)
 		return 0, ce
 	}
 	res.Pods, res.Skipped = sel.total(), sel.skipped
@@ -178,9 +182,16 @@ func (d *Drainer) drain(ctx context.Context, n *corev1.Node, opts Options, res *
 	start.Progress = Progress{Total: res.Pods, Left: res.Pods, Deadline: opts.Deadline}
 	start.Message = fmt.Sprintf("draining %d pod(s), %d skipped", res.Pods, len(sel.skipped))
 	d.emit(start)
+	var evicted []corev1.Pod
+	for _, w := range sel.waves() {
+		evicted = append(evicted, w...)
+	}
 	blocked, err := d.removePods(ctx, node, opts, sel, tracker, res, done)
 	if err != nil {
 		return blocked, err
+	}
+	if opts.WaitForVolumeDetach {
+		d.waitVolumesDetached(ctx, node, evicted, opts, res)
 	}
 	if opts.DeleteNode {
 		return blocked, d.deleteNode(ctx, node, opts, res)

@@ -58,6 +58,10 @@ type Mark struct {
 	ExcludeFromLoadBalancers bool `json:"excludeFromLoadBalancers,omitempty"`
 	// BootID is the node's status.nodeInfo.bootID when it was first marked.
 	BootID string `json:"bootID,omitempty"`
+	// Conditions are the Node condition types lifeboat set
+	// (MaintenancePlanned, DrainInProgress, Drained); releasing the mark
+	// removes exactly these.
+	Conditions []string `json:"conditions,omitempty"`
 }
 
 // Notice returns the entry for the notice id, if it is in force.
@@ -138,10 +142,11 @@ func writeMark(n *corev1.Node, m *Mark) error {
 
 // markRequest is one Cordon, Taint or Drain call's wish for the node.
 type markRequest struct {
-	entry  MarkNotice    // this call's notice (ID never empty)
-	cordon bool          // set spec.unschedulable
-	taint  *corev1.Taint // add this taint
-	lb     bool          // add LabelExcludeFromLB (only with cordon)
+	entry      MarkNotice    // this call's notice (ID never empty)
+	cordon     bool          // set spec.unschedulable
+	taint      *corev1.Taint // add this taint
+	lb         bool          // add LabelExcludeFromLB (only with cordon)
+	conditions []string      // Node condition types the caller will set
 }
 
 func newMarkRequest(opts Options, cordon bool, now time.Time) markRequest {
@@ -159,18 +164,21 @@ func newMarkRequest(opts Options, cordon bool, now time.Time) markRequest {
 			At: now.UTC().Truncate(time.Second), Cordon: cordon, By: opts.Actor,
 		},
 		cordon: cordon, taint: taint, lb: cordon && opts.ExcludeFromLoadBalancers,
+		conditions: conditionTypes(opts, false),
 	}
 }
 
 // markChange is what one call changed on the node: enough to restore the
 // pre-image of exactly those changes.
 type markChange struct {
+	node      *corev1.Node  // the node as written (nil on error)
 	pre       *Mark         // the mark before the call (nil: none)
 	id        string        // the call's notice ID
 	cordoned  bool          // this call set spec.unschedulable
 	taint     *corev1.Taint // the taint this call added
 	lb        bool          // this call added LabelExcludeFromLB
 	malformed bool          // a malformed annotation was replaced
+	conds     []string      // condition types this call added to the mark
 }
 
 // applyMark changes n (a copy) as req asks and records it in the mark. It
@@ -206,6 +214,12 @@ func applyMark(n *corev1.Node, req markRequest) (markChange, error) {
 	}
 	if e.Reason != "" {
 		m.Reason = e.Reason
+	}
+	for _, c := range req.conditions {
+		if !slices.Contains(m.Conditions, c) {
+			m.Conditions = append(m.Conditions, c)
+			ch.conds = append(ch.conds, c)
+		}
 	}
 	if req.cordon && !n.Spec.Unschedulable {
 		n.Spec.Unschedulable = true

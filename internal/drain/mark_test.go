@@ -366,3 +366,31 @@ func TestMarkClaim(t *testing.T) {
 		}
 	}
 }
+
+// TestPodWave: lifeboat's own annotation, Karpenter's do-not-disrupt and
+// cluster-autoscaler's safe-to-evict=false all mean "evict last"; critical
+// pods go after them.
+func TestPodWave(t *testing.T) {
+	pod := func(ann map[string]string, priority string) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Annotations: ann}}
+		p.Spec.PriorityClassName = priority
+		return p
+	}
+	cases := []struct {
+		name string
+		p    *corev1.Pod
+		want wave
+	}{
+		{"ordinary", pod(nil, ""), waveOrdinary},
+		{"lifeboat.dev/evict=last", pod(map[string]string{AnnotationEvict: "last"}, ""), waveLast},
+		{"karpenter do-not-disrupt", pod(map[string]string{AnnotationKarpenterDoNotDisrupt: "true"}, ""), waveLast},
+		{"safe-to-evict=false", pod(map[string]string{AnnotationSafeToEvict: "false"}, ""), waveLast},
+		{"safe-to-evict=true", pod(map[string]string{AnnotationSafeToEvict: "true"}, ""), waveOrdinary},
+		{"critical", pod(map[string]string{AnnotationKarpenterDoNotDisrupt: "true"}, "system-node-critical"), waveCritical},
+	}
+	for _, c := range cases {
+		if got := podWave(c.p); got != c.want {
+			t.Errorf("%s: wave %d, want %d", c.name, got, c.want)
+		}
+	}
+}

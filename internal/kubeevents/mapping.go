@@ -44,6 +44,8 @@ func fromStep(e drain.Step) []item {
 	switch e.Type {
 	case drain.StepCordoned, drain.StepUncordoned, drain.StepNodeDeleted, drain.StepLeftoversRemoved:
 		return []item{nodeItem(e.Node, corev1.EventTypeNormal, reason, describe(e))}
+	case drain.StepVolumesStillAttached:
+		return []item{nodeItem(e.Node, corev1.EventTypeWarning, reason, describe(e))}
 	case drain.StepDrainStarted:
 		it := nodeItem(e.Node, corev1.EventTypeNormal, reason, describe(e))
 		return []item{{node: e.Node, prefetch: true}, it}
