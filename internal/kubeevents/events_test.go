@@ -276,6 +276,9 @@ func TestFromFinish(t *testing.T) {
 			t.Errorf("%+v: %+v, want one %s %s on n1", tc.f, items, tc.typ, tc.reason)
 		}
 	}
+	if items := fromFinish(n, report.Finish{Kind: report.FinishDone}); len(items) != 0 {
+		t.Errorf("FinishDone recorded %+v; the drain's steps already told it", items)
+	}
 	if items := fromFinish(notice.Notice{ID: "x"}, report.Finish{Kind: report.FinishReleased, Node: "n2"}); items[0].node != "n2" {
 		t.Errorf("a notice without a node is recorded on Finish.Node: %+v", items)
 	}

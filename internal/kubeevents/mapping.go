@@ -155,8 +155,12 @@ func fromNotice(n notice.Notice) []item {
 }
 
 // fromFinish records how the notice was finished on its node: Normal, or
-// a Warning when telling the platform failed.
+// a Warning when telling the platform failed. FinishDone records nothing.
 func fromFinish(n notice.Notice, f report.Finish) []item {
+	step, ok := f.Kind.Step()
+	if !ok {
+		return nil
+	}
 	node := n.Node
 	if node == "" {
 		node = f.Node
@@ -174,7 +178,7 @@ func fromFinish(n notice.Notice, f report.Finish) []item {
 	if f.Err != nil {
 		typ, msg = corev1.EventTypeWarning, fmt.Sprintf("Failed (%v): %s", f.Err, msg)
 	}
-	return []item{nodeItem(node, typ, string(f.Kind.Step()), msg)}
+	return []item{nodeItem(node, typ, string(step), msg)}
 }
 
 // truncate shortens s to maxMessage bytes on a rune boundary.

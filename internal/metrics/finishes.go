@@ -20,7 +20,7 @@ const (
 // newFinishes is lifeboat_notice_finishes_total.
 func newFinishes() *prometheus.CounterVec {
 	return counterVec("notice_finishes_total",
-		"Notices lifeboat finished, by how (acknowledged, hook-completed, released) and result (ok, error, or the lifecycle action result: continue, abandon).",
+		"Notices lifeboat finished, by how (done, acknowledged, hook-completed, released) and result (ok, error, or the lifecycle action result: continue, abandon).",
 		"finish", "result")
 }
 

@@ -145,6 +145,8 @@ func TestReporterCountsFinishes(t *testing.T) {
 		{report.Finish{Kind: report.FinishHookCompleted, Result: "CONTINUE"}, "continue"},
 		{report.Finish{Kind: report.FinishHookCompleted, Result: "ABANDON"}, "abandon"},
 		{report.Finish{Kind: report.FinishReleased}, FinishOK},
+		{report.Finish{Kind: report.FinishDone}, FinishOK},
+		{report.Finish{Kind: report.FinishDone, Err: errors.New("deadline passed")}, FinishError},
 	}
 	for _, tc := range cases {
 		m := New("test")

@@ -34,18 +34,23 @@ func noticeMessage(n notice.Notice, now time.Time) notifier.Message {
 	return m
 }
 
-// finishMessage says how lifeboat finished the notice.
-func finishMessage(n notice.Notice, f report.Finish, now time.Time) notifier.Message {
+// finishMessage says how lifeboat finished the notice; FinishDone is not
+// worth a message (the drain's steps told it).
+func finishMessage(n notice.Notice, f report.Finish, now time.Time) (notifier.Message, bool) {
+	step, ok := f.Kind.Step()
+	if !ok {
+		return notifier.Message{}, false
+	}
 	if n.Node == "" {
 		n.Node = f.Node
 	}
 	m := noticeFacts(n)
 	m.Time, m.Text = now, finishText(n, f)
-	m.Step = string(f.Kind.Step())
+	m.Step = string(step)
 	if f.Err != nil {
 		m.Error = f.Err.Error()
 	}
-	return m
+	return m, true
 }
 
 // messageSteps are the drain steps worth a message.

@@ -95,9 +95,12 @@ func (o *Observer) NoticeReceived(n notice.Notice) {
 	}
 }
 
-// Finished reports how the notice was finished, in its lifecycle.
+// Finished reports how the notice was finished, in its lifecycle (not
+// FinishDone: the drain's steps told that).
 func (o *Observer) Finished(n notice.Notice, f report.Finish) {
-	o.send(finishMessage(n, f, o.cfg.Clock.Now()))
+	if m, ok := finishMessage(n, f, o.cfg.Clock.Now()); ok {
+		o.send(m)
+	}
 }
 
 // Observe sends a message for a drain step when the step matters to

@@ -233,10 +233,16 @@ func TestFinishMessage(t *testing.T) {
 		{report.Finish{Kind: report.FinishReleased}, drain.StepReleased, "released: lifeboat undid its changes for the withdrawn notice", false},
 	}
 	for _, tc := range cases {
-		m := finishMessage(n, tc.f, t0)
-		if m.Step != string(tc.step) || m.Text != tc.text || (m.Error != "") != tc.hasError || m.Lifecycle != "n1/"+n.ID || m.InstanceType != "m7g.large" {
+		m, ok := finishMessage(n, tc.f, t0)
+		if !ok || m.Step != string(tc.step) || m.Text != tc.text || (m.Error != "") != tc.hasError || m.Lifecycle != "n1/"+n.ID || m.InstanceType != "m7g.large" {
 			t.Errorf("%+v: message = %+v, want %s %q", tc.f, m, tc.step, tc.text)
 		}
+	}
+}
+
+func TestFinishDoneIsNotAMessage(t *testing.T) {
+	if m, ok := finishMessage(spotNotice(), report.Finish{Kind: report.FinishDone}, t0); ok {
+		t.Errorf("FinishDone gave message %+v; the drain's steps already told it", m)
 	}
 }
 

@@ -131,9 +131,10 @@ func TestFinishKindStep(t *testing.T) {
 		report.FinishAcknowledged:  drain.StepAcknowledged,
 		report.FinishHookCompleted: drain.StepHookCompleted,
 		report.FinishReleased:      drain.StepReleased,
+		report.FinishDone:          "",
 	} {
-		if got := k.Step(); got != want {
-			t.Errorf("%s.Step() = %s, want %s", k, got, want)
+		if got, ok := k.Step(); got != want || ok != (want != "") {
+			t.Errorf("%s.Step() = %q, %v; want %q", k, got, ok, want)
 		}
 	}
 }

@@ -27,16 +27,20 @@ const (
 	FinishReleased FinishKind = "released"
 )
 
-// Step is the step that reports a finish of kind k (the Kubernetes Event
-// reason and notification step): Acknowledged, HookCompleted or Released.
-func (k FinishKind) Step() drain.StepType {
+// Step is the step that reports a finish of kind k to people (the
+// Kubernetes Event reason and notification step): Acknowledged,
+// HookCompleted or Released. FinishDone has none ("", ok false): the drain
+// steps already told its story; only metrics count it.
+func (k FinishKind) Step() (drain.StepType, bool) {
 	switch k {
+	case FinishAcknowledged:
+		return drain.StepAcknowledged, true
 	case FinishHookCompleted:
-		return drain.StepHookCompleted
+		return drain.StepHookCompleted, true
 	case FinishReleased:
-		return drain.StepReleased
+		return drain.StepReleased, true
 	default:
-		return drain.StepAcknowledged
+		return "", false
 	}
 }
 
