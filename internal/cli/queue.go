@@ -102,6 +102,9 @@ func (o *QueueOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.OnDrainFailure, "on-drain-failure", o.OnDrainFailure, "Lifecycle hook result when a drain ends incomplete: continue or abandon.")
 	fs.DurationVar(&p.HookDrainTimeout, "hook-drain-timeout", p.HookDrainTimeout, "Deadline, from detection, of a drain whose notice gives no time (a terminate lifecycle hook).")
 	fs.DurationVar(&p.VoluntaryDrainTimeout, "voluntary-drain-timeout", p.VoluntaryDrainTimeout, "Bound, from detection, of a drain whose notice has no deadline (--on-rebalance=drain); at it the drain gives up rather than delete pods.")
+	fs.DurationVar(&p.MaintenanceLead, "maintenance-lead", p.MaintenanceLead, "Start draining a reboot-type scheduled maintenance this long before it; until then only taint the node at risk "+
+		"(retirements and other terminations drain at once). 0 drains at once.")
+	fs.DurationVar(&p.AtRiskTTL, "at-risk-ttl", p.AtRiskTTL, "Remove a rebalance recommendation's at-risk taint after this long if no interruption followed; 0 keeps it.")
 	fs.DurationVar(&p.NodeWait, "node-wait", p.NodeWait, "How long after a notice with a deadline was issued a Node not found for its instance is looked for again before the message is finished.")
 	fs.DurationVar(&p.HeartbeatInterval, "heartbeat-interval", p.HeartbeatInterval, "Interval of RecordLifecycleActionHeartbeat while a hooked instance waits. Set it well below the hook's HeartbeatTimeout.")
 	fs.DurationVar(&p.LaunchTimeout, "launch-timeout", p.LaunchTimeout, "How long a launch lifecycle hook waits for the instance's Node to be Ready.")
@@ -201,6 +204,9 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 	if err := ix.Start(ctx); err != nil {
 		return err
 	}
+	if o.Policy.Drain.Budget, err = o.Drain.Budget(client, "queue/"+o.Leader.Identity, o.Leader.Namespace, g.Log); err != nil {
+		return err
+	}
 	stats := &queue.Stats{}
 	clk := clock.RealClock{}
 	c := &queue.Consumer{
@@ -219,11 +225,11 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 		g.Log.Info("queue mode stopped", "stats", fmt.Sprintf("%+v", stats.Snapshot()))
 	}()
 	// While leading: consume, and undo queue mode's own cordons of nodes
-	// that came back (queue.Processor.ReleaseReturned).
+	// that came back (queue.Processor.TendMarks).
 	lead := func(lctx context.Context) error {
 		rctx, stop := context.WithCancel(lctx)
 		released := make(chan struct{})
-		go func() { defer close(released); c.Processor.ReleaseReturned(rctx, ix) }()
+		go func() { defer close(released); c.Processor.TendMarks(rctx, ix) }()
 		err := c.Run(lctx)
 		stop()
 		<-released

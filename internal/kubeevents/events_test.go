@@ -216,6 +216,7 @@ func TestFromStepIsAFunctionOfTheStep(t *testing.T) {
 	}{
 		{"cordoned: the node", ev(drain.StepCordoned, ""), []string{"Node Normal Cordoned"}},
 		{"pod gone: nothing", ev(drain.StepPodGone, "ns/a"), nil},
+		{"waiting for the drain budget: the node", ev(drain.StepWaitingForBudget, ""), []string{"Node Normal WaitingForDrainBudget"}},
 		{"volumes still attached: a warning on the node", ev(drain.StepVolumesStillAttached, ""), []string{"Node Warning VolumesStillAttached"}},
 		{"evicted: the pod", ev(drain.StepPodEvicted, "ns/a"), []string{"Pod Normal PodEvicted"}},
 		{"finished pod deleted: Normal", ev(drain.StepPodDeleted, "ns/job"), []string{"Pod Normal PodDeleted"}},

@@ -287,7 +287,8 @@ func (t *Task) Run(ctx context.Context) (Outcome, error) {
 	if err != nil {
 		return "", err
 	}
-	if t.node != "" && o != OutcomeNotFound {
+	if t.node != "" && o != OutcomeNotFound && !t.plan.Deferred() {
+		// A deferred maintenance is recorded once its drain ran (TendMarks).
 		if err := t.record(ctx, result); err != nil {
 			return "", err
 		}

@@ -53,11 +53,11 @@ func released(e *env, name string) func() (bool, error) {
 func TestQueueUndoesItsOwnCordon(t *testing.T) {
 	e := newEnv(t, nil)
 	ns := e.c.Namespace(t)
-	r := e.replica(t, nil)
+	r := e.replica(t, nil, func(c *Consumer) { c.Processor.Policy.MaintenanceLead = 0 })
 	r.start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go r.consumer.Processor.ReleaseReturned(ctx, r.index)
+	go r.consumer.Processor.TendMarks(ctx, r.index)
 	now := time.Now()
 
 	t.Run("health event closed", func(t *testing.T) {
@@ -229,4 +229,46 @@ func TestReturned(t *testing.T) {
 			t.Errorf("%s: Returned = %v, want %v", c.name, got, c.want)
 		}
 	}
+}
+
+// TestQueueMaintenanceLead: a Health reboot further off than
+// --maintenance-lead only taints the node at risk (MaintenancePlanned), and
+// queue mode drains it once the lead is reached; a rebalance taint expires
+// after --at-risk-ttl.
+func TestQueueMaintenanceLead(t *testing.T) {
+	e := newEnv(t, nil)
+	ns := e.c.Namespace(t)
+	r := e.replica(t, nil, func(c *Consumer) {
+		c.Processor.Policy.MaintenanceLead = time.Hour - 4*time.Second
+		c.Processor.Policy.AtRiskTTL = 3 * time.Second
+	})
+	r.start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go r.consumer.Processor.TendMarks(ctx, r.index)
+
+	node, id := e.node(t)
+	p := e.pod(t, ns, node.Name)
+	e.waitDeleted(t, e.send(t, events.HealthScheduledChange("m-"+id, "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", time.Now().Add(time.Hour), id)), 60*time.Second)
+	n := e.getNode(t, node.Name)
+	if n.Spec.Unschedulable || !hasTaint(n, TaintRebalance) {
+		t.Fatalf("before the lead: unschedulable=%v taints=%v, want the at-risk taint only", n.Spec.Unschedulable, n.Spec.Taints)
+	}
+	planned := false
+	for _, c := range n.Status.Conditions {
+		planned = planned || (c.Type == drain.ConditionMaintenancePlanned && c.Status == corev1.ConditionTrue)
+	}
+	if !planned {
+		t.Errorf("no MaintenancePlanned condition: %+v", n.Status.Conditions)
+	}
+	e.c.Eventually(t, 60*time.Second, podGone(e, ns, p.Name))
+	e.c.Eventually(t, 10*time.Second, cordoned(e, node.Name))
+
+	other, oid := e.node(t)
+	e.waitDeleted(t, e.send(t, events.Rebalance("r-"+oid, oid, time.Now())), 60*time.Second)
+	e.c.Eventually(t, 30*time.Second, func() (bool, error) {
+		n := e.getNode(t, other.Name)
+		_, marked, _ := drain.ReadMark(n)
+		return !hasTaint(n, TaintRebalance) && !marked, nil
+	})
 }
