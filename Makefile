@@ -53,6 +53,7 @@ FUZZ_TARGETS := \
 	./internal/notice/azure:FuzzTrackerSequence \
 	./internal/notice/gcp:FuzzWatcherValues \
 	./internal/queue/events:FuzzParse \
+	./internal/queue:FuzzDeadLetterTarget \
 	./internal/drain:FuzzReadMark \
 	./internal/handled:FuzzIDs \
 	./internal/notice:FuzzSameEvent

@@ -216,6 +216,7 @@ func TestFromStepIsAFunctionOfTheStep(t *testing.T) {
 	}{
 		{"cordoned: the node", ev(drain.StepCordoned, ""), []string{"Node Normal Cordoned"}},
 		{"pod gone: nothing", ev(drain.StepPodGone, "ns/a"), nil},
+		{"dry run: what it would do, on the node", ev(drain.StepWouldDrain, ""), []string{"Node Normal WouldDrain"}},
 		{"waiting for the drain budget: the node", ev(drain.StepWaitingForBudget, ""), []string{"Node Normal WaitingForDrainBudget"}},
 		{"volumes still attached: a warning on the node", ev(drain.StepVolumesStillAttached, ""), []string{"Node Warning VolumesStillAttached"}},
 		{"evicted: the pod", ev(drain.StepPodEvicted, "ns/a"), []string{"Pod Normal PodEvicted"}},

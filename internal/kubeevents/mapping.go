@@ -42,7 +42,8 @@ func podItem(e drain.Step, eventType, message string) item {
 func fromStep(e drain.Step) []item {
 	reason := string(e.Type)
 	switch e.Type {
-	case drain.StepCordoned, drain.StepUncordoned, drain.StepNodeDeleted, drain.StepLeftoversRemoved, drain.StepWaitingForBudget:
+	case drain.StepCordoned, drain.StepUncordoned, drain.StepNodeDeleted, drain.StepLeftoversRemoved, drain.StepWaitingForBudget,
+		drain.StepWouldDrain, drain.StepWouldMark:
 		return []item{nodeItem(e.Node, corev1.EventTypeNormal, reason, describe(e))}
 	case drain.StepVolumesStillAttached:
 		return []item{nodeItem(e.Node, corev1.EventTypeWarning, reason, describe(e))}

@@ -62,6 +62,8 @@ var messageSteps = map[drain.StepType]bool{
 	drain.StepDrained:          true,
 	drain.StepDrainFailed:      true,
 	drain.StepNodeDeleted:      true,
+	drain.StepWouldDrain:       true, // --dry-run: what lifeboat would do
+	drain.StepWouldMark:        true,
 }
 
 // stepMessage is the message for a drain step, if it deserves one: base

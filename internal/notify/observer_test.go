@@ -140,6 +140,11 @@ func TestStepMessageIsAFunctionOfTheStep(t *testing.T) {
 			true, "n2/e1", "draining 2 pods, deadline 12:01:00 UTC (in 1m0s)",
 		},
 		{
+			"a dry run says what it would do",
+			drain.Step{Type: drain.StepWouldDrain, Node: "n1", NoticeID: "e1", Message: "dry run: would drain node n1: 3 pod(s)"},
+			true, "n1/e1", "dry run: would drain node n1: 3 pod(s)",
+		},
+		{
 			"the first fallback",
 			drain.Step{Type: drain.StepDeadlineFallback, Node: "n1", NoticeID: "e1", Pod: "ns/a", PDB: "ns/p", Fallback: true, Progress: drain.Progress{Fallbacks: 1}},
 			true, "n1/e1", "deadline close: deleting PDB-blocked pods instead of waiting for their budgets (first: ns/a, PDB ns/p)",

@@ -10,6 +10,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/internal/handled"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -192,42 +193,66 @@ func TestInterruptedDrainIsRedelivered(t *testing.T) {
 	}
 }
 
-// TestPoisonMessages checks both policies: delete (counted and deleted at
-// once) and keep (left to the queue's redrive policy, ending in the DLQ
-// after maxReceiveCount deliveries, never retried in a hot loop).
+// TestPoisonMessages checks the poison policies. auto (the default) reads
+// the queue's RedrivePolicy at start: without a dead-letter queue it deletes
+// unparseable messages at once, with one it leaves them to end there after
+// maxReceiveCount deliveries (never retried in a hot loop); while the
+// RedrivePolicy cannot be read it keeps them. delete and keep force either.
+// Each receipt is logged and counted in lifeboat_queue_messages_total.
 func TestPoisonMessages(t *testing.T) {
-	t.Run("delete", func(t *testing.T) {
-		e := newEnv(t, nil)
-		r := e.replica(t, nil)
-		r.start(t)
-		msg := e.send(t, []byte("definitely not an event"))
-		e.waitDeleted(t, msg, 30*time.Second)
-		if s := r.stats.Snapshot(); s.Poison != 1 {
-			t.Errorf("poison = %d, want 1", s.Poison)
-		}
-	})
-	t.Run("keep", func(t *testing.T) {
-		e := newEnv(t, nil)
-		if _, err := e.fake.SQS.CreateQueue(e.queue+"-dlq", nil); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.fake.SQS.CreateQueue(e.queue+"-main", map[string]string{
-			"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:` + e.queue + `-dlq","maxReceiveCount":2}`,
-		}); err != nil {
-			t.Fatal(err)
-		}
-		e.queueURL = strings.TrimSuffix(e.queueURL, e.queue) + e.queue + "-main"
-		r := e.replica(t, nil, func(c *Consumer) { c.Config.Poison = PoisonKeep })
-		r.start(t)
-		msg := e.send(t, []byte(`{"detail-type":"EC2 Spot Instance Interruption Warning"}`))
-		testbed.Eventually(t, 60*time.Second, func() (bool, error) {
-			st, _ := e.fake.SQS.State(msg)
-			return st.Queue == e.queue+"-dlq", nil
+	for _, tc := range []struct {
+		name      string
+		policy    PoisonPolicy
+		dlq       bool
+		failReads int // GetQueueAttributes calls that fail first
+		// want: deleted after this many receipts, or moved to the DLQ
+		// (after maxReceiveCount = 2) when toDLQ.
+		receipts int
+		toDLQ    bool
+	}{
+		{name: "auto without a dead-letter queue deletes", policy: PoisonAuto, receipts: 1},
+		{name: "auto with a dead-letter queue keeps", policy: PoisonAuto, dlq: true, receipts: 2, toDLQ: true},
+		{name: "auto keeps while the RedrivePolicy cannot be read", policy: PoisonAuto, failReads: 2, receipts: 2},
+		{name: "delete forces deletion", policy: PoisonDelete, dlq: true, receipts: 1},
+		{name: "keep forces keeping", policy: PoisonKeep, dlq: true, receipts: 2, toDLQ: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, nil)
+			if tc.dlq {
+				if _, err := e.fake.SQS.CreateQueue(e.queue+"-dlq", nil); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.fake.SQS.CreateQueue(e.queue+"-main", map[string]string{
+					"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:` + e.queue + `-dlq","maxReceiveCount":2}`,
+				}); err != nil {
+					t.Fatal(err)
+				}
+				e.queueURL = strings.TrimSuffix(e.queueURL, e.queue) + e.queue + "-main"
+			}
+			e.fake.SQS.FailNext("GetQueueAttributes", tc.failReads)
+			r := e.replica(t, nil, func(c *Consumer) { c.Config.Poison = tc.policy })
+			r.start(t)
+			msg := e.send(t, []byte(`{"detail-type":"EC2 Spot Instance Interruption Warning"}`))
+			testbed.Eventually(t, 60*time.Second, func() (bool, error) {
+				st, _ := e.fake.SQS.State(msg)
+				if tc.toDLQ {
+					return st.Queue == e.queue+"-dlq", nil
+				}
+				return st.Deleted, nil
+			})
+			s := r.stats.Snapshot()
+			if s.Poison != int64(tc.receipts) {
+				t.Errorf("poison = %d, want %d", s.Poison, tc.receipts)
+			}
+			if want := int64(0); tc.toDLQ && s.Deleted != want {
+				t.Errorf("deleted = %d, want none", s.Deleted)
+			}
+			if v := testutil.ToFloat64(r.metrics.QueueMessages.WithLabelValues("poison")); v != float64(tc.receipts) {
+				t.Errorf(`lifeboat_queue_messages_total{result="poison"} = %v, want %d`, v, tc.receipts)
+			}
 		})
-		if s := r.stats.Snapshot(); s.Poison != 2 || s.Deleted != 0 {
-			t.Errorf("stats = %+v, want 2 poison receipts and no deletion", s)
-		}
-	})
+	}
 }
 
 // TestNodeNotFound completes the hook of an instance that never joined the

@@ -54,8 +54,10 @@ func (h *hooks) complete(ctx context.Context, hook *events.Hook, result string) 
 		return &HookError{Hook: *hook, Err: errors.New("no Auto Scaling client configured")}
 	}
 	in := &autoscaling.CompleteLifecycleActionInput{
-		AutoScalingGroupName: aws.String(hook.Group), LifecycleHookName: aws.String(hook.Name),
-		InstanceId: aws.String(hook.InstanceID), LifecycleActionResult: aws.String(result),
+		AutoScalingGroupName:  aws.String(hook.Group),
+		LifecycleHookName:     aws.String(hook.Name),
+		InstanceId:            aws.String(hook.InstanceID),
+		LifecycleActionResult: aws.String(result),
 	}
 	if hook.Token != "" {
 		in.LifecycleActionToken = aws.String(hook.Token)
@@ -97,8 +99,10 @@ func (h *hooks) keepAlive(ctx context.Context, hook *events.Hook, interval time.
 		defer t.Stop()
 		for {
 			_, err := h.api.RecordLifecycleActionHeartbeat(ctx, &autoscaling.RecordLifecycleActionHeartbeatInput{
-				AutoScalingGroupName: aws.String(hook.Group), LifecycleHookName: aws.String(hook.Name),
-				InstanceId: aws.String(hook.InstanceID), LifecycleActionToken: aws.String(hook.Token),
+				AutoScalingGroupName: aws.String(hook.Group),
+				LifecycleHookName:    aws.String(hook.Name),
+				InstanceId:           aws.String(hook.InstanceID),
+				LifecycleActionToken: aws.String(hook.Token),
 			})
 			switch {
 			case err == nil:

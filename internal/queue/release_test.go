@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -271,4 +272,109 @@ func TestQueueMaintenanceLead(t *testing.T) {
 		_, marked, _ := drain.ReadMark(n)
 		return !hasTaint(n, TaintRebalance) && !marked, nil
 	})
+}
+
+// TestQueueDryRun: observe mode reports what it would do and changes
+// nothing: no cordon, no eviction, no record on the Node, the lifecycle
+// hook neither heartbeated nor completed; the message is consumed.
+func TestQueueDryRun(t *testing.T) {
+	e := newEnv(t, nil)
+	ns := e.c.Namespace(t)
+	var steps []drain.Step
+	var mu sync.Mutex
+	obs := drain.ObserverFunc(func(ev drain.Step) { mu.Lock(); steps = append(steps, ev); mu.Unlock() })
+	r := e.replica(t, nil, func(c *Consumer) {
+		c.Processor.DryRun = true
+		c.Processor.Drainer = drain.DryRun{Drainer: drain.New(e.c.Client, drain.Config{Log: testLog(t), Observer: obs})}
+	})
+	r.start(t)
+	node, id := e.node(t)
+	p := e.pod(t, ns, node.Name)
+	h := events.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: events.TransitionTerminating}
+	h.Token = e.fake.AutoScaling.Start(awsfake.LifecycleAction{Group: h.Group, Hook: h.Name, InstanceID: id})
+	e.waitDeleted(t, e.send(t, events.LifecycleAction("dry-"+id, h, time.Now())), 60*time.Second)
+	mu.Lock()
+	var would []string
+	for _, s := range steps {
+		if s.Type == drain.StepWouldDrain || s.Type == drain.StepWouldMark {
+			would = append(would, s.Message)
+		}
+		if s.Type == drain.StepPodEvicted || s.Type == drain.StepCordoned {
+			t.Errorf("dry run step %s", s.Type)
+		}
+	}
+	mu.Unlock()
+	if len(would) < 2 {
+		t.Fatalf("reported %v, want the cordon and the drain it would make", would)
+	}
+	t.Logf("reported: %v", would)
+	n := e.getNode(t, node.Name)
+	if n.Spec.Unschedulable || n.Annotations[drain.AnnotationCordon] != "" || len(handled.IDs(n)) != 0 {
+		t.Errorf("dry run changed the node: unschedulable=%v annotations=%v", n.Spec.Unschedulable, n.Annotations)
+	}
+	if _, err := e.c.Client.CoreV1().Pods(ns).Get(context.Background(), p.Name, metav1.GetOptions{}); err != nil {
+		t.Errorf("dry run removed the pod: %v", err)
+	}
+	if act, _ := e.fake.AutoScaling.Action(h.Token); !act.Active() || act.Heartbeats != 0 {
+		t.Errorf("lifecycle action %+v: a dry run must neither heartbeat nor complete it", act)
+	}
+}
+
+// TestOutOfServiceTaint (KEP-2268): when EC2 says the instance is stopped and
+// its Node is kept, queue mode taints the node out of service once it is
+// NotReady, so its pods and volumes fail over, and removes the taint when the
+// node is back. The node is not kwok-managed: the test drives its Ready
+// condition as a kubelet would.
+func TestOutOfServiceTaint(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.replica(t, nil)
+	r.start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go r.consumer.Processor.TendMarks(ctx, r.index)
+
+	id := newInstanceID()
+	name := testbed.UniqueName("oos")
+	if _, err := e.c.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       corev1.NodeSpec{ProviderID: "aws:///us-east-1a/" + id},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.c.Client.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	setReady := func(status corev1.ConditionStatus, boot string) {
+		t.Helper()
+		testbed.Eventually(t, 10*time.Second, func() (bool, error) {
+			n, err := e.c.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			n.Status.NodeInfo.BootID = boot
+			n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: status, Reason: "Test", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+			_, err = e.c.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+			return err == nil, nil
+		})
+	}
+	outOfService := func() (bool, error) {
+		n, err := e.c.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		return err == nil && hasTaint(n, TaintOutOfService.Key), err
+	}
+	setReady(corev1.ConditionTrue, "boot-1")
+	e.c.Eventually(t, 10*time.Second, func() (bool, error) { _, ok := r.index.ByInstanceID(id); return ok, nil })
+
+	e.waitDeleted(t, e.send(t, events.StateChange("stop-"+id, id, "stopped", time.Now())), 60*time.Second)
+	if ok, _ := outOfService(); ok {
+		t.Fatal("tainted out of service while the node was still Ready")
+	}
+	setReady(corev1.ConditionFalse, "boot-1")
+	e.c.Eventually(t, 30*time.Second, outOfService)
+	if m, _, _ := drain.ReadMark(e.getNode(t, name)); m == nil || len(m.Taints) == 0 {
+		t.Fatalf("the out-of-service taint is not recorded as lifeboat's: %+v", m)
+	}
+	setReady(corev1.ConditionTrue, "boot-2")
+	e.c.Eventually(t, 30*time.Second, func() (bool, error) {
+		ok, err := outOfService()
+		return !ok && err == nil, err
+	})
+	e.c.Eventually(t, 30*time.Second, released(e, name))
 }
