@@ -52,7 +52,7 @@ FUZZ_TARGETS := \
 	./internal/notice/azure:FuzzDocument \
 	./internal/notice/azure:FuzzTrackerSequence \
 	./internal/notice/gcp:FuzzWatcherValues \
-	./internal/queue/events:FuzzParse \
+	./internal/queue/message:FuzzParse \
 	./internal/queue:FuzzDeadLetterTarget \
 	./internal/drain:FuzzReadMark \
 	./internal/handled:FuzzIDs \

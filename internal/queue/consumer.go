@@ -15,7 +15,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 )
 
 // Config tunes a Consumer.
@@ -151,12 +151,12 @@ func (c *Consumer) waitTime() int32 {
 	return int32(min(max(c.Config.WaitTime/time.Second, 0), 20))
 }
 
-// handle parses one message and schedules its events.
+// handle parses one message and schedules its message.
 func (c *Consumer) handle(ctx context.Context, sch *scheduler, tr *tracker, m *sqstypes.Message) {
 	c.Stats.received.Add(1)
 	attempt, _ := strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
 	log := c.Log.With("messageId", aws.ToString(m.MessageId), "receiveCount", attempt)
-	parsed, err := events.Parse([]byte(aws.ToString(m.Body)), c.Clock.Now())
+	parsed, err := message.Parse([]byte(aws.ToString(m.Body)), c.Clock.Now())
 	if err != nil {
 		c.handlePoison(ctx, log, m, err)
 		return

@@ -17,7 +17,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/handled"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
@@ -60,7 +60,7 @@ func TestInterruptionSupersedesEndlessRebalanceDrain(t *testing.T) {
 	})
 	r.start(t)
 
-	rebalanceBody := events.Rebalance("rebalance-"+id, id, time.Now())
+	rebalanceBody := message.Rebalance("rebalance-"+id, id, time.Now())
 	rebalance := e.send(t, rebalanceBody)
 	testbed.Eventually(t, 30*time.Second, func() (bool, error) {
 		return r.drainer.count(node.Name) == 1 && r.stats.Snapshot().Running == 1, nil
@@ -70,8 +70,8 @@ func TestInterruptionSupersedesEndlessRebalanceDrain(t *testing.T) {
 	// drain works to the warning's own deadline even if it starts a few
 	// seconds late; its fallback deletes the blocked pod 7 s before it.
 	issued := time.Now().Add(-98 * time.Second).Truncate(time.Second)
-	deadline := issued.Add(events.SpotWarningLead)
-	spotBody := events.SpotInterruption("spot-"+id, id, issued)
+	deadline := issued.Add(message.SpotWarningLead)
+	spotBody := message.SpotInterruption("spot-"+id, id, issued)
 	spot := e.send(t, spotBody)
 	e.waitDeleted(t, spot, time.Until(deadline)+10*time.Second)
 	if finished := time.Now(); !finished.Before(deadline) {
@@ -124,20 +124,20 @@ func TestWorkersGoEarliestDeadlineFirst(t *testing.T) {
 	now := time.Now()
 
 	launchID := newInstanceID()
-	h := events.Hook{Name: "lifeboat", Group: "workers", InstanceID: launchID, Transition: events.TransitionLaunching}
+	h := message.Hook{Name: "lifeboat", Group: "workers", InstanceID: launchID, Transition: message.TransitionLaunching}
 	h.Token = e.fake.AutoScaling.Start(awsfake.LifecycleAction{Group: h.Group, Hook: h.Name, InstanceID: launchID, Transition: h.Transition})
-	launch := e.send(t, events.LifecycleAction("launch-"+launchID, h, now))
+	launch := e.send(t, message.LifecycleAction("launch-"+launchID, h, now))
 	testbed.Eventually(t, 30*time.Second, func() (bool, error) { return r.stats.Snapshot().LaunchWaits == 1, nil })
 
-	e.send(t, events.HealthScheduledChange("retire-a-"+aID, "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", now.Add(time.Hour), aID))
+	e.send(t, message.HealthScheduledChange("retire-a-"+aID, "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", now.Add(time.Hour), aID))
 	testbed.Eventually(t, 30*time.Second, func() (bool, error) {
 		return r.drainer.count(a.Name) == 1 && r.stats.Snapshot().Running == 1, nil
 	})
-	msgC := e.send(t, events.HealthScheduledChange("retire-c-"+cID, "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", now.Add(2*time.Hour), cID))
+	msgC := e.send(t, message.HealthScheduledChange("retire-c-"+cID, "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", now.Add(2*time.Hour), cID))
 	testbed.Eventually(t, 30*time.Second, func() (bool, error) { return r.stats.Snapshot().Waiting == 1, nil })
-	rebalanceB := e.send(t, events.Rebalance("rebalance-b-"+bID, bID, now))
+	rebalanceB := e.send(t, message.Rebalance("rebalance-b-"+bID, bID, now))
 	testbed.Eventually(t, 30*time.Second, func() (bool, error) { return r.stats.Snapshot().Waiting == 2, nil })
-	msgB := e.send(t, events.SpotInterruption("spot-b-"+bID, bID, now))
+	msgB := e.send(t, message.SpotInterruption("spot-b-"+bID, bID, now))
 	testbed.Eventually(t, 30*time.Second, func() (bool, error) {
 		s := r.stats.Snapshot()
 		return s.Superseded == 1 && s.Waiting == 3, nil
@@ -199,7 +199,7 @@ func tasksGauge(t testing.TB, r *replica, state string) float64 {
 // noticeID is the ID lifeboat gives the (first) notice of a message body.
 func noticeID(t testing.TB, body []byte) string {
 	t.Helper()
-	parsed, err := events.Parse(body, time.Now())
+	parsed, err := message.Parse(body, time.Now())
 	if err != nil || len(parsed.Events) == 0 {
 		t.Fatalf("parsing %s: %v", body, err)
 	}

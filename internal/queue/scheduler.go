@@ -8,7 +8,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 )
 
 // errSuperseded is the cancel cause of work taken over by a more urgent
@@ -17,7 +17,7 @@ var errSuperseded = errors.New("superseded by a more urgent notice for the insta
 
 // workItem is one notice for one instance, with every message that carried it.
 type workItem struct {
-	ev      events.Event
+	ev      message.Event
 	attempt int
 	refs    []*msgRef
 	seq     uint64 // arrival order: the tie-break between equally urgent work
@@ -51,7 +51,7 @@ type instanceWork struct {
 //     nor the instance's turn;
 //   - a duplicate of a notice queued or in progress is folded into it.
 type scheduler struct {
-	prepare func(ctx context.Context, ev events.Event, attempt int) (*Task, error)
+	prepare func(ctx context.Context, ev message.Event, attempt int) (*Task, error)
 	finish  func(ref *msgRef, err error)
 	stats   *Stats
 	log     *slog.Logger
@@ -76,7 +76,7 @@ func newScheduler(p *Processor, preparers, workers int, finish func(*msgRef, err
 
 // submit queues ev for its instance, or folds it into the same notice
 // already queued or in progress there.
-func (s *scheduler) submit(ctx context.Context, ev events.Event, ref *msgRef, attempt int) {
+func (s *scheduler) submit(ctx context.Context, ev message.Event, ref *msgRef, attempt int) {
 	key := ev.Notice.InstanceID
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -12,7 +12,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
@@ -31,8 +31,8 @@ func newUrgencyFixture() *urgencyFixture {
 }
 
 // task plans a notice of kind with a deadline that far from now (0: none).
-func (f *urgencyFixture) task(kind notice.Kind, deadline time.Duration, mutate ...func(*events.Event)) *Task {
-	ev := events.Event{Notice: notice.Notice{ID: "n", Kind: kind, InstanceID: "i-1", Detected: f.now}}
+func (f *urgencyFixture) task(kind notice.Kind, deadline time.Duration, mutate ...func(*message.Event)) *Task {
+	ev := message.Event{Notice: notice.Notice{ID: "n", Kind: kind, InstanceID: "i-1", Detected: f.now}}
 	if deadline != 0 {
 		ev.Notice.Deadline = f.now.Add(deadline)
 	}
@@ -42,8 +42,8 @@ func (f *urgencyFixture) task(kind notice.Kind, deadline time.Duration, mutate .
 	return &Task{p: f.p, ev: ev, plan: f.p.Policy.decide(&ev, f.now)}
 }
 
-func hooked(ev *events.Event) {
-	ev.Hook = &events.Hook{Name: "h", Group: "g", InstanceID: ev.Notice.InstanceID}
+func hooked(ev *message.Event) {
+	ev.Hook = &message.Hook{Name: "h", Group: "g", InstanceID: ev.Notice.InstanceID}
 }
 
 // rebalanceDrains is --on-rebalance=drain --voluntary-drain-timeout=30m.
@@ -62,7 +62,7 @@ func TestTaskDeadline(t *testing.T) {
 		want time.Time
 	}{
 		{"the notice's own", f.task(notice.KindSpotInterruption, 2*time.Minute), f.now.Add(2 * time.Minute)},
-		{"a hook's drain timeout from when it was received", f.task(notice.KindASGTermination, 0, hooked, func(ev *events.Event) {
+		{"a hook's drain timeout from when it was received", f.task(notice.KindASGTermination, 0, hooked, func(ev *message.Event) {
 			ev.Notice.Detected = f.now.Add(-time.Minute)
 		}), f.now.Add(14 * time.Minute)},
 		{"a hook's own deadline wins", f.task(notice.KindASGTermination, time.Minute, hooked), f.now.Add(time.Minute)},
