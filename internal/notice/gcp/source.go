@@ -23,6 +23,7 @@ import (
 	"cloud.google.com/go/compute/metadata"
 	"k8s.io/utils/clock"
 
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/metadatahttp"
 )
@@ -150,7 +151,7 @@ func New(cfg Config) (*Source, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: cfg, clock: cfg.Clock, log: cfg.Log.With("source", Name), onError: cfg.OnError}
+	s := &Source{cfg: cfg, clock: cfg.Clock, log: cfg.Log.With(logging.KeySource, Name), onError: cfg.OnError}
 	next := http.RoundTripper(nil)
 	if cfg.HTTPClient != nil {
 		next = cfg.HTTPClient.Transport
@@ -250,10 +251,10 @@ func (s *Source) instance(ctx context.Context) (instanceInfo, error) {
 			return inst, ctx.Err()
 		case errors.As(err, &nd):
 			s.onError(ReasonNotDefined)
-			s.log.Warn("gcp metadata has no instance/id; using the node name in notice IDs", "node", s.cfg.Node)
+			s.log.Warn("gcp metadata has no instance/id; using the node name in notice IDs", logging.KeyNode, s.cfg.Node)
 			inst.id = s.cfg.Node
 		default:
-			s.log.Warn("reading gcp instance/id failed", "error", err)
+			s.log.Warn("reading gcp instance/id failed", logging.KeyError, err)
 		}
 		if inst.id == "" && ctx.Err() == nil {
 			_ = metadatahttp.Sleep(ctx, s.clock, s.cfg.MinBackoff)
@@ -278,7 +279,7 @@ func (s *Source) requestFailed(key string, err error, failures int) {
 	reason := reasonOf(err)
 	s.onError(reason)
 	s.log.Warn("gcp metadata request failed", "key", key, "reason", reason, "failures", failures,
-		"retryIn", s.backoff(failures), "error", err)
+		"retryIn", s.backoff(failures), logging.KeyError, err)
 }
 
 // backoff is the wait after the given number of consecutive failures:

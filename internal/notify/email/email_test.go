@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
+
 	"github.com/lifeboat-dev/lifeboat/internal/notify/email"
 	"github.com/lifeboat-dev/lifeboat/internal/notify/notifier"
 )
@@ -32,7 +34,7 @@ func certs(t *testing.T) (server, client *tls.Config) {
 }
 
 var msg = notifier.Message{
-	Lifecycle: "n1/aws-spot/x", Step: notifier.StepDrained, Cluster: "prod", Node: "n1", Trigger: "aws",
+	Lifecycle: "n1/aws-spot/x", Step: string(drain.StepDrained), Cluster: "prod", Node: "n1", Trigger: "aws",
 	Kind: "spot-interruption", Text: "drained: 3 pods evicted ✓", Result: "succeeded",
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
+
 	"github.com/lifeboat-dev/lifeboat/internal/notify/googlechat"
 	"github.com/lifeboat-dev/lifeboat/internal/notify/notifier"
 )
@@ -23,7 +25,7 @@ func TestPostsIntoTheLifecycleThread(t *testing.T) {
 		_, _ = io.WriteString(w, `{"name":"spaces/AAA/messages/1","thread":{"name":"spaces/AAA/threads/t"}}`)
 	}))
 	defer srv.Close()
-	m := notifier.Message{Lifecycle: "n1/aws-spot/x", Cluster: "prod", Node: "n1", Step: notifier.StepCordoned, Text: "cordoned"}
+	m := notifier.Message{Lifecycle: "n1/aws-spot/x", Cluster: "prod", Node: "n1", Step: string(drain.StepCordoned), Text: "cordoned"}
 	if err := googlechat.New(srv.URL+"/v1/spaces/AAA/messages?key=KEYSECRET&token=TOKSECRET", nil).Notify(context.Background(), m); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
+
 	"github.com/lifeboat-dev/lifeboat/internal/notify/notifier"
 )
 
@@ -92,12 +94,12 @@ type Payload struct {
 // a warning; a success or withdrawal resolves.
 func Decide(m notifier.Message) (action, severity string) {
 	switch {
-	case m.Step == notifier.StepDrainFailed || m.Result == "failed":
+	case m.Step == string(drain.StepDrainFailed) || m.Result == "failed":
 		return ActionTrigger, "error"
-	case m.Step == notifier.StepDeadlineFallback || m.Result == "incomplete" || m.Result == "fallback":
+	case m.Step == string(drain.StepDeadlineFallback) || m.Result == "incomplete" || m.Result == "fallback":
 		return ActionTrigger, "warning"
-	case m.Step == notifier.StepNoticeCanceled || m.Step == notifier.StepUncordoned ||
-		m.Step == notifier.StepNodeDeleted || m.Result == "succeeded":
+	case m.Step == string(drain.StepNoticeCanceled) || m.Step == string(drain.StepUncordoned) ||
+		m.Step == string(drain.StepNodeDeleted) || m.Result == "succeeded":
 		return ActionResolve, ""
 	}
 	return "", ""

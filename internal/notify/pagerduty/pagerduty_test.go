@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
+
 	"github.com/lifeboat-dev/lifeboat/internal/notify/notifier"
 	"github.com/lifeboat-dev/lifeboat/internal/notify/pagerduty"
 )
@@ -56,10 +58,10 @@ func TestTriggersOnTroubleAndResolvesOnlyWhatItOpened(t *testing.T) {
 	n := pagerduty.New(pagerduty.Config{RoutingKey: key, URL: srv.URL + "/v2/enqueue"})
 	at := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 	steps := []notifier.Message{
-		{Lifecycle: "ok", Node: "n0", Step: notifier.StepNoticeReceived, Time: at},
-		{Lifecycle: "ok", Node: "n0", Step: notifier.StepDrained, Result: "succeeded", Time: at},
-		{Lifecycle: "bad", Cluster: "prod", Node: "n1", Trigger: "aws", Step: notifier.StepDeadlineFallback, Text: "fallback", Time: at},
-		{Lifecycle: "bad", Node: "n1", Step: notifier.StepNodeDeleted, Time: at},
+		{Lifecycle: "ok", Node: "n0", Step: string(drain.StepNoticeReceived), Time: at},
+		{Lifecycle: "ok", Node: "n0", Step: string(drain.StepDrained), Result: "succeeded", Time: at},
+		{Lifecycle: "bad", Cluster: "prod", Node: "n1", Trigger: "aws", Step: string(drain.StepDeadlineFallback), Text: "fallback", Time: at},
+		{Lifecycle: "bad", Node: "n1", Step: string(drain.StepNodeDeleted), Time: at},
 	}
 	var skipped int
 	for _, m := range steps {
@@ -83,7 +85,7 @@ func TestRefusalsArePermanentAndRedacted(t *testing.T) {
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	n := pagerduty.New(pagerduty.Config{RoutingKey: key, URL: srv.URL + "/v2/enqueue"})
-	m := notifier.Message{Lifecycle: "x", Node: "n", Step: notifier.StepDrainFailed, Text: "failed " + key}
+	m := notifier.Message{Lifecycle: "x", Node: "n", Step: string(drain.StepDrainFailed), Text: "failed " + key}
 	var de *notifier.DeliveryError
 	if err := n.Notify(context.Background(), m); !errors.As(err, &de) || !de.Permanent || strings.Contains(err.Error(), key) {
 		t.Fatalf("400: %v, want permanent and redacted", err)
@@ -95,7 +97,7 @@ func TestRefusalsArePermanentAndRedacted(t *testing.T) {
 		t.Fatalf("retry: %v", err)
 	}
 	// The trigger went through on the retry, so the success resolves it.
-	if err := n.Notify(context.Background(), notifier.Message{Lifecycle: "x", Node: "n", Step: notifier.StepNodeDeleted}); err != nil {
+	if err := n.Notify(context.Background(), notifier.Message{Lifecycle: "x", Node: "n", Step: string(drain.StepNodeDeleted)}); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.events) != 2 || !strings.Contains(f.events[1], `"resolve"`) {

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
+
 	"github.com/lifeboat-dev/lifeboat/internal/notify/notifier"
 )
 
@@ -98,9 +100,9 @@ type Fact struct {
 func Payload(m notifier.Message) Message {
 	title := Element{Type: "TextBlock", Text: m.Summary(), Weight: "Bolder", Size: "Medium", Wrap: true}
 	switch {
-	case m.Step == notifier.StepDrainFailed || m.Error != "":
+	case m.Step == string(drain.StepDrainFailed) || m.Error != "":
 		title.Color = "Attention"
-	case m.Step == notifier.StepDeadlineFallback:
+	case m.Step == string(drain.StepDeadlineFallback):
 		title.Color = "Warning"
 	case m.Final():
 		title.Color = "Good"

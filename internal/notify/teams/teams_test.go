@@ -11,12 +11,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
+
 	"github.com/lifeboat-dev/lifeboat/internal/notify/notifier"
 	"github.com/lifeboat-dev/lifeboat/internal/notify/teams"
 )
 
 var msg = notifier.Message{
-	Lifecycle: "n1/spot", Step: notifier.StepDrainFailed, Cluster: "prod", Node: "n1", Trigger: "aws",
+	Lifecycle: "n1/spot", Step: string(drain.StepDrainFailed), Cluster: "prod", Node: "n1", Trigger: "aws",
 	Kind: "spot-interruption", Reason: "spot", Deadline: time.Date(2026, 3, 1, 10, 2, 0, 0, time.UTC),
 	Text: "drain failed", Error: "2 pods left",
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package events_test
+package kubeevents_test
 
 import (
 	"context"
@@ -20,11 +20,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
-	"github.com/lifeboat-dev/lifeboat/internal/events"
+	"github.com/lifeboat-dev/lifeboat/internal/kubeevents"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/metrics"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/notify"
+	"github.com/lifeboat-dev/lifeboat/internal/report"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
@@ -69,10 +70,10 @@ func TestRealDrainRecordsEventsAndMetrics(t *testing.T) {
 	uids := podUIDs(ctx, t, c, ns, node)
 
 	m := metrics.New("e2e")
-	rec := events.New(c.Client, events.Config{Host: "e2e-agent", Log: logging.Discard()})
+	rec := kubeevents.New(c.Client, kubeevents.Config{Host: "e2e-agent", Log: logging.Discard()})
 	hook, steps := webhookReceiver(t)
 	nopts := notify.DefaultOptions()
-	nopts.WebhookURL, nopts.WebhookTemplate = notify.Secret(hook), "{{ .Step }} {{ .Result }}"
+	nopts.WebhookURL, nopts.WebhookTemplate = notify.Secret(hook), "{{ .Step }} {{ .Result }} {{ .Lifecycle }}"
 	if err := nopts.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -80,25 +81,30 @@ func TestRealDrainRecordsEventsAndMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	obs := drain.Observers{rec, metrics.NewDrainObserver(m, nil), msgs}
+	rep := report.Fanout{rec, metrics.NewReporter(m), msgs}
 	deadline := time.Now().Add(25 * time.Second)
 	n := notice.Notice{ID: "spot/e2e", Source: "aws", Kind: notice.KindSpotInterruption, Node: node, Deadline: deadline, Detected: time.Now()}
-	rec.NoticeReceived(n)
-	msgs.NoticeReceived(n)
-	d := drain.New(c.Client, drain.Config{Log: logging.Discard(), Observer: obs, BlockedRetry: time.Second})
-	res, err := d.Drain(ctx, node, drain.Options{GracePeriodSeconds: -1, Deadline: deadline, DeleteNode: true, Reason: "spot interruption"})
+	rep.NoticeReceived(n)
+	d := drain.New(c.Client, drain.Config{Log: logging.Discard(), Observer: rep, BlockedRetry: time.Second})
+	res, err := d.Drain(ctx, node, drain.Options{
+		GracePeriodSeconds: -1, Deadline: deadline, DeleteNode: true, Reason: "spot interruption",
+		NoticeID: n.ID, NoticeKind: string(n.Kind),
+	})
 	if err != nil {
 		t.Fatalf("drain: %v (result %+v)", err, res)
 	}
-	rec.Acknowledged(n)
-	msgs.Acknowledged(n)
+	rep.Finished(n, report.Finish{Kind: report.FinishAcknowledged, Node: node})
 	if err := rec.Close(ctx); err != nil {
 		t.Fatalf("flushing events: %v", err)
 	}
 	if err := msgs.Close(ctx); err != nil {
 		t.Fatalf("flushing notifications: %v", err)
 	}
-	wantSteps := []string{"NoticeReceived ", "Cordoned ", "DrainStarted ", "DeadlineFallback ", "NodeDeleted ", "Drained fallback", "Acknowledged "}
+	thread := node + "/" + n.ID // every step in the notice's thread
+	wantSteps := []string{
+		"NoticeReceived  " + thread, "Cordoned  " + thread, "DrainStarted  " + thread, "DeadlineFallback  " + thread,
+		"NodeDeleted  " + thread, "Drained fallback " + thread, "Acknowledged  " + thread,
+	}
 	if got := steps(); !slices.Equal(got, wantSteps) {
 		t.Errorf("notifications = %q, want one per step: %q", got, wantSteps)
 	}
@@ -144,8 +150,14 @@ func TestRealDrainRecordsEventsAndMetrics(t *testing.T) {
 	if got := testutil.ToFloat64(m.Evictions.WithLabelValues(metrics.EvictionBlocked)); got < 1 {
 		t.Errorf("evictions_total{result=blocked} = %v, want at least 1", got)
 	}
-	if got := testutil.ToFloat64(m.Drains.WithLabelValues(metrics.DrainFallback)); got != 1 {
+	if got := testutil.ToFloat64(m.Drains.WithLabelValues(string(drain.OutcomeFallback))); got != 1 {
 		t.Errorf("drains_total{result=fallback} = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.Notices.WithLabelValues("aws", string(notice.KindSpotInterruption))); got != 1 {
+		t.Errorf("notices_total{aws,spot-interruption} = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(m.NoticeFinishes.WithLabelValues(string(report.FinishAcknowledged), metrics.FinishOK)); got != 1 {
+		t.Errorf("notice_finishes_total{acknowledged,ok} = %v, want 1", got)
 	}
 	if got := testutil.ToFloat64(m.DeadlineFallbacks); got != 1 {
 		t.Errorf("deadline_fallbacks_total = %v, want 1", got)
@@ -226,7 +238,7 @@ func search(ctx context.Context, t *testing.T, c *testbed.Cluster, ns, kind, nam
 	out := map[string]*corev1.Event{}
 	for i := range list.Items {
 		e := &list.Items[i]
-		if e.Source.Component != events.DefaultComponent {
+		if e.Source.Component != kubeevents.DefaultComponent {
 			continue
 		}
 		out[e.Reason] = e

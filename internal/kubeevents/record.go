@@ -1,4 +1,4 @@
-package events
+package kubeevents
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
 // lookupTimeout bounds one pod lookup.
@@ -62,7 +64,7 @@ func (p *podUIDs) prefetch(ctx context.Context, node string, log *slog.Logger) {
 		FieldSelector: fields.OneTermEqualSelector("spec.nodeName", node).String(),
 	})
 	if err != nil {
-		log.Debug("listing pods for event references", "node", node, "err", err)
+		log.Debug("listing pods for event references", logging.KeyNode, node, logging.KeyError, err)
 		return
 	}
 	uids := map[string]types.UID{}

@@ -1,4 +1,4 @@
-package events
+package kubeevents
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
+
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
 // Write retries: transport errors are retried, API refusals are not.
@@ -44,10 +46,10 @@ func (s *sink) write(ctx context.Context, e *corev1.Event) {
 	ev := *e
 	res, err := s.correlator.EventCorrelate(&ev)
 	if err != nil {
-		s.log.Debug("correlating Kubernetes event", "event", ev.Reason, "err", err)
+		s.log.Debug("correlating Kubernetes event", logging.KeyStep, ev.Reason, logging.KeyError, err)
 	}
 	if res == nil || res.Skip {
-		s.log.Warn("Kubernetes event dropped by client-go's spam filter", "event", ev.Reason, "object", ev.InvolvedObject.Name)
+		s.log.Warn("Kubernetes event dropped by client-go's spam filter", logging.KeyStep, ev.Reason, "object", ev.InvolvedObject.Name)
 		return
 	}
 	for try := 1; ; try++ {
@@ -57,7 +59,7 @@ func (s *sink) write(ctx context.Context, e *corev1.Event) {
 		}
 		var status apierrors.APIStatus
 		if errors.As(err, &status) || try == maxTries || ctx.Err() != nil {
-			s.log.Warn("writing Kubernetes event failed", "event", ev.Reason, "object", ev.InvolvedObject.Name, "err", err)
+			s.log.Warn("writing Kubernetes event failed", logging.KeyStep, ev.Reason, "object", ev.InvolvedObject.Name, logging.KeyError, err)
 			return
 		}
 		t := s.clock.NewTimer(retryDelay)

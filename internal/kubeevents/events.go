@@ -1,16 +1,17 @@
-// Package events records what lifeboat does as Kubernetes Events, so that
-// `kubectl describe node` and `kubectl get events` tell the story of a
-// drain. Node-level steps (notice received, cordoned, drain started, a PDB
-// blocking, deadline fallback, drained or failed, node deleted,
-// acknowledged) are recorded on the Node; pod-level ones (eviction, PDB
-// block, fallback deletion) on the Pod, which keeps each object under
-// client-go's spam filter (a burst of 25 events per object). Reasons are the
-// drain.EventType strings plus NoticeReceived, NoticeCanceled and
-// Acknowledged, so users can filter on them.
+// Package kubeevents records what lifeboat does as Kubernetes Events, so
+// that `kubectl describe node` and `kubectl get events` tell the story of a
+// drain. It is one of the reporters behind report.Reporter. Node-level
+// steps (notice received, cordoned, drain started, a PDB blocking, deadline
+// fallback, drained or failed, node deleted, acknowledged, hook completed,
+// released) are recorded on the Node; pod-level ones (eviction, PDB block,
+// fallback deletion) on the Pod, which keeps each object under client-go's
+// spam filter (a burst of 25 events per object). Reasons are the
+// drain.StepType strings, so users can filter on them.
 //
-// Recording never blocks the caller: events go through a bounded queue to
-// one goroutine and a client-go EventBroadcaster.
-package events
+// Each report is mapped to Events on its own (mapping.go); recording never
+// blocks the caller: events go through a bounded queue to one goroutine and
+// a client-go EventBroadcaster.
+package kubeevents
 
 import (
 	"context"
@@ -24,14 +25,9 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
-)
-
-// Reasons besides the drain.EventType strings.
-const (
-	ReasonNoticeReceived = "NoticeReceived"
-	ReasonNoticeCanceled = "NoticeCanceled"
-	ReasonAcknowledged   = "Acknowledged"
+	"github.com/lifeboat-dev/lifeboat/internal/report"
 )
 
 // DefaultComponent is the event source component.
@@ -55,8 +51,7 @@ type Config struct {
 }
 
 // Recorder records lifeboat's steps as Kubernetes Events. It implements
-// drain.Observer and has NoticeReceived and Acknowledged for the steps that
-// happen outside a drain.
+// report.Reporter.
 type Recorder struct {
 	cfg         Config
 	client      kubernetes.Interface
@@ -73,12 +68,9 @@ type Recorder struct {
 
 	mu     sync.Mutex // guards closed and sending to work
 	closed bool
-
-	stateMu sync.Mutex
-	drains  map[string]*nodeState
 }
 
-var _ drain.Observer = (*Recorder)(nil)
+var _ report.Reporter = (*Recorder)(nil)
 
 // New starts a Recorder writing through client. Close it to flush.
 func New(client kubernetes.Interface, c Config) *Recorder {
@@ -103,7 +95,6 @@ func New(client kubernetes.Interface, c Config) *Recorder {
 		stop:        make(chan struct{}),
 		stopped:     make(chan struct{}),
 		ctx:         ctx, cancel: cancel,
-		drains: map[string]*nodeState{},
 	}
 	r.sink = newSink(client.CoreV1().Events(""), c.Clock, c.Log)
 	r.broadcaster.StartEventWatcher(func(e *corev1.Event) {
@@ -116,13 +107,13 @@ func New(client kubernetes.Interface, c Config) *Recorder {
 }
 
 // Observe records the events a drain step deserves.
-func (r *Recorder) Observe(e drain.Event) { r.enqueue(r.fromDrain(e)) }
+func (r *Recorder) Observe(e drain.Step) { r.enqueue(fromStep(e)) }
 
 // NoticeReceived records NoticeReceived (or NoticeCanceled) on n.Node.
 func (r *Recorder) NoticeReceived(n notice.Notice) { r.enqueue(fromNotice(n)) }
 
-// Acknowledged records Acknowledged on n.Node.
-func (r *Recorder) Acknowledged(n notice.Notice) { r.enqueue(acknowledged(n)) }
+// Finished records Acknowledged, HookCompleted or Released on the node.
+func (r *Recorder) Finished(n notice.Notice, f report.Finish) { r.enqueue(fromFinish(n, f)) }
 
 // enqueue hands items to the recording goroutine without blocking.
 func (r *Recorder) enqueue(items []item) {
@@ -130,13 +121,13 @@ func (r *Recorder) enqueue(items []item) {
 	defer r.mu.Unlock()
 	for _, it := range items {
 		if r.closed {
-			r.cfg.Log.Warn("Kubernetes event dropped: recorder closed", "node", it.node, "event", it.reason)
+			r.cfg.Log.Warn("Kubernetes event dropped: recorder closed", logging.KeyNode, it.node, logging.KeyStep, it.reason)
 			continue
 		}
 		select {
 		case r.work <- it:
 		default:
-			r.cfg.Log.Warn("Kubernetes event dropped: queue full", "node", it.node, "pod", it.pod, "event", it.reason)
+			r.cfg.Log.Warn("Kubernetes event dropped: queue full", logging.KeyNode, it.node, logging.KeyPod, it.pod, logging.KeyStep, it.reason)
 		}
 	}
 }
