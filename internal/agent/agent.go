@@ -24,6 +24,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
@@ -200,7 +202,7 @@ func (a *Agent) Run(ctx context.Context, ready func()) error {
 		go func(s notice.Source) {
 			defer wg.Done()
 			if err := s.Run(ctx, notices); err != nil && !errors.Is(err, context.Canceled) {
-				a.cfg.Log.Error("notice source stopped", "source", s.Name(), "err", err)
+				a.cfg.Log.Error("notice source stopped", "source", s.Name(), logging.KeyError, err)
 			}
 		}(s)
 	}
@@ -273,7 +275,7 @@ func (a *Agent) Healthy() error {
 }
 
 func (a *Agent) logFor(n notice.Notice) *slog.Logger {
-	return a.cfg.Log.With("node", n.Node, "event", string(n.Kind), "source", n.Source, "notice", n.ID)
+	return a.cfg.Log.With("node", n.Node, logging.KeyKind, string(n.Kind), "source", n.Source, "notice", n.ID)
 }
 
 // decide is the plan for notice n (decide.Decide with the agent's settings).
@@ -317,7 +319,7 @@ func (a *Agent) handle(ctx context.Context, n notice.Notice) {
 		return
 	}
 	if done, err := a.handled(ctx, n.ID); err != nil {
-		log.Warn("cannot read handled notices; acting anyway", "err", err)
+		log.Warn("cannot read handled notices; acting anyway", logging.KeyError, err)
 	} else if done {
 		if plan.Finish == decide.FinishAcknowledge {
 			// Handled before a restart that came between the record and
@@ -515,10 +517,10 @@ func (a *Agent) drainUntilDone(ctx context.Context, cur *inflight) (*drain.Resul
 		}
 		wait := RetryDelay(attempt)
 		if !opts.Deadline.IsZero() && !a.cfg.Clock.Now().Add(wait).Before(opts.Deadline) {
-			log.Error("drain failed and its deadline passes before another attempt", "attempt", attempt, "err", err)
+			log.Error("drain failed and its deadline passes before another attempt", "attempt", attempt, logging.KeyError, err)
 			return res, err
 		}
-		log.Warn("drain attempt failed; retrying", "attempt", attempt, "retryIn", wait, "err", err)
+		log.Warn("drain attempt failed; retrying", "attempt", attempt, "retryIn", wait, logging.KeyError, err)
 		if !a.sleep(ctx, wait) {
 			return res, err
 		}
@@ -595,7 +597,7 @@ func (a *Agent) drainEnded(ctx context.Context, cur *inflight) {
 	a.mu.Unlock()
 	for _, f := range served {
 		if cur.err != nil {
-			a.logFor(f.n).Error("action failed", "action", string(f.plan.Action), "err", cur.err)
+			a.logFor(f.n).Error("action failed", "action", string(f.plan.Action), logging.KeyError, cur.err)
 			a.cfg.Reporter.Finished(f.n, report.Finish{Kind: report.FinishDone, Node: a.cfg.Node, Err: cur.err})
 			continue
 		}
@@ -667,13 +669,13 @@ func (a *Agent) acknowledge(ctx context.Context, n notice.Notice) {
 		case isShared(aerr):
 			log.Info("notice not acknowledged", "reason", aerr.Error())
 		case attempt < ackAttempts && ctx.Err() == nil:
-			log.Warn("acknowledging the notice failed; retrying", "attempt", attempt, "err", aerr)
+			log.Warn("acknowledging the notice failed; retrying", "attempt", attempt, logging.KeyError, aerr)
 			if a.sleep(ctx, RetryDelay(attempt)) {
 				continue
 			}
 		default:
 			// The platform starts the event at its NotBefore anyway.
-			log.Warn("acknowledging the notice failed", "err", aerr)
+			log.Warn("acknowledging the notice failed", logging.KeyError, aerr)
 		}
 		if !isShared(aerr) {
 			a.cfg.Reporter.Finished(n, report.Finish{Kind: report.FinishAcknowledged, Node: a.cfg.Node, Err: aerr})
@@ -700,10 +702,10 @@ func (a *Agent) record(ctx context.Context, n notice.Notice, act decide.Action) 
 		}
 		var invalid *handled.InvalidIDError
 		if errors.As(err, &invalid) || ctx.Err() != nil || attempt >= 20 {
-			log.Error("cannot record the notice as handled", "err", err)
+			log.Error("cannot record the notice as handled", logging.KeyError, err)
 			return false
 		}
-		log.Warn("cannot record the notice as handled; retrying", "attempt", attempt, "err", err)
+		log.Warn("cannot record the notice as handled; retrying", "attempt", attempt, logging.KeyError, err)
 		if !a.sleep(ctx, RetryDelay(attempt)) {
 			return false
 		}
@@ -739,7 +741,7 @@ func (a *Agent) markNode(ctx context.Context, n notice.Notice, plan decide.Plan)
 			return false
 		}
 		wait := RetryDelay(attempt)
-		a.logFor(n).Warn("action failed; retrying", "action", string(act), "attempt", attempt, "retryIn", wait, "err", err)
+		a.logFor(n).Warn("action failed; retrying", "action", string(act), "attempt", attempt, "retryIn", wait, logging.KeyError, err)
 		if !a.sleep(ctx, wait) {
 			return false
 		}
@@ -847,7 +849,7 @@ func (a *Agent) release(ctx context.Context, n notice.Notice) {
 			return
 		}
 		wait := RetryDelay(attempt)
-		log.Warn("cannot release lifeboat's mark; retrying", "attempt", attempt, "retryIn", wait, "err", err)
+		log.Warn("cannot release lifeboat's mark; retrying", "attempt", attempt, "retryIn", wait, logging.KeyError, err)
 		if !a.sleep(ctx, wait) {
 			return
 		}

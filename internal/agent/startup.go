@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
+
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -139,7 +141,7 @@ func (a *Agent) reconcileUntilDone(ctx context.Context, done chan<- struct{}) {
 			wait = retryMax
 		}
 		a.cfg.Log.Error("start-up reconciliation failed; retrying (not ready until it succeeds)",
-			"node", a.cfg.Node, "attempt", attempt, "retryIn", wait, "err", err)
+			"node", a.cfg.Node, "attempt", attempt, "retryIn", wait, logging.KeyError, err)
 		if !a.sleep(ctx, wait) {
 			return
 		}
@@ -156,7 +158,7 @@ func (a *Agent) reconcileUntilDone(ctx context.Context, done chan<- struct{}) {
 			w, err = a.releaseOver(ctx, n, false)
 		}
 		if err != nil {
-			a.cfg.Log.Warn("re-checking reboot marks failed", "node", a.cfg.Node, "err", err)
+			a.cfg.Log.Warn("re-checking reboot marks failed", "node", a.cfg.Node, logging.KeyError, err)
 			continue
 		}
 		waiting = w

@@ -93,13 +93,13 @@ func (d *detaching) maybeDetach(ctx context.Context, n notice.Notice) {
 		if err != nil {
 			d.onError(ReasonDetach)
 			d.log.Warn("detaching the interrupted instance from its Auto Scaling group failed",
-				logging.KeyEvent, n.ID, "instance", n.InstanceID, "err", err)
+				logging.KeyNotice, n.ID, "instance", n.InstanceID, logging.KeyError, err)
 			d.mu.Lock()
 			delete(d.done, n.InstanceID) // a later notice may try again
 			d.mu.Unlock()
 			return
 		}
 		d.log.Info("interrupted instance detached from its Auto Scaling group; a replacement is launching",
-			logging.KeyEvent, n.ID, "instance", n.InstanceID, "group", res.Group, "detached", res.Detached, "activity", res.ActivityID)
+			logging.KeyNotice, n.ID, "instance", n.InstanceID, "group", res.Group, "detached", res.Detached, "activity", res.ActivityID)
 	})
 }

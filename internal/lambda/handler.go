@@ -87,7 +87,7 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, erro
 	var errs []error
 	for _, ev := range parsed.Events {
 		ev.Notice.Source = "lambda"
-		h.Log.Info("notice received", logging.KeyEvent, ev.Notice.ID, "kind", string(ev.Notice.Kind),
+		h.Log.Info("notice received", logging.KeyNotice, ev.Notice.ID, "kind", string(ev.Notice.Kind),
 			"instance", ev.Notice.InstanceID, "deadline", ev.Notice.Deadline, "drainBy", deadline, logging.KeySource, "lambda")
 		o, err := sess.Processor.Process(ctx, ev, 1)
 		if err != nil {

@@ -33,11 +33,6 @@ const (
 	KeyError = "error"
 )
 
-// KeyEvent was the key of a drain step, a notice ID, a notice kind and a
-// metadata path alike. Use KeyNotice for a notice ID, KeyStep for a step,
-// KeyKind for a kind; KeyEvent goes once internal/queue and internal/lambda
-// stop using it (.golangci.yml forbids the literal "event").
-const KeyEvent = "event"
 
 // Keys lists the stable keys.
 var Keys = []string{KeyNode, KeyPod, KeyPDB, KeyNotice, KeyKind, KeySource, KeyStep, KeyError}

@@ -87,7 +87,7 @@ func (p *Processor) TendMarks(ctx context.Context, nodes MarkedNodes) {
 				}
 				go func() {
 					defer func() { mu.Lock(); delete(running, ev.Notice.ID); mu.Unlock() }()
-					p.Log.Info("maintenance lead reached: draining", logging.KeyNode, n.Name, logging.KeyEvent, ev.Notice.ID)
+					p.Log.Info("maintenance lead reached: draining", logging.KeyNode, n.Name, logging.KeyNotice, ev.Notice.ID)
 					if _, err := p.Process(ctx, ev, 1); err != nil && ctx.Err() == nil {
 						p.Log.Warn("deferred maintenance drain failed; trying again", logging.KeyNode, n.Name, "error", err)
 					}
@@ -159,13 +159,13 @@ func (p *Processor) releaseExpired(ctx context.Context, node string, e drain.Mar
 		}
 		return
 	}
-	p.Log.Info("no interruption followed the rebalance recommendation: at-risk taint expired", logging.KeyNode, node, logging.KeyEvent, e.ID)
+	p.Log.Info("no interruption followed the rebalance recommendation: at-risk taint expired", logging.KeyNode, node, logging.KeyNotice, e.ID)
 	n := notice.Notice{ID: e.ID, Kind: notice.KindRebalance, Node: node, Reason: e.Reason, Canceled: true}
 	p.reporter().Finished(n, report.Finish{Kind: report.FinishReleased, Node: node})
 }
 
 func (p *Processor) releaseReturned(ctx context.Context, node string, e drain.MarkNotice) {
-	log := p.Log.With(logging.KeyNode, node, logging.KeyEvent, e.ID)
+	log := p.Log.With(logging.KeyNode, node, logging.KeyNotice, e.ID)
 	if _, err := p.Drainer.Release(ctx, node, e.ID); err != nil {
 		if !isNodeNotFound(err) && ctx.Err() == nil {
 			log.Warn("cannot release lifeboat's mark of a node that came back; retrying", "error", err)

@@ -170,7 +170,7 @@ func (c *Consumer) handle(ctx context.Context, sch *scheduler, tr *tracker, m *s
 	ref := tr.add(m, len(parsed.Events))
 	for _, ev := range parsed.Events {
 		ev.Notice.Source = "sqs"
-		log.Info("notice received", logging.KeyEvent, ev.Notice.ID, "kind", string(ev.Notice.Kind),
+		log.Info("notice received", logging.KeyNotice, ev.Notice.ID, "kind", string(ev.Notice.Kind),
 			"instance", ev.Notice.InstanceID, "canceled", ev.Notice.Canceled, logging.KeySource, "sqs")
 		sch.submit(ctx, ev, ref, max(attempt, 1))
 	}

@@ -130,7 +130,7 @@ func (p *Processor) Process(ctx context.Context, ev message.Event, attempt int) 
 func (p *Processor) Prepare(ctx context.Context, ev message.Event, attempt int) (*Task, error) {
 	n := ev.Notice
 	plan := p.Policy.decide(&ev, p.Clock.Now())
-	t := &Task{p: p, ev: ev, plan: plan, attempt: attempt, stop: func() {}, log: p.Log.With(logging.KeyEvent, n.ID, "kind", string(n.Kind), "instance", n.InstanceID)}
+	t := &Task{p: p, ev: ev, plan: plan, attempt: attempt, stop: func() {}, log: p.Log.With(logging.KeyNotice, n.ID, "kind", string(n.Kind), "instance", n.InstanceID)}
 	inst, err := p.describe(ctx, n.InstanceID)
 	if err != nil {
 		return nil, err

@@ -89,7 +89,7 @@ func (s *scheduler) submit(ctx context.Context, ev message.Event, ref *msgRef, a
 		if notice.SameEvent(it.ev.Notice.ID, ev.Notice.ID) && it.ev.Notice.Canceled == ev.Notice.Canceled {
 			it.refs = append(it.refs, ref)
 			s.stats.folded.Add(1)
-			s.log.Info("duplicate notice folded into the one in flight", logging.KeyEvent, ev.Notice.ID, "instance", key)
+			s.log.Info("duplicate notice folded into the one in flight", logging.KeyNotice, ev.Notice.ID, "instance", key)
 			return
 		}
 	}
@@ -172,7 +172,7 @@ func (s *scheduler) awaitTurn(ctx context.Context, key string, it *workItem, tas
 	it.task, it.ready = task, true
 	if a := w.active; a != nil && task.MoreUrgentThan(a.task) {
 		s.log.Info("a more urgent notice supersedes the work in progress", "instance", key,
-			logging.KeyEvent, it.ev.Notice.ID, "superseded", a.ev.Notice.ID)
+			logging.KeyNotice, it.ev.Notice.ID, "superseded", a.ev.Notice.ID)
 		a.cancel(errSuperseded)
 	}
 	s.dispatch(w)
@@ -218,7 +218,7 @@ func (s *scheduler) end(key string, it *workItem, err error) (refs []*msgRef, ag
 	it.ready = false
 	if errors.Is(err, errSuperseded) {
 		s.stats.superseded.Add(1)
-		s.log.Info("superseded work will run again after the more urgent one", "instance", key, logging.KeyEvent, it.ev.Notice.ID)
+		s.log.Info("superseded work will run again after the more urgent one", "instance", key, logging.KeyNotice, it.ev.Notice.ID)
 		s.dispatch(w)
 		return nil, true
 	}

@@ -139,10 +139,10 @@ func providerID(ctx context.Context, c Config) string {
 			return pid
 		}
 		if ctx.Err() != nil || time.Since(start) > c.APIWait {
-			c.Log.Warn("cannot read the Node's providerID; probing metadata services", logging.KeyNode, c.Node, "err", err)
+			c.Log.Warn("cannot read the Node's providerID; probing metadata services", logging.KeyNode, c.Node, logging.KeyError, err)
 			return ""
 		}
-		c.Log.Warn("cannot read the Node's providerID; retrying", logging.KeyNode, c.Node, "attempt", attempt, "err", err)
+		c.Log.Warn("cannot read the Node's providerID; retrying", logging.KeyNode, c.Node, "attempt", attempt, logging.KeyError, err)
 		if sleep(ctx, c.RetryDelay(attempt)) != nil {
 			return ""
 		}

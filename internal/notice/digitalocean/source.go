@@ -172,7 +172,7 @@ func (s *Source) Run(ctx context.Context, out chan<- notice.Notice) error {
 		}
 		sent, err := s.sent.Send(ctx, out, n)
 		if sent {
-			s.cfg.Log.Info("notice", logging.KeySource, Name, logging.KeyEvent, n.ID, "kind", n.Kind,
+			s.cfg.Log.Info("notice", logging.KeySource, Name, logging.KeyNotice, n.ID, "kind", n.Kind,
 				"canceled", n.Canceled, "deadline", n.Deadline)
 		}
 		return err
@@ -209,7 +209,7 @@ func (s *Source) dropletID(ctx context.Context) string {
 		return id
 	}
 	s.cfg.Log.Warn("cannot read the droplet id; using the node name in notice IDs",
-		logging.KeySource, Name, logging.KeyNode, s.cfg.Node, "err", err)
+		logging.KeySource, Name, logging.KeyNode, s.cfg.Node, logging.KeyError, err)
 	return s.cfg.Node
 }
 

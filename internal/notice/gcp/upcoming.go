@@ -267,7 +267,7 @@ func (u *upcoming) send(ctx context.Context, n *notice.Notice) {
 	if n == nil {
 		return
 	}
-	u.src.log.Info("gcp upcoming maintenance", "event", n.ID, "kind", n.Kind, "canceled", n.Canceled, "deadline", n.Deadline)
+	u.src.log.Info("gcp upcoming maintenance", "notice", n.ID, "kind", n.Kind, "canceled", n.Canceled, "deadline", n.Deadline)
 	select {
 	case u.out <- *n:
 	case <-ctx.Done():

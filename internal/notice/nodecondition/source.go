@@ -165,7 +165,7 @@ func (s *Source) selector() fields.Selector {
 
 func (s *Source) emit(ctx context.Context, out chan<- notice.Notice, ns []notice.Notice) {
 	for _, n := range ns {
-		s.cfg.Log.Info("notice", logging.KeySource, Name, logging.KeyNode, n.Node, logging.KeyEvent, n.ID,
+		s.cfg.Log.Info("notice", logging.KeySource, Name, logging.KeyNode, n.Node, logging.KeyNotice, n.ID,
 			"canceled", n.Canceled, "deadline", n.Deadline, "action", n.Attributes[AttributeAction])
 		select {
 		case out <- n:

@@ -168,7 +168,7 @@ func (s *Source) Run(ctx context.Context, out chan<- notice.Notice) error {
 		n := spotNotice(inst, s.cfg.Node, deadline, s.cfg.Clock.Now())
 		sent, err := s.sent.Send(ctx, out, n)
 		if sent {
-			s.cfg.Log.Info("notice", logging.KeySource, Name, logging.KeyEvent, n.ID, "kind", n.Kind, "deadline", n.Deadline)
+			s.cfg.Log.Info("notice", logging.KeySource, Name, logging.KeyNotice, n.ID, "kind", n.Kind, "deadline", n.Deadline)
 		}
 		return err
 	})
@@ -186,7 +186,7 @@ func (s *Source) instanceID(ctx context.Context) string {
 		return id
 	}
 	s.cfg.Log.Warn("cannot read the tencent instance-id; using the node name in notice IDs",
-		logging.KeySource, Name, logging.KeyNode, s.cfg.Node, "err", err)
+		logging.KeySource, Name, logging.KeyNode, s.cfg.Node, logging.KeyError, err)
 	return s.cfg.Node
 }
 

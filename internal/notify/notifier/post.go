@@ -46,7 +46,7 @@ func (m Message) Facts() [][2]string {
 	}
 	add("Cluster", m.Cluster)
 	add("Node", m.Node)
-	add("Step", string(m.Step))
+	add("Step", m.Step)
 	add("Trigger", m.Trigger)
 	add("Kind", m.Kind)
 	add("Reason", m.Reason)

@@ -128,7 +128,7 @@ func (n *Notifier) Build(m notifier.Message) *Event {
 	}
 	return &Event{RoutingKey: n.key, EventAction: ActionTrigger, DedupKey: key, Client: "lifeboat", Payload: &Payload{
 		Summary: m.Summary(), Source: m.Node, Severity: severity, Timestamp: m.Time.UTC().Format(time.RFC3339),
-		Component: m.Cluster, Group: m.Trigger, Class: string(m.Step), CustomDetails: details,
+		Component: m.Cluster, Group: m.Trigger, Class: m.Step, CustomDetails: details,
 	}}
 }
 

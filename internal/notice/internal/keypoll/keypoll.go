@@ -141,7 +141,7 @@ func (p *Poller) Get(ctx context.Context, url string) (Answer, error) {
 	if p.cfg.Authorize != nil {
 		if err := p.cfg.Authorize(ctx, req); err != nil {
 			p.cfg.OnError(ReasonToken)
-			p.cfg.Log.Warn("no metadata session token; asking without one", logging.KeySource, p.cfg.Source, "err", err)
+			p.cfg.Log.Warn("no metadata session token; asking without one", logging.KeySource, p.cfg.Source, logging.KeyError, err)
 		}
 	}
 	resp, err := p.client.Do(req)
@@ -183,7 +183,7 @@ func (p *Poller) Run(ctx context.Context, handle func(context.Context, Answer) e
 			p.cfg.OnError(reason)
 			wait = metadatahttp.Backoff(p.cfg.MinBackoff, p.cfg.MaxBackoff, failures-1)
 			p.cfg.Log.Warn("metadata poll failed", logging.KeySource, p.cfg.Source, "reason", reason,
-				"failures", failures, "retryIn", wait, "err", err)
+				"failures", failures, "retryIn", wait, logging.KeyError, err)
 		} else {
 			failures = 0
 		}
