@@ -33,7 +33,6 @@ const (
 	KeyError = "error"
 )
 
-
 // Keys lists the stable keys.
 var Keys = []string{KeyNode, KeyPod, KeyPDB, KeyNotice, KeyKind, KeySource, KeyStep, KeyError}
 
