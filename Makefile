@@ -47,7 +47,7 @@ controlplane:
 test: controlplane
 	$(GO) vet ./...
 	GOOS=windows $(GO) vet ./cmd/... ./internal/notice/... ./internal/emulate/...
-	$(GO) vet -tags $(AGENT_TAGS) ./cmd/lifeboat-agent ./internal/cli
+	$(GO) build -tags $(AGENT_TAGS) -o /dev/null ./cmd/lifeboat-agent
 	LIFEBOAT_CONTROLPLANE_DIR=$(CONTROLPLANE) $(GO) test -count=1 -timeout 40m ./...
 
 # Native Go fuzz targets, one "<package>:<FuzzName>" per line. `make test`
@@ -64,7 +64,8 @@ FUZZ_TARGETS := \
 	./internal/notice/azure:FuzzDocument \
 	./internal/notice/azure:FuzzTrackerSequence \
 	./internal/notice/gcp:FuzzWatcherValues \
-	./internal/queue/events:FuzzParse \
+	./internal/queue/message:FuzzParse \
+	./internal/queue:FuzzDeadLetterTarget \
 	./internal/drain:FuzzReadMark \
 	./internal/handled:FuzzIDs \
 	./internal/notice:FuzzSameEvent

@@ -86,6 +86,9 @@ type Config struct {
 	Clock clock.WithTicker
 	// Log receives structured logs.
 	Log *slog.Logger
+	// DryRun is observe mode (--dry-run): Drainer is a drain.DryRun, and
+	// the agent records nothing on the Node and acknowledges nothing.
+	DryRun bool
 	// Reporter hears every notice and how each ended (the drain engine
 	// reports the drain steps to the same Reporter through its own config).
 	Reporter report.Reporter
@@ -649,6 +652,10 @@ func (a *Agent) acknowledge(ctx context.Context, n notice.Notice) {
 	if !ok {
 		return
 	}
+	if a.cfg.DryRun {
+		a.logFor(n).Info("dry run: would acknowledge the notice to its platform")
+		return
+	}
 	log := a.logFor(n)
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, a.cfg.AckTimeout)
@@ -679,6 +686,10 @@ func (a *Agent) acknowledge(ctx context.Context, n notice.Notice) {
 // API fails (bounded by ctx). It reports whether the record is written.
 func (a *Agent) record(ctx context.Context, n notice.Notice, act decide.Action) bool {
 	log := a.logFor(n)
+	if a.cfg.DryRun {
+		log.Info("dry run: the notice is not recorded as handled", "action", string(act))
+		return true
+	}
 	for attempt := 1; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, apiCallTimeout)
 		err := handled.Record(cctx, a.cfg.Client, a.cfg.Node, n.ID)

@@ -54,6 +54,8 @@ type AgentOptions struct {
 	MaintenanceLead time.Duration
 	// AtRiskTTL expires a rebalance recommendation's taint.
 	AtRiskTTL time.Duration
+	// DryRun detects, decides and reports, and writes nothing.
+	DryRun bool
 	// RunMode is host (systemd), pod (DaemonSet) or auto.
 	RunMode string
 	// PodName and PodNamespace identify the agent's pod in pod mode.
@@ -104,6 +106,8 @@ func (o *AgentOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.NoticeTimeout, "notice-timeout", o.NoticeTimeout, "Deadline for drains whose notice carries none (e.g. an Auto Scaling termination).")
 	fs.DurationVar(&o.MaintenanceLead, "maintenance-lead", o.MaintenanceLead, "Start draining a reboot-type scheduled maintenance (AWS reboot/system-maintenance, Azure Reboot/Redeploy, GCP host maintenance) "+
 		"this long before it; until then only taint the node at risk with a MaintenancePlanned condition (retirements drain at once). 0 drains at once.")
+	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "Observe mode: detect, decide and report what lifeboat would do (Events, metrics, notifications: \"would drain node X, N pods, by T\"), "+
+		"and change nothing: no cordon, taint, eviction, handled record or acknowledgement. For running beside another handler before switching.")
 	fs.DurationVar(&o.AtRiskTTL, "at-risk-ttl", o.AtRiskTTL, "Remove a rebalance recommendation's at-risk taint after this long if no interruption followed; 0 keeps it.")
 	fs.StringVar(&o.RunMode, "run-mode", o.RunMode, "host (systemd unit: SIGTERM drains only if the host shuts down, see --shutdown-drain), pod (DaemonSet: SIGTERM drains only if "+
 		"the kubelet reports the node shutting down) or auto (pod if $KUBERNETES_SERVICE_HOST or a pod name is set, else host).")
@@ -238,7 +242,11 @@ func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
 		return err
 	}
 	defer rep.close(10 * time.Second)
-	drainer := drain.New(client, drain.Config{Log: g.Log, Observer: rep.observer()})
+	engine := drain.New(client, drain.Config{Log: g.Log, Observer: rep.reporter()})
+	var drainer agent.Drainer = engine
+	if o.DryRun {
+		drainer = drain.DryRun{Drainer: engine}
+	}
 	platform := o.Platform
 	if platform == "auto" {
 		platform = detectPlatform(ctx, client, o.Node, o.MetadataURL, g.Log)
@@ -253,7 +261,7 @@ func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
 	}
 	a := agent.New(agent.Config{
 		Client: client, Node: o.Node, Drainer: drainer, Sources: sources, Actions: o.actions,
-		Drain: drainOpts, DeleteNode: o.DeleteNode, MaintenanceLead: o.MaintenanceLead, AtRiskTTL: o.AtRiskTTL, NoticeTimeout: o.NoticeTimeout, Log: g.Log,
+		Drain: drainOpts, DeleteNode: o.DeleteNode, MaintenanceLead: o.MaintenanceLead, AtRiskTTL: o.AtRiskTTL, DryRun: o.DryRun, NoticeTimeout: o.NoticeTimeout, Log: g.Log,
 		Reporter:      rep.reporter(),
 		OnSourceReady: func(source string) { rep.metrics.SetSourceReady(source, true) },
 	})

@@ -15,11 +15,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/kube"
+	"github.com/lifeboat-dev/lifeboat/internal/metrics"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/queue"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/nodeindex"
@@ -59,10 +61,14 @@ type QueueOptions struct {
 	OnRebalance, OnDrainFailure, OnLaunchTimeout string
 	// Actions overrides the action per notice kind ("kind=action").
 	Actions []string
+	// DryRun detects, decides and reports, and writes nothing.
+	DryRun bool
 	// LeaderElect runs under a Lease so one replica of several consumes.
 	LeaderElect bool
 	// Leader configures the election.
 	Leader queue.LeaderConfig
+
+	podName string // $POD_NAME, read by Complete
 }
 
 // NewQueueOptions returns the defaults.
@@ -76,12 +82,38 @@ func NewQueueOptions() *QueueOptions {
 	// The machine is going away: pods without a controller or with emptyDir
 	// data are lost either way, so they are evicted gracefully by default.
 	o.Drain.Force, o.Drain.DeleteEmptyDirData = true, true
-	o.Leader.Namespace = inClusterNamespace()
-	o.Leader.Identity = os.Getenv("POD_NAME")
-	if o.Leader.Identity == "" {
-		o.Leader.Identity, _ = os.Hostname()
-	}
 	return o
+}
+
+// Complete fills what the flags leave to the environment, read through
+// lookup: the pod name (POD_NAME), the Lease namespace when
+// --leader-elect-namespace is empty, and the replica's identity (leader
+// election, drain-budget Leases); only leader election requires one.
+func (o *QueueOptions) Complete(lookup func(string) (string, bool), hostname func() (string, error)) error {
+	o.podName, _ = lookup("POD_NAME")
+	if o.Leader.Namespace == "" {
+		o.Leader.Namespace = inClusterNamespace(lookup)
+	}
+	id, err := leaderIdentity(o.podName, hostname)
+	if err != nil && o.LeaderElect {
+		return err
+	}
+	o.Leader.Identity = id // also names this replica's drain-budget Leases
+	return nil
+}
+
+// leaderIdentity is the pod name, else the host name plus a random suffix
+// (as kube-controller-manager does), so two replicas on one host never share
+// an identity: with one identity both would think they hold the Lease.
+func leaderIdentity(podName string, hostname func() (string, error)) (string, error) {
+	if podName != "" {
+		return podName, nil
+	}
+	h, err := hostname()
+	if err != nil || h == "" {
+		return "", fmt.Errorf("leader election needs an identity: POD_NAME is empty and the host name is unknown: %w", err)
+	}
+	return h + "_" + string(uuid.NewUUID()), nil
 }
 
 // AddFlags registers the flags.
@@ -96,11 +128,13 @@ func (o *QueueOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "Messages received and not yet finished, at most.")
 	fs.DurationVar(&c.VisibilityTimeout, "visibility-timeout", c.VisibilityTimeout, "Visibility timeout requested for received messages; re-applied every third of it while their work runs. A crashed consumer's messages reappear after it.")
 	fs.DurationVar(&c.WaitTime, "wait-time", c.WaitTime, "Long-poll wait of each receive (0s to 20s).")
-	fs.StringVar(&c.Poison, "poison-messages", c.Poison, "Unparseable messages: delete (log, count, delete) or keep (log, count, leave them to the queue's redrive policy / dead-letter queue).")
+	fs.StringVar((*string)(&c.Poison), "poison-messages", string(c.Poison), "Unparseable messages (always logged and counted): auto (keep them for the dead-letter queue when the queue's RedrivePolicy names one, read with sqs:GetQueueAttributes at start; delete them otherwise), delete, or keep (leave them to the queue's redrive policy).")
 	fs.BoolVar(&p.DeleteNode, "delete-node", p.DeleteNode, "Delete the Node object after draining an instance that is terminated for good (never for stop, hibernate or reboot).")
 	fs.BoolVar(&p.Taint, "going-away-taint", p.Taint, "Add the taint "+queue.TaintGoingAway+"=<notice kind>:NoSchedule on cordon (unless --taint names another).")
 	fs.StringVar(&o.OnRebalance, "on-rebalance", o.OnRebalance, "Rebalance recommendations: taint ("+queue.TaintRebalance+":PreferNoSchedule only), cordon, drain or ignore.")
 	fs.StringArrayVar(&o.Actions, "action", o.Actions, actionFlagUsage)
+	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "Observe mode: decide and report what lifeboat would do (Events, metrics, notifications) and change nothing: "+
+		"no cordon, eviction, handled record, lifecycle heartbeat or completion. Messages are still deleted: give it its own queue.")
 	fs.StringVar(&o.OnDrainFailure, "on-drain-failure", o.OnDrainFailure, "Lifecycle hook result when a drain ends incomplete: continue or abandon.")
 	fs.DurationVar(&p.HookDrainTimeout, "hook-drain-timeout", p.HookDrainTimeout, "Deadline, from detection, of a drain whose notice gives no time (a terminate lifecycle hook).")
 	fs.DurationVar(&p.VoluntaryDrainTimeout, "voluntary-drain-timeout", p.VoluntaryDrainTimeout, "Bound, from detection, of a drain whose notice has no deadline (--on-rebalance=drain); at it the drain gives up rather than delete pods.")
@@ -156,8 +190,8 @@ func (o *QueueOptions) Validate() error {
 	return nil
 }
 
-func inClusterNamespace() string {
-	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+func inClusterNamespace(lookup func(string) (string, bool)) string {
+	if ns, _ := lookup("POD_NAMESPACE"); ns != "" {
 		return ns
 	}
 	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
@@ -176,9 +210,14 @@ func newQueueCommand(g *Globals) *cobra.Command {
 			"changes, AWS Health scheduled changes, Auto Scaling lifecycle actions) and Auto Scaling lifecycle\n" +
 			"notifications, finds each instance's Node by spec.providerID, and cordons and drains it, heartbeating and\n" +
 			"completing lifecycle hooks. A message is deleted only after its work is done. See docs/QUEUE.md.",
-		Args:    cobra.NoArgs,
-		PreRunE: func(*cobra.Command, []string) error { return o.Validate() },
-		RunE:    func(cmd *cobra.Command, _ []string) error { return runQueue(cmd.Context(), g, o) },
+		Args: cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error {
+			if err := o.Complete(g.LookupEnv, os.Hostname); err != nil {
+				return err
+			}
+			return o.Validate()
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runQueue(cmd.Context(), g, o) },
 	}
 	o.AddFlags(cmd.Flags())
 	return cmd
@@ -193,7 +232,7 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 	if err != nil {
 		return err
 	}
-	rep, err := o.Reporting.start(context.WithoutCancel(ctx), g.Log, cfg, os.Getenv("POD_NAME"))
+	rep, err := o.Reporting.start(context.WithoutCancel(ctx), g.Log, cfg, o.podName)
 	if err != nil {
 		return err
 	}
@@ -209,23 +248,22 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 	if o.Policy.Drain.Budget, err = o.Drain.Budget(client, "queue/"+o.Leader.Identity, o.Leader.Namespace, g.Log); err != nil {
 		return err
 	}
-	stats := &queue.Stats{}
+	qm, err := metrics.NewQueue(rep.metrics)
+	if err != nil {
+		return err
+	}
+	stats := queue.NewStats(qm)
 	clk := clock.RealClock{}
 	c := &queue.Consumer{
 		SQS: sqs.NewFromConfig(awsCfg), Config: o.Consumer, Clock: clk, Log: g.Log, Stats: stats,
 		Processor: &queue.Processor{
-			Client: client, Nodes: ix, Drainer: drain.New(client, drain.Config{Log: g.Log, Observer: rep.reporter()}),
+			Client: client, Nodes: ix, Drainer: queueDrainer(drain.New(client, drain.Config{Log: g.Log, Observer: rep.reporter()}), o.DryRun), DryRun: o.DryRun,
 			AutoScaling: autoscaling.NewFromConfig(awsCfg), EC2: ec2.NewFromConfig(awsCfg),
 			Policy: o.Policy, Clock: clk, Log: g.Log, Stats: stats, Reporter: rep.reporter(),
 		},
 	}
 	rep.setReady(true)
-	exported := make(chan struct{})
-	go func() { defer close(exported); exportQueueStats(ctx, stats, rep.metrics, 2*time.Second) }()
-	defer func() {
-		<-exported
-		g.Log.Info("queue mode stopped", "stats", fmt.Sprintf("%+v", stats.Snapshot()))
-	}()
+	defer func() { g.Log.Info("queue mode stopped", "stats", fmt.Sprintf("%+v", stats.Snapshot())) }()
 	// While leading: consume, and undo queue mode's own cordons of nodes
 	// that came back (queue.Processor.TendMarks).
 	lead := func(lctx context.Context) error {
@@ -253,4 +291,12 @@ func queueActions(onRebalance string, overrides []string) (decide.Table, error) 
 	}
 	t[notice.KindRebalance] = a
 	return t, t.Set(overrides, decide.ModeQueue)
+}
+
+// queueDrainer is the engine, or its dry run (--dry-run).
+func queueDrainer(d *drain.Drainer, dryRun bool) queue.Drainer {
+	if dryRun {
+		return drain.DryRun{Drainer: d}
+	}
+	return d
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/report"
 )
 
@@ -66,6 +66,10 @@ type Processor struct {
 	// Reporter hears every notice acted on and how it was finished (drain
 	// steps reach it through the Drainer's observer); nil reports nothing.
 	Reporter report.Reporter
+	// DryRun is observe mode (--dry-run): Drainer is a drain.DryRun, and
+	// nothing is recorded on Nodes and no lifecycle hook is heartbeated or
+	// completed (the handler in charge does that).
+	DryRun bool
 	// Actor names the mode in lifeboat's mark ("queue" or "lambda"), so the
 	// agent and this mode act once on an event both see; "" means "queue".
 	Actor string
@@ -92,7 +96,7 @@ func (p *Processor) hooks() *hooks {
 // Task is one event in progress, between Prepare and Run.
 type Task struct {
 	p       *Processor
-	ev      events.Event
+	ev      message.Event
 	plan    decide.Plan
 	attempt int
 	node    string  // resolved Node name ("" if none)
@@ -109,7 +113,7 @@ func (t *Task) Done() bool { return t.outcome != "" }
 
 // Process runs the whole event (Prepare then Run). attempt is the delivery
 // count (1 for the first).
-func (p *Processor) Process(ctx context.Context, ev events.Event, attempt int) (Outcome, error) {
+func (p *Processor) Process(ctx context.Context, ev message.Event, attempt int) (Outcome, error) {
 	t, err := p.Prepare(ctx, ev, attempt)
 	if err != nil {
 		return "", err
@@ -123,7 +127,7 @@ func (p *Processor) Process(ctx context.Context, ev events.Event, attempt int) (
 // cordoned at once even when drains queue for a worker. Lifecycle hooks are
 // heartbeated from here until Run returns. An error is transient: the event
 // should be retried later.
-func (p *Processor) Prepare(ctx context.Context, ev events.Event, attempt int) (*Task, error) {
+func (p *Processor) Prepare(ctx context.Context, ev message.Event, attempt int) (*Task, error) {
 	n := ev.Notice
 	plan := p.Policy.decide(&ev, p.Clock.Now())
 	t := &Task{p: p, ev: ev, plan: plan, attempt: attempt, stop: func() {}, log: p.Log.With(logging.KeyEvent, n.ID, "kind", string(n.Kind), "instance", n.InstanceID)}
@@ -162,7 +166,7 @@ func (p *Processor) Prepare(ctx context.Context, ev events.Event, attempt int) (
 		return t.finishEarly(ctx, OutcomeIgnored, ResultContinue)
 	}
 	p.reporter().NoticeReceived(n)
-	if ev.Hook != nil {
+	if ev.Hook != nil && !p.DryRun {
 		t.stop = p.hooks().keepAlive(ctx, ev.Hook, p.Policy.HeartbeatInterval, t.node)
 	}
 	if decide.Rank(plan.Action) >= decide.Rank(decide.ActionCordon) {
@@ -189,7 +193,7 @@ func (e *NodePendingError) Error() string {
 // mayAppear reports whether a Node not found for ev's instance may still
 // show up: the notice has a deadline not passed yet and was issued (or
 // first seen) less than NodeWait ago.
-func (p *Processor) mayAppear(ev events.Event, attempt int) bool {
+func (p *Processor) mayAppear(ev message.Event, attempt int) bool {
 	n := ev.Notice
 	now := p.Clock.Now()
 	if n.Deadline.IsZero() || !now.Before(n.Deadline) || p.Policy.NodeWait <= 0 {
@@ -245,7 +249,7 @@ func marksLeft(m *drain.Mark) []drain.MarkNotice {
 
 // finishEarly completes the hook (if any) and marks the task done.
 func (t *Task) finishEarly(ctx context.Context, o Outcome, result string) (*Task, error) {
-	if t.ev.Hook != nil {
+	if t.ev.Hook != nil && !t.p.DryRun {
 		if err := t.p.hooks().complete(ctx, t.ev.Hook, result); err != nil {
 			return nil, err
 		}
@@ -296,7 +300,7 @@ func (t *Task) Run(ctx context.Context) (Outcome, error) {
 	if o != OutcomeNotFound && o != OutcomeAlreadyHandled {
 		t.p.reporter().Finished(t.ev.Notice, report.Finish{Kind: report.FinishDone, Node: t.node})
 	}
-	if t.ev.Hook != nil {
+	if t.ev.Hook != nil && !t.p.DryRun {
 		t.stop()
 		if err := t.p.hooks().complete(ctx, t.ev.Hook, result); err != nil {
 			return "", err
@@ -312,6 +316,10 @@ func (t *Task) Run(ctx context.Context) (Outcome, error) {
 // marker first when that is the hook's result (so a redelivery that finds
 // the notice handled completes the hook the same way).
 func (t *Task) record(ctx context.Context, result string) error {
+	if t.p.DryRun {
+		t.log.Info("dry run: the notice is not recorded as handled")
+		return nil
+	}
 	ids := []string{t.ev.Notice.ID}
 	if t.ev.Hook != nil && result == ResultAbandon {
 		ids = []string{t.ev.Notice.ID + abandonSuffix, t.ev.Notice.ID}
@@ -349,6 +357,9 @@ func (t *Task) drain(ctx context.Context) (Outcome, string, error) {
 	case err == nil:
 		t.log.Info("node drained", "evicted", res.Evicted, "deleted", res.Deleted, "fallbacks", res.Fallbacks,
 			"nodeDeleted", res.NodeDeleted, "took", res.Duration)
+		if !res.NodeDeleted && instanceGone(t.ev.Notice) {
+			t.watchOutOfService(ctx)
+		}
 		return OutcomeDrained, ResultContinue, nil
 	case errors.As(err, &incomplete), errors.As(err, &consent):
 		t.log.Warn("drain failed", "error", err, "lifecycleResult", t.plan.HookResultOnFailure)
@@ -473,7 +484,7 @@ func nodeReady(n *corev1.Node) bool {
 
 // taint applies the rebalance taint through the drain engine, which records
 // it as lifeboat's so an uncordon removes it.
-func (p *Processor) taint(ctx context.Context, node string, ev *events.Event, plan decide.Plan) error {
+func (p *Processor) taint(ctx context.Context, node string, ev *message.Event, plan decide.Plan) error {
 	o := p.Policy.drainOptions(ev, plan, p.actor())
 	o.Taint = &corev1.Taint{Key: TaintRebalance, Value: "true", Effect: corev1.TaintEffectPreferNoSchedule}
 	changed, err := p.Drainer.Taint(ctx, node, o)
