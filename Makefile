@@ -64,6 +64,11 @@ FUZZ_TARGETS := \
 	./internal/notice/azure:FuzzDocument \
 	./internal/notice/azure:FuzzTrackerSequence \
 	./internal/notice/gcp:FuzzWatcherValues \
+	./internal/notice/gcp:FuzzUpcomingMaintenance \
+	./internal/notice/alibaba:FuzzTerminationTime \
+	./internal/notice/tencent:FuzzTerminationTime \
+	./internal/notice/digitalocean:FuzzMaintenanceEvent \
+	./internal/notice/nodecondition:FuzzConditionMessage \
 	./internal/queue/message:FuzzParse \
 	./internal/queue:FuzzDeadLetterTarget \
 	./internal/drain:FuzzReadMark \
@@ -92,8 +97,10 @@ bench: controlplane
 # The node agent as released (lifeboat-agent) against the AWS emulator: start-up, detection, idle and
 # peak resident memory (total and anonymous) during a 100-pod drain, binary and image layer size.
 # LIFEBOAT_BENCH_AGENT=<binary> measures another build (e.g. dist/lifeboat-linux-amd64) instead.
+# Then the detection latency of the polling sources (Alibaba, Tencent) at their default interval.
 bench-agent: controlplane
 	LIFEBOAT_CONTROLPLANE_DIR=$(CONTROLPLANE) $(GO) test ./internal/cli -run '^$$' -bench AgentSpot100Pods -benchtime 3x -timeout 30m
+	$(GO) test ./internal/notice/alibaba ./internal/notice/tencent -run '^$$' -bench Detection -benchtime 8x -timeout 5m
 
 # Queue mode: 1000 kwok nodes, 200 interruption messages at once.
 bench-queue: controlplane

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +27,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
+
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
 // Labels on the budget's Leases.
@@ -224,7 +227,7 @@ func expired(l *coordinationv1.Lease, now time.Time) bool {
 // holder has it.
 func (b *Budget) create(ctx context.Context, name, group, node, slot string) error {
 	now := metav1.NewMicroTime(b.cfg.Clock.Now())
-	secs := int32(b.cfg.LeaseDuration / time.Second)
+	secs := int32(min(b.cfg.LeaseDuration/time.Second, math.MaxInt32)) //nolint:gosec // bounded just above
 	holder := b.cfg.Holder
 	labels := map[string]string{LabelGroup: groupHash(group), LabelNode: node}
 	if slot != "" {
@@ -272,7 +275,7 @@ func (b *Budget) keep(ctx context.Context, name string) *Slot {
 				return
 			case <-t.C():
 				if err := b.renew(kctx, name); err != nil && kctx.Err() == nil {
-					b.cfg.Log.Warn("cannot renew the drain budget lease", "lease", name, "err", err)
+					b.cfg.Log.Warn("cannot renew the drain budget lease", "lease", name, logging.KeyError, err)
 				}
 			}
 		}
@@ -288,7 +291,7 @@ func (s *Slot) Release(ctx context.Context) {
 	s.cancel()
 	<-s.done
 	if err := s.b.delete(ctx, s.lease); err != nil {
-		s.b.cfg.Log.Warn("cannot delete the drain budget lease; it expires", "lease", s.lease, "err", err)
+		s.b.cfg.Log.Warn("cannot delete the drain budget lease; it expires", "lease", s.lease, logging.KeyError, err)
 	}
 }
 

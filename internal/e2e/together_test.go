@@ -42,13 +42,13 @@ type evictions struct {
 }
 
 func (e *evictions) observer(mode string) drain.Observer {
-	return drain.ObserverFunc(func(ev drain.Event) {
+	return drain.ObserverFunc(func(ev drain.Step) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		if ev.Type == drain.EventDrainStarted {
+		if ev.Type == drain.StepDrainStarted {
 			e.started[mode]++
 		}
-		if ev.Type != drain.EventPodEvicted && ev.Type != drain.EventPodDeleted {
+		if ev.Type != drain.StepPodEvicted && ev.Type != drain.StepPodDeleted {
 			return
 		}
 		if e.by[mode] == nil {

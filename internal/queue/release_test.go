@@ -280,9 +280,9 @@ func TestQueueMaintenanceLead(t *testing.T) {
 func TestQueueDryRun(t *testing.T) {
 	e := newEnv(t, nil)
 	ns := e.c.Namespace(t)
-	var steps []drain.Event
+	var steps []drain.Step
 	var mu sync.Mutex
-	obs := drain.ObserverFunc(func(ev drain.Event) { mu.Lock(); steps = append(steps, ev); mu.Unlock() })
+	obs := drain.ObserverFunc(func(ev drain.Step) { mu.Lock(); steps = append(steps, ev); mu.Unlock() })
 	r := e.replica(t, nil, func(c *Consumer) {
 		c.Processor.DryRun = true
 		c.Processor.Drainer = drain.DryRun{Drainer: drain.New(e.c.Client, drain.Config{Log: testLog(t), Observer: obs})}
@@ -296,10 +296,10 @@ func TestQueueDryRun(t *testing.T) {
 	mu.Lock()
 	var would []string
 	for _, s := range steps {
-		if s.Type == drain.EventWouldDrain || s.Type == drain.EventWouldMark {
+		if s.Type == drain.StepWouldDrain || s.Type == drain.StepWouldMark {
 			would = append(would, s.Message)
 		}
-		if s.Type == drain.EventPodEvicted || s.Type == drain.EventCordoned {
+		if s.Type == drain.StepPodEvicted || s.Type == drain.StepCordoned {
 			t.Errorf("dry run step %s", s.Type)
 		}
 	}
