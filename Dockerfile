@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # lifeboat's container image: a static binary on distroless, as user 65532.
 #   docker build --build-arg VERSION=$(git describe --tags --always) -t lifeboat .
-# Without a Docker engine, .ko.yaml builds the same image with ko (see docs/INSTALL.md).
+# Without a Docker engine, .ko.yaml builds the same image with ko (see docs/INSTALL.md); the node
+# agent's image (lifeboat-agent, ./cmd/lifeboat-agent with -tags lifeboat_agent) is built with ko only.
 
 ARG GO_VERSION=1.26
 

@@ -4,11 +4,16 @@ package cli_test
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"fmt"
-	"net/http"
+	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,35 +24,92 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
-// procStatus reads one kB field of /proc/<pid>/status ("VmHWM", "RssAnon").
-func procStatus(pid int, field string) (int, error) {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if v, ok := strings.CutPrefix(s.Text(), field+":"); ok {
-			return strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+// memory is the resident memory of a process tree in KiB: everything
+// resident (what a container's limit counts) and, of it, anonymous memory
+// (heap and stacks, as opposed to pages of the executable file).
+type memory struct{ rss, anon int }
+
+func (m memory) max(o memory) memory { return memory{max(m.rss, o.rss), max(m.anon, o.anon)} }
+
+// treeMemory sums smaps_rollup's Rss and Anonymous over pid and all its
+// descendants.
+func treeMemory(pid int) (memory, error) {
+	var total memory
+	pids := []int{pid}
+	for len(pids) > 0 {
+		p := pids[0]
+		pids = pids[1:]
+		m, err := smapsRollup(p)
+		if err != nil {
+			if p == pid {
+				return memory{}, err
+			}
+			continue // a child that just exited
 		}
+		total.rss += m.rss
+		total.anon += m.anon
+		pids = append(pids, children(p)...)
 	}
-	return 0, fmt.Errorf("no %s for pid %d", field, pid)
+	return total, nil
 }
 
-// rssSampler records the peak of a /proc/<pid>/status field while it runs:
-// "VmRSS" (everything resident) or "RssAnon" (heap and stacks: the memory the
-// agent itself allocates, as opposed to pages of its executable file).
-func rssSampler(pid int, field string) (stop func() int) {
+func smapsRollup(pid int) (memory, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return memory{}, err
+	}
+	defer f.Close()
+	var m memory
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		k, v, ok := strings.Cut(s.Text(), ":")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+		if err != nil {
+			continue
+		}
+		switch k {
+		case "Rss":
+			m.rss = n
+		case "Anonymous":
+			m.anon = n
+		}
+	}
+	return m, s.Err()
+}
+
+// children lists the child processes of every thread of pid.
+func children(pid int) []int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var out []int
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// memorySampler records the peak memory of a process tree every 10 ms
+// until stopped.
+func memorySampler(pid int) (stop func() memory) {
 	done := make(chan struct{})
-	result := make(chan int)
+	result := make(chan memory)
 	go func() {
-		peak := 0
+		var peak memory
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if v, err := procStatus(pid, field); err == nil {
-				peak = max(peak, v)
+			if m, err := treeMemory(pid); err == nil {
+				peak = peak.max(m)
 			}
 			select {
 			case <-done:
@@ -57,19 +119,86 @@ func rssSampler(pid int, field string) (stop func() int) {
 			}
 		}
 	}()
-	return func() int { close(done); return <-result }
+	return func() memory { close(done); return <-result }
 }
 
-// BenchmarkAgentSpot100Pods runs the real agent binary against the AWS
-// emulator: start to ready, spot detection to cordon, the drain of a node
-// with 100 pods, and the agent's peak RSS over all of it.
+var (
+	nodeBinOnce sync.Once
+	nodeBinPath string
+	nodeBinErr  error
+)
+
+// nodeBinary builds the node agent as released (Makefile: build-agent):
+// static, stripped, with the lifeboat_agent tag. LIFEBOAT_BENCH_AGENT
+// names another binary to measure instead (e.g. an older release).
+func nodeBinary(b *testing.B) string {
+	b.Helper()
+	if p := os.Getenv("LIFEBOAT_BENCH_AGENT"); p != "" {
+		return p
+	}
+	nodeBinOnce.Do(func() {
+		root, err := testbed.RepoRoot()
+		if err != nil {
+			nodeBinErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "lifeboat-agent-bin-")
+		if err != nil {
+			nodeBinErr = err
+			return
+		}
+		nodeBinPath = filepath.Join(dir, "lifeboat-agent")
+		cmd := exec.Command("go", "build", "-trimpath", "-tags", "lifeboat_agent", "-ldflags", "-s -w", "-o", nodeBinPath, "./cmd/lifeboat-agent")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			nodeBinErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if nodeBinErr != nil {
+		b.Fatal(nodeBinErr)
+	}
+	return nodeBinPath
+}
+
+// layerSize is the size of the image layer that carries the binary: a
+// gzip-compressed tar of it, as ko and docker push it (the distroless
+// static base comes on top).
+func layerSize(b *testing.B, path string) int {
+	f, err := os.Open(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := io.Copy(zw, f); err != nil {
+		b.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Len()
+}
+
+// BenchmarkAgentSpot100Pods runs the node agent binary as released against
+// the AWS emulator: start to ready, spot detection to cordon, the drain of a
+// node with 100 pods, and the resident memory of the agent's process tree
+// (total and anonymous) idle after warm-up and at its peak during the drain.
 //
 //	go test ./internal/cli -run '^$' -bench AgentSpot100Pods -benchtime 3x
 func BenchmarkAgentSpot100Pods(b *testing.B) {
 	c := testbed.Get(b)
-	bin := lifeboatBinary(b)
+	bin := nodeBinary(b)
+	st, err := os.Stat(bin)
+	if err != nil {
+		b.Fatal(err)
+	}
 	var ready, detect, drained time.Duration
-	maxRSS, maxAnon, maxHWM, maxIdle := 0, 0, 0, 0
+	var idle, peak memory
 	for range b.N {
 		e := &agentEnv{c: c, ctx: b.Context(), ns: c.Namespace(b), pool: testbed.UniqueName("pool"), node: testbed.UniqueName("bench")}
 		c.AddNode(b, e.node, func(n *corev1.Node) {
@@ -89,15 +218,17 @@ func BenchmarkAgentSpot100Pods(b *testing.B) {
 		c.AddNode(b, testbed.UniqueName("spare"), func(n *corev1.Node) { n.Labels[testbed.LabelPool] = e.pool })
 
 		start := time.Now()
-		p := startAgent(b, nil, e.args("--log-level", "warn")...)
+		p := startAgentBinary(b, bin, e.args("--log-level", "warn")...)
 		ready += time.Since(start)
-		_ = bin
-		time.Sleep(time.Second) // idle, as the agent is almost all of its life
-		if idle, err := procStatus(p.cmd.Process.Pid, "VmRSS"); err == nil {
-			maxIdle = max(maxIdle, idle)
+		// Idle, as the agent is almost all of its life: after start-up and
+		// the first trim of the executable's pages (cmd/lifeboat: trimDelay).
+		time.Sleep(7 * time.Second)
+		m, err := treeMemory(p.cmd.Process.Pid)
+		if err != nil {
+			b.Fatal(err)
 		}
-		stopAnon := rssSampler(p.cmd.Process.Pid, "RssAnon")
-		stopRSS := rssSampler(p.cmd.Process.Pid, "VmRSS")
+		idle = idle.max(m)
+		stop := memorySampler(p.cmd.Process.Pid)
 		spot, err := emu.ScheduleSpot(0, "terminate", 2*time.Minute)
 		if err != nil {
 			b.Fatal(err)
@@ -116,25 +247,25 @@ func BenchmarkAgentSpot100Pods(b *testing.B) {
 		if time.Now().After(spot.Time) {
 			b.Errorf("drain finished after the interruption time")
 		}
-		hwm, err := procStatus(p.cmd.Process.Pid, "VmHWM")
-		if err != nil {
-			b.Fatal(err)
-		}
-		maxHWM = max(maxHWM, hwm)
-		maxRSS = max(maxRSS, stopRSS())
-		maxAnon = max(maxAnon, stopAnon())
+		peak = peak.max(stop())
 		_ = p.cmd.Process.Kill()
 	}
 	n := float64(b.N)
+	mib := func(kib int) float64 { return float64(kib) / 1024 }
+	layer := layerSize(b, bin)
 	b.ReportMetric(ready.Seconds()*1000/n, "start-to-ready-ms")
 	b.ReportMetric(detect.Seconds()*1000/n, "notice-to-cordon-ms")
 	b.ReportMetric(drained.Seconds()/n, "notice-to-drained-s")
-	b.ReportMetric(float64(maxRSS)/1024, "drain-peak-rss-MiB")
-	b.ReportMetric(float64(maxAnon)/1024, "drain-peak-anon-rss-MiB")
-	b.ReportMetric(float64(maxHWM)/1024, "lifetime-peak-rss-MiB")
-	b.ReportMetric(float64(maxIdle)/1024, "idle-rss-MiB")
-	fmt.Printf("\n| agent, 100-pod spot drain | start → ready | idle RSS | notice → cordoned | notice → drained & deleted | peak RSS during the drain | of it anonymous (heap, stacks) | lifetime peak (VmHWM, incl. start-up) |\n|---|---|---|---|---|---|---|---|\n")
-	fmt.Printf("| mean of %d | %.0f ms | %.1f MiB | %.0f ms | %.1f s | %.1f MiB | %.1f MiB | %.1f MiB |\n", b.N, ready.Seconds()*1000/n, float64(maxIdle)/1024, detect.Seconds()*1000/n,
-		drained.Seconds()/n, float64(maxRSS)/1024, float64(maxAnon)/1024, float64(maxHWM)/1024)
-	_ = http.StatusOK
+	b.ReportMetric(mib(idle.rss), "idle-rss-MiB")
+	b.ReportMetric(mib(idle.anon), "idle-anon-MiB")
+	b.ReportMetric(mib(peak.rss), "drain-peak-rss-MiB")
+	b.ReportMetric(mib(peak.anon), "drain-peak-anon-MiB")
+	b.ReportMetric(float64(st.Size())/(1<<20), "binary-MiB")
+	b.ReportMetric(float64(layer)/(1<<20), "image-layer-MiB")
+	fmt.Printf("\n| agent (%s), 100-pod spot drain, max of %d | idle RSS (anon) | peak RSS during the drain (anon) | binary | image layer (gzip) | start → ready | notice → cordoned | notice → drained & deleted |\n",
+		filepath.Base(bin), b.N)
+	fmt.Printf("|---|---|---|---|---|---|---|---|\n")
+	fmt.Printf("| | %.1f MiB (%.1f) | %.1f MiB (%.1f) | %.1f MiB | %.1f MiB | %.0f ms | %.0f ms | %.1f s |\n",
+		mib(idle.rss), mib(idle.anon), mib(peak.rss), mib(peak.anon), float64(st.Size())/(1<<20), float64(layer)/(1<<20),
+		ready.Seconds()*1000/n, detect.Seconds()*1000/n, drained.Seconds()/n)
 }

@@ -190,8 +190,21 @@ func TestAgentKilledBetweenRecordAndAzureAck(t *testing.T) {
 // startAgentNoWait starts `lifeboat agent` without waiting for /readyz.
 func startAgentNoWait(t testing.TB, env []string, args ...string) *agentProc {
 	t.Helper()
+	return startBinaryNoWait(t, lifeboatBinary(t), env, args...)
+}
+
+// startAgentBinary runs `<bin> agent args...` and waits for /readyz.
+func startAgentBinary(t testing.TB, bin string, args ...string) *agentProc {
+	t.Helper()
+	p := startBinaryNoWait(t, bin, nil, args...)
+	testbed.Eventually(t, 30*time.Second, func() (bool, error) { return ready(p), nil })
+	return p
+}
+
+func startBinaryNoWait(t testing.TB, bin string, env []string, args ...string) *agentProc {
+	t.Helper()
 	p := &agentProc{out: &bytes.Buffer{}, metrics: freeAddr(t), done: make(chan error, 1)}
-	p.cmd = exec.Command(lifeboatBinary(t), append([]string{"agent", "--metrics-address", p.metrics, "--log-format", "json"}, args...)...)
+	p.cmd = exec.Command(bin, append([]string{"agent", "--metrics-address", p.metrics, "--log-format", "json"}, args...)...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

@@ -1,3 +1,5 @@
+//go:build !lifeboat_agent
+
 package cli
 
 import (
@@ -278,10 +280,6 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 	}
 	return queue.RunLeader(ctx, client, o.Leader, g.Log, func(lctx context.Context) { _ = lead(lctx) })
 }
-
-// actionFlagUsage documents --action, the same in every mode.
-const actionFlagUsage = "Override the action for a notice kind, kind=action (repeatable); actions: none, taint, cordon, drain, drain-delete. " +
-	"A kind this mode never sees is refused."
 
 // queueActions is queue and Lambda mode's action table: the defaults,
 // --on-rebalance, then every --action override.

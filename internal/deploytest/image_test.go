@@ -162,21 +162,29 @@ func TestKoConfig(t *testing.T) {
 			t.Errorf("defaultPlatforms lacks %s", p)
 		}
 	}
-	if len(cfg.Builds) != 1 {
-		t.Fatalf("want one build, have %d", len(cfg.Builds))
+	want := []struct{ id, main, tags string }{
+		{"lifeboat", "./cmd/lifeboat", ""},
+		{"lifeboat-agent", "./cmd/lifeboat-agent", "-tags=lifeboat_agent"},
 	}
-	b := cfg.Builds[0]
-	ld := strings.Join(b.Ldflags, " ")
-	checks := []check{
-		{b.Main == "./cmd/lifeboat", "main ./cmd/lifeboat"},
-		{slices.Contains(b.Env, "CGO_ENABLED=0"), "CGO_ENABLED=0"},
-		{slices.Contains(b.Flags, "-trimpath"), "-trimpath"},
-		{strings.Contains(ld, "-s -w"), "-s -w"},
-		{strings.Contains(ld, versionFlag+"{{ .Env.VERSION }}"), "the version stamped from $VERSION"},
+	if len(cfg.Builds) != len(want) {
+		t.Fatalf("want %d builds (lifeboat, lifeboat-agent), have %d", len(want), len(cfg.Builds))
 	}
-	for _, c := range checks {
-		if !c.ok {
-			t.Errorf(".ko.yaml: want %s", c.what)
+	for i, w := range want {
+		b := cfg.Builds[i]
+		ld := strings.Join(b.Ldflags, " ")
+		checks := []check{
+			{b.ID == w.id, "id " + w.id},
+			{b.Main == w.main, "main " + w.main},
+			{w.tags == "" || slices.Contains(b.Flags, w.tags), w.tags},
+			{slices.Contains(b.Env, "CGO_ENABLED=0"), "CGO_ENABLED=0"},
+			{slices.Contains(b.Flags, "-trimpath"), "-trimpath"},
+			{strings.Contains(ld, "-s -w"), "-s -w"},
+			{strings.Contains(ld, versionFlag+"{{ .Env.VERSION }}"), "the version stamped from $VERSION"},
+		}
+		for _, c := range checks {
+			if !c.ok {
+				t.Errorf(".ko.yaml build %d: want %s", i, c.what)
+			}
 		}
 	}
 }
@@ -187,8 +195,9 @@ func TestKoConfig(t *testing.T) {
 // daemon, ko only writes --tarball): the base image is
 // served from ko's on-disk cache (KOCACHE) as a small stand-in for
 // distroless (registries are not reachable from the test), pinned by
-// digest. The test then checks the image: the entrypoint runs the static,
-// version-stamped lifeboat binary as the base's user.
+// digest. The test then checks each image (lifeboat, and lifeboat-agent for
+// the DaemonSet): the entrypoint runs the static, version-stamped binary as
+// the base's user, and the node build has `agent` but not `queue`.
 func TestKoBuild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds ko and an image; skipped with -short")
@@ -196,18 +205,48 @@ func TestKoBuild(t *testing.T) {
 	ko := koBinary(t)
 	cache := t.TempDir()
 	digest := writeBaseImage(t, filepath.Join(cache, "img"))
-	out := filepath.Join(t.TempDir(), "lifeboat.tar")
+	for _, c := range []struct {
+		name, repo string
+		// refused is a command the image's binary must not have.
+		refused string
+	}{
+		{"lifeboat", "ghcr.io/lifeboat-dev/lifeboat", ""},
+		{"lifeboat-agent", "ghcr.io/lifeboat-dev/lifeboat-agent", "queue"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			bin := koBuild(t, ko, cache, digest, c.repo, "./cmd/"+c.name)
+			if c.refused != "" {
+				if out, err := exec.Command(bin, c.refused, "--help").CombinedOutput(); err == nil {
+					t.Errorf("%s %s works; the node build must leave it out (-tags lifeboat_agent):\n%s", c.name, c.refused, out)
+				}
+				if out, err := exec.Command(bin, "agent", "--help").CombinedOutput(); err != nil {
+					t.Errorf("%s agent --help: %v\n%s", c.name, err, out)
+				}
+			}
+		})
+	}
+}
+
+// koBuild builds main into an image tarball with ko, checks the image and
+// returns the path of its binary, extracted.
+func koBuild(t *testing.T, ko, cache, digest, repo, main string) string {
+	t.Helper()
+	name := filepath.Base(main)
+	out := filepath.Join(t.TempDir(), name+".tar")
 	const version = "v0.0.0-deploytest"
-	cmd := exec.Command(ko, "build", "--bare", "--push=false", "--tarball="+out, "--platform=linux/amd64", "./cmd/lifeboat")
+	cmd := exec.Command(ko, "build", "--bare", "--push=false", "--tarball="+out, "--platform=linux/amd64", main)
 	cmd.Dir = repoRoot(t)
-	cmd.Env = append(os.Environ(), "KO_DOCKER_REPO=ghcr.io/lifeboat-dev/lifeboat", "KOCACHE="+cache, "VERSION="+version,
+	cmd.Env = append(os.Environ(), "KO_DOCKER_REPO="+repo, "KOCACHE="+cache, "VERSION="+version,
 		"KO_DEFAULTBASEIMAGE=gcr.io/distroless/static@"+digest)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("ko build: %v\n%s", err, b)
 	}
+	if st, err := os.Stat(out); err == nil {
+		t.Logf("%s image tarball: %.1f MiB (with a stand-in base of a few KiB)", name, float64(st.Size())/(1<<20))
+	}
 	img := readImageTarball(t, out)
-	if len(img.config.Config.Entrypoint) != 1 || img.config.Config.Entrypoint[0] != "/ko-app/lifeboat" {
-		t.Errorf("entrypoint %q, want /ko-app/lifeboat", img.config.Config.Entrypoint)
+	if len(img.config.Config.Entrypoint) != 1 || img.config.Config.Entrypoint[0] != "/ko-app/"+name {
+		t.Errorf("entrypoint %q, want /ko-app/%s", img.config.Config.Entrypoint, name)
 	}
 	if img.config.Config.User != "65532" {
 		t.Errorf("user %q, want the base image's 65532", img.config.Config.User)
@@ -215,11 +254,11 @@ func TestKoBuild(t *testing.T) {
 	if img.config.OS != "linux" || img.config.Architecture != "amd64" {
 		t.Errorf("platform %s/%s, want linux/amd64", img.config.OS, img.config.Architecture)
 	}
-	bin, ok := img.files["ko-app/lifeboat"]
+	bin, ok := img.files["ko-app/"+name]
 	if !ok {
-		t.Fatalf("no /ko-app/lifeboat in the image; files: %v", keys(img.files))
+		t.Fatalf("no /ko-app/%s in the image; files: %v", name, keys(img.files))
 	}
-	path := filepath.Join(t.TempDir(), "lifeboat")
+	path := filepath.Join(t.TempDir(), name)
 	if err := os.WriteFile(path, bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -238,8 +277,9 @@ func TestKoBuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(got), "lifeboat "+version) {
-		t.Errorf("`lifeboat version` in the image says %q, want %s stamped by .ko.yaml's ldflags", got, version)
+		t.Errorf("`%s version` in the image says %q, want %s stamped by .ko.yaml's ldflags", name, got, version)
 	}
+	return path
 }
 
 func keys(m map[string][]byte) []string {

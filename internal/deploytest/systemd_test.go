@@ -107,7 +107,7 @@ func TestSystemdVerify(t *testing.T) {
 	dir := t.TempDir()
 	for _, name := range []string{"lifeboat.service", "lifeboat.path"} {
 		text, _ := readUnit(t, name)
-		text = strings.ReplaceAll(text, "/usr/local/bin/lifeboat", self)
+		text = strings.ReplaceAll(text, "/usr/local/bin/lifeboat-agent", self)
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -145,8 +145,8 @@ func TestSystemdUnits(t *testing.T) {
 	}
 
 	execStart := strings.Fields(svc.get(t, "Service", "ExecStart"))
-	if len(execStart) < 2 || execStart[0] != "/usr/local/bin/lifeboat" || execStart[1] != "agent" {
-		t.Fatalf("ExecStart = %q, want /usr/local/bin/lifeboat agent ...", execStart)
+	if len(execStart) < 2 || execStart[0] != "/usr/local/bin/lifeboat-agent" || execStart[1] != "agent" {
+		t.Fatalf("ExecStart = %q, want /usr/local/bin/lifeboat-agent agent ...", execStart)
 	}
 	args := execStart[1:]
 	flag := func(name string) string {
@@ -279,7 +279,7 @@ func TestButane(t *testing.T) {
 	}
 	// A drop-in may move the binary (Flatcar's /usr is read-only) but must
 	// keep the unit's arguments.
-	bin := "/usr/local/bin/lifeboat"
+	bin := "/usr/local/bin/lifeboat-agent"
 	unitArgs := strings.Fields(svc.get(t, "Service", "ExecStart"))[1:]
 	for _, d := range cfg.Systemd.Units[units["lifeboat.service"]].Dropins {
 		drop := parseUnit(t, d.Contents)

@@ -61,13 +61,16 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 {{- end }}
 
-{{/* Image reference; pass (list $ repository tag). A digest pins the image. */}}
+{{/* Image reference; pass (list $ repository tag [digest]). A digest pins the image: image.digest, or the
+     one passed with its own repository (the agent's image). */}}
 {{- define "lifeboat.image" -}}
 {{- $ := index . 0 -}}
 {{- $repo := default $.Values.image.repository (index . 1) -}}
 {{- $tag := default (default $.Chart.AppVersion $.Values.image.tag) (index . 2) -}}
-{{- if $.Values.image.digest -}}
-{{ $repo }}@{{ $.Values.image.digest }}
+{{- $digest := $.Values.image.digest -}}
+{{- if and (gt (len .) 3) (index . 1) }}{{ $digest = index . 3 }}{{ end -}}
+{{- if $digest -}}
+{{ $repo }}@{{ $digest }}
 {{- else -}}
 {{ $repo }}:{{ $tag }}
 {{- end -}}
