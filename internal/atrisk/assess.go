@@ -17,12 +17,11 @@ import (
 var waveNames = map[int]string{drain.WaveOrdinary: "ordinary", drain.WaveLast: "last", drain.WaveCritical: "critical"}
 
 // Assess simulates a notice of o.Notice arriving at now on each named node
-// (every node of the snapshot when names is empty) and reports the pods that
-// would not get a graceful, PDB-respecting exit. Names not in the snapshot
-// are assessed as nodes without pods only if pods name them.
+// (every node of the snapshot when names is nil; none when it is empty) and
+// reports the pods that would not get a graceful, PDB-respecting exit.
 func Assess(c *Cluster, names []string, o Options, now time.Time) *Report {
 	ix := newIndex(c)
-	if len(names) == 0 {
+	if names == nil {
 		for _, n := range c.Nodes {
 			names = append(names, n.Name)
 		}
@@ -34,7 +33,7 @@ func Assess(c *Cluster, names []string, o Options, now time.Time) *Report {
 	opts.Deadline = now.Add(o.Notice)
 	margin := drain.EffectiveSafetyMargin(opts)
 	r := &Report{
-		Notice:              o.Notice.String(),
+		Notice:              NoticeLabel(o.Notice),
 		NoticeSeconds:       o.Notice.Seconds(),
 		SafetyMarginSeconds: margin.Seconds(),
 		GeneratedAt:         now.UTC(),
@@ -312,4 +311,17 @@ func BudgetBlocks(b *policyv1.PodDisruptionBudget) string {
 		return fmt.Sprintf("allows no disruption now (%d of %d desired pods healthy)", b.Status.CurrentHealthy, b.Status.DesiredHealthy)
 	}
 	return ""
+}
+
+// NoticeLabel writes a notice length the short way ("30s", "2m", "1h30m"),
+// as reports and the notice label of lifeboat_pods_at_risk show it.
+func NoticeLabel(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

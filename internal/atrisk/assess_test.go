@@ -263,3 +263,13 @@ func TestPreStopSleep(t *testing.T) {
 		}
 	}
 }
+
+func TestNoticeLabel(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		30 * time.Second: "30s", 2 * time.Minute: "2m", 90 * time.Second: "1m30s", time.Hour: "1h", 90 * time.Minute: "1h30m", 1500 * time.Millisecond: "1.5s",
+	} {
+		if got := NoticeLabel(d); got != want {
+			t.Errorf("NoticeLabel(%s) = %q, want %q", d, got, want)
+		}
+	}
+}
