@@ -54,6 +54,7 @@ FUZZ_TARGETS := \
 	./internal/notice/gcp:FuzzWatcherValues \
 	./internal/queue/events:FuzzParse \
 	./internal/drain:FuzzReadMark \
+	./internal/atrisk:FuzzAssessPod \
 	./internal/handled:FuzzIDs
 FUZZTIME         ?= 30s
 # Caps the shrinking of each new interesting input; Go's default (60 s)

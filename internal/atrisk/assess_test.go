@@ -104,8 +104,10 @@ func TestAssessReasons(t *testing.T) {
 		want   map[string][]Reason // pod name -> reasons; pods not named are not listed
 	}{
 		{"graceful pod is not listed", newBuilder().rs("web", 3).pods(pod("a", 10, managed)), 30 * time.Second, nil},
-		{"grace longer than the notice", newBuilder().rs("web", 3).pods(pod("a", 60, managed)), 30 * time.Second,
-			map[string][]Reason{"a": {GraceExceedsNotice}}},
+		{
+			"grace longer than the notice", newBuilder().rs("web", 3).pods(pod("a", 60, managed)), 30 * time.Second,
+			map[string][]Reason{"a": {GraceExceedsNotice}},
+		},
 		{"grace fits exactly with the margin", newBuilder().rs("web", 3).pods(pod("a", 28, managed)), 30 * time.Second, nil},
 		{"preStop sleep longer than the notice", newBuilder().rs("web", 3).pods(pod("a", 10, managed, func(p *corev1.Pod) {
 			p.Spec.Containers[0].Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{"/bin/sh", "-c", "sleep 45"}}}}
@@ -133,22 +135,36 @@ func TestAssessReasons(t *testing.T) {
 			b.c.PVs = []*corev1.PersistentVolume{{ObjectMeta: metav1.ObjectMeta{Name: "pv1"}, Spec: corev1.PersistentVolumeSpec{PersistentVolumeSource: corev1.PersistentVolumeSource{Local: &corev1.LocalVolumeSource{Path: "/mnt"}}}}}
 			return b
 		}(), 30 * time.Second, map[string][]Reason{"a": {LocalStorage}}},
-		{"do-not-disrupt", newBuilder().rs("web", 3).pods(pod("a", 10, managed, annotate(AnnotationDoNotDisrupt, "true"))), 30 * time.Second,
-			map[string][]Reason{"a": {DoNotDisrupt}}},
-		{"evict=never", newBuilder().rs("web", 3).pods(pod("a", 10, managed, annotate(drain.AnnotationEvict, "never"))), 30 * time.Second,
-			map[string][]Reason{"a": {EvictNever}}},
+		{
+			"do-not-disrupt", newBuilder().rs("web", 3).pods(pod("a", 10, managed, annotate(AnnotationDoNotDisrupt, "true"))), 30 * time.Second,
+			map[string][]Reason{"a": {DoNotDisrupt}},
+		},
+		{
+			"evict=never", newBuilder().rs("web", 3).pods(pod("a", 10, managed, annotate(drain.AnnotationEvict, "never"))), 30 * time.Second,
+			map[string][]Reason{"a": {EvictNever}},
+		},
 		{"evict=last is graceful", newBuilder().rs("web", 3).pods(pod("a", 10, managed, annotate(drain.AnnotationEvict, "last"))), 30 * time.Second, nil},
 		{"single replica", newBuilder().rs("web", 1).pods(pod("a", 10, managed)), 30 * time.Second, map[string][]Reason{"a": {SingleReplica}}},
-		{"PDB allows none now", newBuilder().rs("web", 3).pods(pod("a", 10, managed)).pdb("p", "a", 0, 3, maxUnavailable(intstr.FromInt32(1))), 30 * time.Second,
-			map[string][]Reason{"a": {PDBBlocks}}},
-		{"PDB maxUnavailable 0", newBuilder().rs("web", 3).pods(pod("a", 10, managed)).pdb("p", "a", 1, 3, maxUnavailable(intstr.FromInt32(0))), 30 * time.Second,
-			map[string][]Reason{"a": {PDBBlocks}}},
-		{"PDB maxUnavailable 0%", newBuilder().rs("web", 3).pods(pod("a", 10, managed)).pdb("p", "a", 1, 3, maxUnavailable(intstr.FromString("0%"))), 30 * time.Second,
-			map[string][]Reason{"a": {PDBBlocks}}},
-		{"PDB minAvailable equals replicas", newBuilder().rs("web", 3).pods(pod("a", 10, managed)).pdb("p", "a", 1, 3, minAvailable(intstr.FromInt32(3))), 30 * time.Second,
-			map[string][]Reason{"a": {PDBBlocks}}},
-		{"PDB minAvailable 100%", newBuilder().rs("web", 3).pods(pod("a", 10, managed)).pdb("p", "a", 1, 3, minAvailable(intstr.FromString("100%"))), 30 * time.Second,
-			map[string][]Reason{"a": {PDBBlocks}}},
+		{
+			"PDB allows none now", newBuilder().rs("web", 3).pods(pod("a", 10, managed)).pdb("p", "a", 0, 3, maxUnavailable(intstr.FromInt32(1))), 30 * time.Second,
+			map[string][]Reason{"a": {PDBBlocks}},
+		},
+		{
+			"PDB maxUnavailable 0", newBuilder().rs("web", 3).pods(pod("a", 10, managed)).pdb("p", "a", 1, 3, maxUnavailable(intstr.FromInt32(0))), 30 * time.Second,
+			map[string][]Reason{"a": {PDBBlocks}},
+		},
+		{
+			"PDB maxUnavailable 0%", newBuilder().rs("web", 3).pods(pod("a", 10, managed)).pdb("p", "a", 1, 3, maxUnavailable(intstr.FromString("0%"))), 30 * time.Second,
+			map[string][]Reason{"a": {PDBBlocks}},
+		},
+		{
+			"PDB minAvailable equals replicas", newBuilder().rs("web", 3).pods(pod("a", 10, managed)).pdb("p", "a", 1, 3, minAvailable(intstr.FromInt32(3))), 30 * time.Second,
+			map[string][]Reason{"a": {PDBBlocks}},
+		},
+		{
+			"PDB minAvailable 100%", newBuilder().rs("web", 3).pods(pod("a", 10, managed)).pdb("p", "a", 1, 3, minAvailable(intstr.FromString("100%"))), 30 * time.Second,
+			map[string][]Reason{"a": {PDBBlocks}},
+		},
 		{"PDB that allows one", newBuilder().rs("web", 3).pods(pod("a", 10, managed)).pdb("p", "a", 1, 3, maxUnavailable(intstr.FromInt32(1))), 30 * time.Second, nil},
 		{"two PDBs select the pod", newBuilder().rs("web", 3).pods(pod("a", 10, managed, label("tier", "x"))).
 			pdb("p1", "a", 1, 3, nil).pdb("p2", "a", 1, 3, nil), 30 * time.Second, map[string][]Reason{"a": {PDBBlocks}}},

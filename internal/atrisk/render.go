@@ -43,7 +43,7 @@ func WriteTable(w io.Writer, r *Report) error {
 }
 
 func seconds(s float64) string {
-	return (time.Duration(s * float64(time.Second))).Round(time.Second).String()
+	return time.Duration(s * float64(time.Second)).Round(time.Second).String()
 }
 
 func yesNo(b bool) string {
