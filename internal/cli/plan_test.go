@@ -226,8 +226,10 @@ func testPlanServe(t *testing.T, c *testbed.Cluster, ns, selector string) {
 	go func() {
 		var out, errOut testbed.SyncBuffer
 		g := &Globals{Stdout: &out, Stderr: &errOut, LookupEnv: func(string) (string, bool) { return "", false }}
-		done <- Execute(ctx, []string{"plan", "--serve", "--notice", "30s,2m", "--selector", selector, "--kubeconfig", c.Kubeconfig,
-			"--metrics-address", addr, "--refresh", "1h"}, g)
+		done <- Execute(ctx, []string{
+			"plan", "--serve", "--notice", "30s,2m", "--selector", selector, "--kubeconfig", c.Kubeconfig,
+			"--metrics-address", addr, "--refresh", "1h",
+		}, g)
 	}()
 	stopped := false
 	stop := func() {

@@ -43,18 +43,30 @@ const (
 // NewAtRisk creates the at-risk metrics and registers them on m's registry.
 func NewAtRisk(m *Metrics) *AtRisk {
 	a := &AtRisk{
-		Pods: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "pods_at_risk",
-			Help: "Pods that would not get a graceful, PDB-respecting exit if their node got a notice of this length now, by reason code, namespace and notice."}, []string{"reason", "namespace", "notice"}),
-		NodeFits: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "node_drain_fits",
-			Help: "1 when the node's expected drain fits a notice of this length (every removed pod leaves gracefully in time), else 0."}, []string{"node", "notice"}),
-		NodeExpectedDrain: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: Namespace, Name: "node_expected_drain_seconds",
-			Help: "Expected drain time of the node after a notice of this length, in seconds."}, []string{"node", "notice"}),
-		LastRefresh: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "plan_last_refresh_timestamp_seconds",
-			Help: "Unix time of the last at-risk assessment."}),
-		Refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: Namespace, Name: "plan_refreshes_total",
-			Help: "At-risk assessments by trigger (timer, change)."}, []string{"trigger"}),
-		DrainBudgetWaiting: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: Namespace, Name: "drain_budget_waiting",
-			Help: "Reserved for the cluster-wide drain budget (not implemented yet; always 0): drains waiting for a budget slot."}),
+		Pods: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "pods_at_risk",
+			Help: "Pods that would not get a graceful, PDB-respecting exit if their node got a notice of this length now, by reason code, namespace and notice.",
+		}, []string{"reason", "namespace", "notice"}),
+		NodeFits: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "node_drain_fits",
+			Help: "1 when the node's expected drain fits a notice of this length (every removed pod leaves gracefully in time), else 0.",
+		}, []string{"node", "notice"}),
+		NodeExpectedDrain: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "node_expected_drain_seconds",
+			Help: "Expected drain time of the node after a notice of this length, in seconds.",
+		}, []string{"node", "notice"}),
+		LastRefresh: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "plan_last_refresh_timestamp_seconds",
+			Help: "Unix time of the last at-risk assessment.",
+		}),
+		Refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "plan_refreshes_total",
+			Help: "At-risk assessments by trigger (timer, change).",
+		}, []string{"trigger"}),
+		DrainBudgetWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "drain_budget_waiting",
+			Help: "Reserved for the cluster-wide drain budget (not implemented yet; always 0): drains waiting for a budget slot.",
+		}),
 	}
 	if m != nil {
 		m.Registry.MustRegister(a.Pods, a.NodeFits, a.NodeExpectedDrain, a.LastRefresh, a.Refreshes, a.DrainBudgetWaiting)
