@@ -55,7 +55,8 @@ FUZZ_TARGETS := \
 	./internal/queue/events:FuzzParse \
 	./internal/drain:FuzzReadMark \
 	./internal/atrisk:FuzzAssessPod \
-	./internal/handled:FuzzIDs
+	./internal/handled:FuzzIDs \
+	./internal/notice:FuzzSameEvent
 FUZZTIME         ?= 30s
 # Caps the shrinking of each new interesting input; Go's default (60 s)
 # would eat a short FUZZTIME whole.

@@ -28,9 +28,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
+	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/handled"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
+	"github.com/lifeboat-dev/lifeboat/internal/report"
 )
 
 // Drainer is what the agent needs from the drain engine.
@@ -46,20 +48,6 @@ type Drainer interface {
 
 var _ Drainer = (*drain.Drainer)(nil)
 
-// Hooks let callers observe the agent (metrics, notifications). Each may be nil.
-type Hooks struct {
-	// OnNotice is called for every notice received.
-	OnNotice func(notice.Notice)
-	// OnAction is called once per notice when its action completed or
-	// failed for good (not for each retried attempt).
-	OnAction func(n notice.Notice, a Action, res *drain.Result, err error)
-	// OnAck is called after a notice was acknowledged to its platform.
-	OnAck func(n notice.Notice, err error)
-	// OnSourceReady is called once per notice source when it has read its
-	// metadata successfully for the first time.
-	OnSourceReady func(source string)
-}
-
 // Config configures an Agent.
 type Config struct {
 	// Client talks to the API server.
@@ -70,8 +58,8 @@ type Config struct {
 	Drainer Drainer
 	// Sources report notices.
 	Sources []notice.Source
-	// Policy maps notice kinds to actions.
-	Policy Policy
+	// Actions maps notice kinds to actions (`--action`); see decide.Decide.
+	Actions decide.Table
 	// Drain is the base drain configuration (consent flags, taint, label...).
 	Drain drain.Options
 	// DeleteNode allows deleting the Node for drain-delete actions.
@@ -79,7 +67,7 @@ type Config struct {
 	// NoticeTimeout is the deadline, from detection, for drains whose notice
 	// gives none and whose kind means "soon" (see EffectiveDeadline).
 	NoticeTimeout time.Duration
-	// SoftTaint is the taint ActionTaint adds (rebalance recommendations).
+	// SoftTaint is the taint decide.ActionTaint adds (rebalance recommendations).
 	SoftTaint corev1.Taint
 	// AckTimeout bounds acknowledging a notice to its platform.
 	AckTimeout time.Duration
@@ -91,8 +79,12 @@ type Config struct {
 	Clock clock.WithTicker
 	// Log receives structured logs.
 	Log *slog.Logger
-	// Hooks observe the agent.
-	Hooks Hooks
+	// Reporter hears every notice and how each ended (the drain engine
+	// reports the drain steps to the same Reporter through its own config).
+	Reporter report.Reporter
+	// OnSourceReady, if set, is called once per notice source when it has
+	// read its metadata successfully for the first time.
+	OnSourceReady func(source string)
 }
 
 // Retry pacing of failed actions: doubling from retryMin up to retryMax,
@@ -129,7 +121,7 @@ type Agent struct {
 
 // inflight is a drain in progress.
 type inflight struct {
-	plan   Plan
+	plan   DrainPlan
 	opts   drain.Options
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -151,8 +143,11 @@ func New(cfg Config) *Agent {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Policy == nil {
-		cfg.Policy = DefaultPolicy()
+	if cfg.Actions == nil {
+		cfg.Actions = decide.DefaultTable()
+	}
+	if cfg.Reporter == nil {
+		cfg.Reporter = report.Discard{}
 	}
 	if cfg.NoticeTimeout <= 0 {
 		cfg.NoticeTimeout = 5 * time.Minute
@@ -232,8 +227,8 @@ func (a *Agent) waitReady(ctx context.Context, reconciled <-chan struct{}, ready
 		}
 		select {
 		case <-r.ReadOnce():
-			if a.cfg.Hooks.OnSourceReady != nil {
-				a.cfg.Hooks.OnSourceReady(s.Name())
+			if a.cfg.OnSourceReady != nil {
+				a.cfg.OnSourceReady(s.Name())
 			}
 		case <-ctx.Done():
 			return
@@ -268,6 +263,13 @@ func (a *Agent) logFor(n notice.Notice) *slog.Logger {
 	return a.cfg.Log.With("node", n.Node, "event", string(n.Kind), "source", n.Source, "notice", n.ID)
 }
 
+// decide is the plan for notice n (decide.Decide with the agent's settings).
+func (a *Agent) decide(n notice.Notice) decide.Plan {
+	_, acks := a.acks[n.Source]
+	s := decide.Settings{DeleteNode: a.cfg.DeleteNode, NoticeTimeout: a.cfg.NoticeTimeout, Acknowledges: acks}
+	return decide.Decide(n, a.cfg.Actions, s, a.cfg.Clock.Now())
+}
+
 func (a *Agent) handle(ctx context.Context, n notice.Notice) {
 	if n.Node == "" {
 		n.Node = a.cfg.Node
@@ -276,15 +278,13 @@ func (a *Agent) handle(ctx context.Context, n notice.Notice) {
 		n.Detected = a.cfg.Clock.Now()
 	}
 	log := a.logFor(n)
-	if a.cfg.Hooks.OnNotice != nil {
-		a.cfg.Hooks.OnNotice(n)
-	}
+	plan := a.decide(n)
 	if n.Canceled {
 		log.Info("notice withdrawn", "reason", n.Reason)
+		a.cfg.Reporter.NoticeReceived(n)
 		a.withdraw(ctx, n)
 		return
 	}
-	act := a.cfg.Policy.ForNotice(n)
 	a.mu.Lock()
 	prev, known := a.inForce[n.ID]
 	a.mu.Unlock()
@@ -295,7 +295,7 @@ func (a *Agent) handle(ctx context.Context, n notice.Notice) {
 		log.Info("notice rescheduled", "from", prev.n.Deadline, "to", n.Deadline)
 		n.Detected = prev.n.Detected
 		a.mu.Lock()
-		a.inForce[n.ID] = &inForce{n: n, act: prev.act}
+		a.inForce[n.ID] = &inForce{n: n, plan: a.decide(n)}
 		a.mu.Unlock()
 		a.replan(ctx, false)
 		return
@@ -303,7 +303,7 @@ func (a *Agent) handle(ctx context.Context, n notice.Notice) {
 	if done, err := a.handled(ctx, n.ID); err != nil {
 		log.Warn("cannot read handled notices; acting anyway", "err", err)
 	} else if done {
-		if _, acks := a.acks[n.Source]; acks && act != ActionNone {
+		if plan.Finish == decide.FinishAcknowledge {
 			// Handled before a restart that came between the record and
 			// the acknowledgement: the platform still waits for it.
 			log.Info("notice already handled; acknowledging it again")
@@ -313,18 +313,22 @@ func (a *Agent) handle(ctx context.Context, n notice.Notice) {
 		log.Info("notice already handled; ignoring")
 		return
 	}
-	log.Info("notice received", "action", string(act), "deadline", n.Deadline, "reason", n.Reason)
+	log.Info("notice received", "action", string(plan.Action), "deadline", plan.Deadline, "reason", n.Reason)
+	a.cfg.Reporter.NoticeReceived(n)
 	switch {
-	case act == ActionNone:
-		a.report(n, act, nil, nil)
-		a.record(ctx, n, act)
-	case isDrain(act):
+	case plan.Action == decide.ActionNone:
+		a.startJob(ctx, n.ID, func(jctx context.Context) { a.finish(jctx, n, plan) })
+	case plan.Action.IsDrain():
 		a.mu.Lock()
-		a.inForce[n.ID] = &inForce{n: n, act: act}
+		a.inForce[n.ID] = &inForce{n: n, plan: plan}
 		a.mu.Unlock()
 		a.replan(ctx, true)
 	default:
-		a.startJob(ctx, n.ID, func(jctx context.Context) { a.markAndRecord(jctx, n, act) })
+		a.startJob(ctx, n.ID, func(jctx context.Context) {
+			if a.markNode(jctx, n, plan) {
+				a.finish(jctx, n, plan)
+			}
+		})
 	}
 }
 
@@ -341,7 +345,7 @@ func (a *Agent) replan(ctx context.Context, joining bool) {
 	}
 	cur := a.current
 	a.mu.Unlock()
-	p, ok := PlanFor(notices, a.cfg.DeleteNode, a.cfg.NoticeTimeout)
+	p, ok := PlanFor(notices)
 	switch {
 	case !ok:
 		if cur != nil {
@@ -366,7 +370,7 @@ func (a *Agent) replan(ctx context.Context, joining bool) {
 				cur.plan.Notices = append(cur.plan.Notices, id)
 				a.mu.Unlock()
 				a.cfg.Log.Info("notice joins the running drain", "node", a.cfg.Node, "notice", id, "lead", cur.plan.Lead.ID)
-				a.startJob(ctx, id, func(jctx context.Context) { a.markNode(jctx, f.n, ActionCordon) })
+				a.startJob(ctx, id, func(jctx context.Context) { a.markNode(jctx, f.n, decide.Plan{Action: decide.ActionCordon}) })
 			}
 		}
 	case !p.Same(cur.plan):
@@ -377,20 +381,19 @@ func (a *Agent) replan(ctx context.Context, joining bool) {
 	}
 }
 
-// options builds drain options for a notice.
-func (a *Agent) options(n notice.Notice, act Action) drain.Options {
+// options builds drain options for notice n carried out by plan.
+func (a *Agent) options(n notice.Notice, plan decide.Plan) drain.Options {
 	o := a.cfg.Drain
 	o.Reason = fmt.Sprintf("%s (%s)", n.Kind, n.Source)
 	if n.Reason != "" {
 		o.Reason = n.Reason
 	}
-	o.NoticeID, o.NoticeKind = n.ID, string(n.Kind)
-	if isDrain(act) {
-		o.Deadline = EffectiveDeadline(n, a.cfg.NoticeTimeout)
-	} else {
-		o.Deadline = n.Deadline
+	o.NoticeID, o.NoticeKind, o.Actor = n.ID, string(n.Kind), string(decide.ModeAgent)
+	o.Deadline = plan.Deadline
+	if plan.Action.IsDrain() && plan.OnDeadline == decide.DeadlineGiveUp {
+		o.OnDeadline = drain.OnDeadlineAbort
 	}
-	o.DeleteNode = act == ActionDrainDelete && a.cfg.DeleteNode
+	o.DeleteNode = plan.DeleteNode
 	// A node this process has seen and that is gone now was deleted (by this
 	// drain or the cloud): nothing is left to do. A node never seen is a
 	// wrong --node, an error retried until it appears.
@@ -398,34 +401,33 @@ func (a *Agent) options(n notice.Notice, act Action) drain.Options {
 	return o
 }
 
-func (a *Agent) planOptions(p Plan) drain.Options {
-	o := a.options(p.Lead, p.Action)
-	o.Deadline = p.Deadline
-	o.DeleteNode = p.DeleteNode
+func (a *Agent) planOptions(p DrainPlan) drain.Options {
+	o := a.options(p.Lead, decide.Plan{Action: p.Action, Deadline: p.Deadline, OnDeadline: p.OnDeadline, DeleteNode: p.DeleteNode})
 	return o
 }
 
-// shutdownOptions are the options of a host-shutdown drain for notice n:
-// the notices still in force join it, so a spot interruption's earlier
-// deadline or its Node deletion is not lost to the shutdown.
-func (a *Agent) shutdownOptions(n notice.Notice, deleteNode bool) drain.Options {
+// shutdownOptions are the options of a host-shutdown drain for notice n
+// planned as plan: the notices still in force join it, so a spot
+// interruption's earlier deadline or its Node deletion is not lost to the
+// shutdown.
+func (a *Agent) shutdownOptions(n notice.Notice, plan decide.Plan) drain.Options {
 	a.mu.Lock()
-	notices := []inForce{{n: n, act: ActionDrain}}
+	notices := []inForce{{n: n, plan: plan}}
 	for _, id := range slices.Sorted(maps.Keys(a.inForce)) {
 		notices = append(notices, *a.inForce[id])
 	}
 	a.mu.Unlock()
-	p, _ := PlanFor(notices, a.cfg.DeleteNode, a.cfg.NoticeTimeout)
-	opts := a.options(n, ActionDrain)
+	p, _ := PlanFor(notices)
+	opts := a.options(n, plan)
 	if !p.Deadline.IsZero() && p.Deadline.Before(opts.Deadline) {
 		opts.Deadline = p.Deadline
 	}
-	opts.DeleteNode = deleteNode || p.DeleteNode
+	opts.DeleteNode = p.DeleteNode
 	return opts
 }
 
 // startDrain runs the plan's drain in the background, retrying failures.
-func (a *Agent) startDrain(ctx context.Context, p Plan) {
+func (a *Agent) startDrain(ctx context.Context, p DrainPlan) {
 	dctx, cancel := context.WithCancel(ctx)
 	cur := &inflight{plan: p, opts: a.planOptions(p), cancel: cancel, done: make(chan struct{})}
 	a.mu.Lock()
@@ -441,7 +443,7 @@ func (a *Agent) startDrain(ctx context.Context, p Plan) {
 	// notice it serves gets its own entry, so withdrawing the lead keeps the
 	// cordon while they are in force.
 	for _, f := range others {
-		a.startJob(ctx, f.n.ID, func(jctx context.Context) { a.markNode(jctx, f.n, ActionCordon) })
+		a.startJob(ctx, f.n.ID, func(jctx context.Context) { a.markNode(jctx, f.n, decide.Plan{Action: decide.ActionCordon}) })
 	}
 	go func() {
 		defer close(cur.done)
@@ -478,6 +480,14 @@ func (a *Agent) drainUntilDone(ctx context.Context, cur *inflight) (*drain.Resul
 		}
 		if !Retryable(err) {
 			return res, err
+		}
+		var claimed *drain.ClaimedError
+		if errors.As(err, &claimed) {
+			// Queue mode acts on the same cloud event: wait for its result.
+			if done, herr := a.handled(ctx, cur.plan.Lead.ID); herr == nil && done {
+				log.Info("lifeboat "+claimed.By+" handled the same event; nothing left to do", "notice", claimed.ClaimedID)
+				return &drain.Result{}, nil
+			}
 		}
 		wait := RetryDelay(attempt)
 		if !opts.Deadline.IsZero() && !a.cfg.Clock.Now().Add(wait).Before(opts.Deadline) {
@@ -560,35 +570,29 @@ func (a *Agent) drainEnded(ctx context.Context, cur *inflight) {
 	}
 	a.mu.Unlock()
 	for _, f := range served {
-		a.report(f.n, f.act, cur.res, cur.err)
 		if cur.err != nil {
-			a.logFor(f.n).Error("action failed", "action", string(f.act), "err", cur.err)
+			a.logFor(f.n).Error("action failed", "action", string(f.plan.Action), "err", cur.err)
+			a.cfg.Reporter.Finished(f.n, report.Finish{Kind: report.FinishDone, Node: a.cfg.Node, Err: cur.err})
 			continue
 		}
-		a.finish(ctx, f.n, f.act)
+		a.startJob(ctx, f.n.ID, func(jctx context.Context) { a.finish(jctx, f.n, f.plan) })
 	}
 	// Notices that arrived while the drain ended keep their own drain.
 	a.replan(ctx, true)
 }
 
-func (a *Agent) report(n notice.Notice, act Action, res *drain.Result, err error) {
-	if a.cfg.Hooks.OnAction != nil {
-		a.cfg.Hooks.OnAction(n, act, res, err)
+// finish ends a notice whose action is done: it records the notice as
+// handled, reports it, and then, if its plan says so, acknowledges it to its
+// platform — in this order, because an acknowledged event may reboot the
+// machine at once, and the record must survive that.
+func (a *Agent) finish(ctx context.Context, n notice.Notice, plan decide.Plan) {
+	if !a.record(ctx, n, plan.Action) {
+		return
 	}
-}
-
-// finish records the notice as handled and then, if its platform wants
-// that, acknowledges it: in this order, because an acknowledged event may
-// reboot the machine at once, and the record must survive that.
-func (a *Agent) finish(ctx context.Context, n notice.Notice, act Action) {
-	a.startJob(ctx, n.ID, func(jctx context.Context) {
-		if !a.record(jctx, n, act) {
-			return
-		}
-		if act != ActionNone {
-			a.acknowledge(jctx, n)
-		}
-	})
+	a.cfg.Reporter.Finished(n, report.Finish{Kind: report.FinishDone, Node: a.cfg.Node})
+	if plan.Finish == decide.FinishAcknowledge {
+		a.acknowledge(ctx, n)
+	}
 }
 
 // acknowledge tells the notice's platform, if it wants to hear, that
@@ -617,8 +621,8 @@ func (a *Agent) acknowledge(ctx context.Context, n notice.Notice) {
 			// The platform starts the event at its NotBefore anyway.
 			log.Warn("acknowledging the notice failed", "err", aerr)
 		}
-		if a.cfg.Hooks.OnAck != nil {
-			a.cfg.Hooks.OnAck(n, aerr)
+		if !isShared(aerr) {
+			a.cfg.Reporter.Finished(n, report.Finish{Kind: report.FinishAcknowledged, Node: a.cfg.Node, Err: aerr})
 		}
 		return
 	}
@@ -626,7 +630,7 @@ func (a *Agent) acknowledge(ctx context.Context, n notice.Notice) {
 
 // record writes the notice into the Node's handled list, retrying while the
 // API fails (bounded by ctx). It reports whether the record is written.
-func (a *Agent) record(ctx context.Context, n notice.Notice, act Action) bool {
+func (a *Agent) record(ctx context.Context, n notice.Notice, act decide.Action) bool {
 	log := a.logFor(n)
 	for attempt := 1; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, apiCallTimeout)
@@ -651,16 +655,17 @@ func (a *Agent) record(ctx context.Context, n notice.Notice, act Action) bool {
 // markNode writes n's taint or cordon (and its entry in lifeboat's mark),
 // retrying while the API fails, until it succeeds (true) or ctx ends (the
 // notice was withdrawn).
-func (a *Agent) markNode(ctx context.Context, n notice.Notice, act Action) bool {
-	opts := a.options(n, act)
+func (a *Agent) markNode(ctx context.Context, n notice.Notice, plan decide.Plan) bool {
+	act := plan.Action
+	opts := a.options(n, plan)
 	opts.Deadline = time.Time{}
-	if act == ActionTaint {
+	if act == decide.ActionTaint {
 		opts.Taint = &a.cfg.SoftTaint
 		opts.ExcludeFromLoadBalancers = false
 	}
 	for attempt := 1; ; attempt++ {
 		var err error
-		if act == ActionTaint {
+		if act == decide.ActionTaint {
 			_, err = a.cfg.Drainer.Taint(ctx, n.Node, opts)
 		} else {
 			_, err = a.cfg.Drainer.Cordon(ctx, n.Node, opts)
@@ -680,15 +685,6 @@ func (a *Agent) markNode(ctx context.Context, n notice.Notice, act Action) bool 
 		if !a.sleep(ctx, wait) {
 			return false
 		}
-	}
-}
-
-// markAndRecord carries out a taint or cordon notice: the mark, then the
-// report and the handled record.
-func (a *Agent) markAndRecord(ctx context.Context, n notice.Notice, act Action) {
-	if a.markNode(ctx, n, act) {
-		a.report(n, act, nil, nil)
-		a.record(ctx, n, act)
 	}
 }
 

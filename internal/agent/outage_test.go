@@ -22,6 +22,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	awsnotice "github.com/lifeboat-dev/lifeboat/internal/notice/aws"
+	"github.com/lifeboat-dev/lifeboat/internal/report"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
@@ -79,7 +80,7 @@ func TestAPIServerOutageMidSpotDrain(t *testing.T) {
 		Drain:   drain.Options{Force: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1},
 		// The Node is kept so that the handled record can be read.
 		DeleteNode: false, Log: log,
-		Hooks: agent.Hooks{OnAction: acts.add},
+		Reporter: acts,
 	})
 	runCtx, stop := context.WithCancel(ctx)
 	done, ready := make(chan struct{}), make(chan struct{})
@@ -162,23 +163,26 @@ func outageLog(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 }
 
-// actions records the agent's OnAction reports.
+// actions records how the agent reported each notice finished.
 type actions struct {
+	report.Discard
 	mu   sync.Mutex
 	list []actionReport
 }
 
 type actionReport struct {
 	id  string
-	act agent.Action
-	res *drain.Result
 	err error
 }
 
-func (a *actions) add(n notice.Notice, act agent.Action, res *drain.Result, err error) {
+// Finished records the agent's report that a notice's action ended.
+func (a *actions) Finished(n notice.Notice, f report.Finish) {
+	if f.Kind != report.FinishDone {
+		return
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.list = append(a.list, actionReport{id: n.ID, act: act, res: res, err: err})
+	a.list = append(a.list, actionReport{id: n.ID, err: f.Err})
 }
 
 // succeeded returns the ID of the first notice whose action succeeded.
@@ -200,12 +204,6 @@ func (a *actions) check(t *testing.T) {
 	defer a.mu.Unlock()
 	if len(a.list) != 1 || a.list[0].err != nil {
 		t.Errorf("agent reported %d actions %+v, want one that succeeded", len(a.list), a.list)
-	}
-	for _, r := range a.list {
-		if r.res != nil {
-			t.Logf("notice %s: %s, evicted %d, deleted %d, fallbacks %d, took %s",
-				r.id, r.act, r.res.Evicted, r.res.Deleted, r.res.Fallbacks, r.res.Duration.Round(time.Second))
-		}
 	}
 }
 

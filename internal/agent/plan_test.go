@@ -4,33 +4,42 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 )
 
 var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 
-func nf(id string, k notice.Kind, act Action, deadline time.Duration) inForce {
+// nf is a notice in force planned with the agent's settings (5 minutes'
+// notice timeout; deleting Nodes allowed unless deleteOK is false).
+func nf(id string, k notice.Kind, act decide.Action, deadline time.Duration) inForce {
+	return nfWith(id, k, act, deadline, true)
+}
+
+func nfWith(id string, k notice.Kind, act decide.Action, deadline time.Duration, deleteOK bool) inForce {
 	n := notice.Notice{ID: id, Kind: k, Detected: t0}
 	if deadline != 0 {
 		n.Deadline = t0.Add(deadline)
 	}
-	return inForce{n: n, act: act}
+	s := decide.Settings{DeleteNode: deleteOK, NoticeTimeout: 5 * time.Minute}
+	return inForce{n: n, plan: decide.Decide(n, decide.Table{k: act}, s, t0)}
 }
 
 func TestPlanFor(t *testing.T) {
 	const timeout = 5 * time.Minute
-	spot := nf("spot", notice.KindSpotInterruption, ActionDrainDelete, 2*time.Minute)
-	reboot := nf("reboot", notice.KindScheduledReboot, ActionDrain, 7*24*time.Hour)
-	rebootNoTime := nf("reboot-unknown", notice.KindScheduledReboot, ActionDrain, 0)
-	asg := nf("asg", notice.KindASGTermination, ActionDrainDelete, 0)
-	preempt := nf("preempt", notice.KindPreemption, ActionDrainDelete, 30*time.Second)
-	maint := nf("maint", notice.KindHostMaintenance, ActionDrain, 20*time.Second)
+	spot := nf("spot", notice.KindSpotInterruption, decide.ActionDrainDelete, 2*time.Minute)
+	reboot := nf("reboot", notice.KindScheduledReboot, decide.ActionDrain, 7*24*time.Hour)
+	rebootNoTime := nf("reboot-unknown", notice.KindScheduledReboot, decide.ActionDrain, 0)
+	asg := nf("asg", notice.KindASGTermination, decide.ActionDrainDelete, 0)
+	preempt := nf("preempt", notice.KindPreemption, decide.ActionDrainDelete, 30*time.Second)
+	maint := nf("maint", notice.KindHostMaintenance, decide.ActionDrain, 20*time.Second)
 	cases := []struct {
 		name       string
 		in         []inForce
@@ -38,20 +47,20 @@ func TestPlanFor(t *testing.T) {
 		lead       string
 		deadline   time.Time
 		deleteNode bool
-		action     Action
+		action     decide.Action
 	}{
-		{"spot alone", []inForce{spot}, true, "spot", t0.Add(2 * time.Minute), true, ActionDrainDelete},
-		{"spot then reboot: spot leads", []inForce{reboot, spot}, true, "spot", t0.Add(2 * time.Minute), true, ActionDrainDelete},
-		{"deleting nodes not allowed", []inForce{spot}, false, "spot", t0.Add(2 * time.Minute), false, ActionDrainDelete},
-		{"reboot alone keeps the node", []inForce{reboot}, true, "reboot", t0.Add(7 * 24 * time.Hour), false, ActionDrain},
-		{"unreadable maintenance time: no fuse", []inForce{rebootNoTime}, true, "reboot-unknown", time.Time{}, false, ActionDrain},
-		{"scale-in without time: notice timeout from detection", []inForce{asg}, true, "asg", t0.Add(timeout), true, ActionDrainDelete},
-		{"earlier maintenance leads, preemption adds delete", []inForce{preempt, maint}, true, "maint", t0.Add(20 * time.Second), true, ActionDrainDelete},
-		{"a deadline beats none", []inForce{rebootNoTime, reboot}, true, "reboot", t0.Add(7 * 24 * time.Hour), false, ActionDrain},
+		{"spot alone", []inForce{spot}, true, "spot", t0.Add(2 * time.Minute), true, decide.ActionDrainDelete},
+		{"spot then reboot: spot leads", []inForce{reboot, spot}, true, "spot", t0.Add(2 * time.Minute), true, decide.ActionDrainDelete},
+		{"deleting nodes not allowed", []inForce{nfWith("spot", notice.KindSpotInterruption, decide.ActionDrainDelete, 2*time.Minute, false)}, false, "spot", t0.Add(2 * time.Minute), false, decide.ActionDrainDelete},
+		{"reboot alone keeps the node", []inForce{reboot}, true, "reboot", t0.Add(7 * 24 * time.Hour), false, decide.ActionDrain},
+		{"unreadable maintenance time: no fuse", []inForce{rebootNoTime}, true, "reboot-unknown", time.Time{}, false, decide.ActionDrain},
+		{"scale-in without time: notice timeout from detection", []inForce{asg}, true, "asg", t0.Add(timeout), true, decide.ActionDrainDelete},
+		{"earlier maintenance leads, preemption adds delete", []inForce{preempt, maint}, true, "maint", t0.Add(20 * time.Second), true, decide.ActionDrainDelete},
+		{"a deadline beats none", []inForce{rebootNoTime, reboot}, true, "reboot", t0.Add(7 * 24 * time.Hour), false, decide.ActionDrain},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p, ok := PlanFor(c.in, c.deleteOK, timeout)
+			p, ok := PlanFor(c.in)
 			if !ok {
 				t.Fatal("no plan")
 			}
@@ -64,51 +73,29 @@ func TestPlanFor(t *testing.T) {
 			}
 		})
 	}
-	if _, ok := PlanFor(nil, true, timeout); ok {
+	if _, ok := PlanFor(nil); ok {
 		t.Error("a plan without notices")
 	}
 }
 
 func TestPlanMoreUrgentThan(t *testing.T) {
-	base := Plan{Deadline: t0.Add(time.Hour)}
+	base := DrainPlan{Deadline: t0.Add(time.Hour)}
 	cases := []struct {
 		name string
-		p, q Plan
+		p, q DrainPlan
 		want bool
 	}{
-		{"earlier deadline", Plan{Deadline: t0.Add(time.Minute)}, base, true},
-		{"later deadline", Plan{Deadline: t0.Add(2 * time.Hour)}, base, false},
-		{"a deadline beats none", Plan{Deadline: t0}, Plan{}, true},
-		{"none never beats a deadline", Plan{}, base, false},
-		{"deleting beats keeping", Plan{Deadline: t0.Add(time.Hour), DeleteNode: true}, base, true},
+		{"earlier deadline", DrainPlan{Deadline: t0.Add(time.Minute)}, base, true},
+		{"later deadline", DrainPlan{Deadline: t0.Add(2 * time.Hour)}, base, false},
+		{"a deadline beats none", DrainPlan{Deadline: t0}, DrainPlan{}, true},
+		{"none never beats a deadline", DrainPlan{}, base, false},
+		{"deleting beats keeping", DrainPlan{Deadline: t0.Add(time.Hour), DeleteNode: true}, base, true},
 		{"same plan", base, base, false},
 	}
 	for _, c := range cases {
 		if got := c.p.MoreUrgentThan(c.q); got != c.want {
 			t.Errorf("%s: MoreUrgentThan = %v, want %v", c.name, got, c.want)
 		}
-	}
-}
-
-func TestEffectiveDeadlineDoesNotMoveWithTime(t *testing.T) {
-	n := notice.Notice{ID: "asg", Kind: notice.KindASGTermination, Detected: t0}
-	a, b := EffectiveDeadline(n, time.Minute), EffectiveDeadline(n, time.Minute)
-	if !a.Equal(t0.Add(time.Minute)) || !a.Equal(b) {
-		t.Errorf("EffectiveDeadline = %s, %s; want %s twice", a, b, t0.Add(time.Minute))
-	}
-}
-
-func TestForNoticeKeepsNodeOnSpotStopAndHibernate(t *testing.T) {
-	p := DefaultPolicy()
-	for action, want := range map[string]Action{"terminate": ActionDrainDelete, "stop": ActionDrain, "hibernate": ActionDrain, "": ActionDrainDelete} {
-		n := notice.Notice{Kind: notice.KindSpotInterruption, Attributes: map[string]string{"action": action}}
-		if got := p.ForNotice(n); got != want {
-			t.Errorf("spot %q: action %s, want %s", action, got, want)
-		}
-	}
-	p[notice.KindSpotInterruption] = ActionCordon
-	if got := p.ForNotice(notice.Notice{Kind: notice.KindSpotInterruption, Attributes: map[string]string{"action": "stop"}}); got != ActionCordon {
-		t.Errorf("an operator's override changed to %s", got)
 	}
 }
 
@@ -170,5 +157,21 @@ func TestHealthyFailsWhenTheLoopIsWedged(t *testing.T) {
 	clk.Step(2 * time.Second)
 	if err := a.Healthy(); err == nil {
 		t.Fatal("healthy although the main loop has not run for longer than wedgedAfter")
+	}
+}
+
+func TestParseJobs(t *testing.T) {
+	cases := map[string]HostShutdown{
+		"1234 reboot.target start waiting\n1235 shutdown.target start waiting\n": ShutdownReboot,
+		"99 poweroff.target start running\n":                                     ShutdownPowerOff,
+		"7 halt.target start waiting":                                            ShutdownPowerOff,
+		"12 kexec.target start waiting":                                          ShutdownReboot,
+		"":                                                                       ShutdownUnknown,
+		"5 shutdown.target start waiting":                                        ShutdownUnknown,
+	}
+	for in, want := range cases {
+		if got := parseJobs(in); got != want {
+			t.Errorf("parseJobs(%q) = %s, want %s", strings.TrimSpace(in), got, want)
+		}
 	}
 }

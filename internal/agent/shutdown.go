@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
+	"runtime"
 	"strings"
 	"time"
 
@@ -14,8 +15,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
+	"github.com/lifeboat-dev/lifeboat/internal/report"
 )
 
 // HostShutdown is what systemd is doing to the host.
@@ -156,38 +159,96 @@ func parseJobs(out string) HostShutdown {
 	return ShutdownUnknown
 }
 
+// ShutdownDelete says when a host-shutdown drain deletes the Node.
+type ShutdownDelete string
+
+// When a host-shutdown drain deletes the Node.
+const (
+	// ShutdownDeleteAuto deletes the Node only on a power-off.
+	ShutdownDeleteAuto ShutdownDelete = "auto"
+	// ShutdownDeleteAlways deletes it on every shutdown, reboots included.
+	ShutdownDeleteAlways ShutdownDelete = "always"
+	// ShutdownDeleteNever keeps it.
+	ShutdownDeleteNever ShutdownDelete = "never"
+)
+
+// ParseShutdownDelete parses auto, always or never.
+func ParseShutdownDelete(s string) (ShutdownDelete, error) {
+	switch d := ShutdownDelete(s); d {
+	case ShutdownDeleteAuto, ShutdownDeleteAlways, ShutdownDeleteNever:
+		return d, nil
+	}
+	return "", fmt.Errorf("want auto, always or never, got %q", s)
+}
+
 // ShutdownOptions says how a host-shutdown drain behaves.
 type ShutdownOptions struct {
 	// Timeout bounds the drain; set it below systemd's TimeoutStopSec.
 	Timeout time.Duration
 	// Kind is what the host is doing.
 	Kind HostShutdown
-	// DeleteNode: "auto" deletes the Node only on power-off, "always", "never".
-	DeleteNode string
+	// DeleteNode says when the Node is deleted after the drain.
+	DeleteNode ShutdownDelete
 }
 
-// Shutdown drains the node because the host itself is going down (SIGTERM
-// from systemd). The cordon it records is undone by Reconcile at the next
-// start. The Node is deleted only on a power-off when DeleteNode is auto.
+// ShutdownNotice is the notice a host shutdown of kind k raises at now,
+// with a deadline timeout away.
+func ShutdownNotice(node string, k HostShutdown, now time.Time, timeout time.Duration) notice.Notice {
+	return notice.Notice{
+		ID: fmt.Sprintf("host-shutdown/%d", now.Unix()), Source: "systemd", Kind: notice.KindShutdown,
+		Node: node, Deadline: now.Add(timeout), Detected: now,
+		Reason: fmt.Sprintf("host %s", k), Attributes: map[string]string{"shutdown": string(k)},
+	}
+}
+
+// shutdownPlan is the plan for a host shutdown: decide.Decide with the
+// agent's table (`--action host-shutdown=...`), then the Node deletion rule
+// of so.DeleteNode for a drain.
+func (a *Agent) shutdownPlan(n notice.Notice, so ShutdownOptions) decide.Plan {
+	plan := a.decide(n)
+	if plan.Action.IsDrain() {
+		switch so.DeleteNode {
+		case ShutdownDeleteAlways:
+			plan.DeleteNode = true
+		case ShutdownDeleteNever:
+			plan.DeleteNode = false
+		default:
+			plan.DeleteNode = so.Kind == ShutdownPowerOff
+		}
+	}
+	return plan
+}
+
+// Shutdown acts on a host shutdown (SIGTERM from systemd) like on any
+// notice: it is reported, and the agent's table decides the action (drain by
+// default; `--action host-shutdown=none` only reports it). The cordon it
+// records is undone by Reconcile at the next start. It returns a nil Result
+// when the action was not a drain.
 func (a *Agent) Shutdown(ctx context.Context, so ShutdownOptions) (*drain.Result, error) {
 	a.stopCurrent()
-	n := notice.Notice{
-		ID: fmt.Sprintf("host-shutdown/%d", a.cfg.Clock.Now().Unix()), Source: "systemd", Kind: notice.KindShutdown,
-		Node: a.cfg.Node, Deadline: a.cfg.Clock.Now().Add(so.Timeout), Detected: a.cfg.Clock.Now(),
-		Reason: fmt.Sprintf("host %s", so.Kind), Attributes: map[string]string{"shutdown": string(so.Kind)},
-	}
-	if a.cfg.Hooks.OnNotice != nil {
-		a.cfg.Hooks.OnNotice(n)
-	}
-	opts := a.shutdownOptions(n, so.DeleteNode == "always" || (so.DeleteNode == "auto" && so.Kind == ShutdownPowerOff))
-	a.cfg.Log.Info("host shutting down: draining", "node", a.cfg.Node, "event", string(n.Kind),
-		"shutdown", string(so.Kind), "deleteNode", opts.DeleteNode, "timeout", so.Timeout)
+	n := ShutdownNotice(a.cfg.Node, so.Kind, a.cfg.Clock.Now(), so.Timeout)
+	plan := a.shutdownPlan(n, so)
+	a.cfg.Reporter.NoticeReceived(n)
+	log := a.logFor(n).With("shutdown", string(so.Kind), "action", string(plan.Action))
 	ctx, cancel := context.WithTimeout(ctx, so.Timeout)
 	defer cancel()
-	res, err := a.cfg.Drainer.Drain(ctx, a.cfg.Node, opts)
-	if a.cfg.Hooks.OnAction != nil {
-		a.cfg.Hooks.OnAction(n, ActionDrain, res, err)
+	switch {
+	case plan.Action == decide.ActionNone:
+		log.Info("host shutting down; the action for host-shutdown is none: not draining")
+		a.cfg.Reporter.Finished(n, report.Finish{Kind: report.FinishDone, Node: a.cfg.Node})
+		return nil, nil
+	case !plan.Action.IsDrain():
+		log.Info("host shutting down: marking the node")
+		if !a.markNode(ctx, n, plan) {
+			return nil, ctx.Err()
+		}
+		a.cfg.Reporter.Finished(n, report.Finish{Kind: report.FinishDone, Node: a.cfg.Node})
+		return nil, nil
 	}
+	opts := a.shutdownOptions(n, plan)
+	log.Info("host shutting down: draining", "deleteNode", opts.DeleteNode, "timeout", so.Timeout)
+	res, err := a.cfg.Drainer.Drain(ctx, a.cfg.Node, opts)
+	a.cfg.Reporter.Finished(n, report.Finish{Kind: report.FinishDone, Node: a.cfg.Node, Err: err})
 	return res, err
 }
 
@@ -333,4 +394,46 @@ func ResolveRunMode(flag RunMode, env RunEnv) (mode RunMode, warning string, err
 			"SIGTERM will exit without draining, even when the node shuts down"
 	}
 	return RunModePod, warning, nil
+}
+
+// Termination says how the agent reads a termination signal.
+type Termination struct {
+	// Mode is the resolved run mode (pod or host).
+	Mode RunMode
+	// PodNamespace and PodName identify the agent's pod in pod mode.
+	PodNamespace, PodName string
+	// ShutdownDrain is the host-mode rule (auto or always).
+	ShutdownDrain ShutdownDrain
+	// HostState reads systemd's state in host mode (ReadHostState).
+	HostState func(ctx context.Context, goos string) HostState
+	// Shutdown configures the drain; its Kind is filled in here.
+	Shutdown ShutdownOptions
+}
+
+// Terminate applies the rule for a termination signal (SIGTERM): in a pod
+// DecidePodTerm, on a host DecideHostTerm. When the node is going away it
+// acts on a host-shutdown notice (Shutdown); acted reports whether it did.
+// ctx must not be the context the signal canceled.
+func (a *Agent) Terminate(ctx context.Context, client kubernetes.Interface, t Termination) (res *drain.Result, acted bool, err error) {
+	so := t.Shutdown
+	switch t.Mode {
+	case RunModePod:
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		d := DecidePodTerm(dctx, client, t.PodNamespace, t.PodName, a.cfg.Node)
+		cancel()
+		a.cfg.Log.Info("termination signal in pod mode", "node", a.cfg.Node, "drain", d.Drain, "reason", d.Reason)
+		if !d.Drain {
+			return nil, false, nil
+		}
+		so.Kind = ShutdownUnknown
+	default:
+		d := DecideHostTerm(t.HostState(ctx, runtime.GOOS), t.ShutdownDrain)
+		a.cfg.Log.Info("termination signal in host mode", "node", a.cfg.Node, "drain", d.Drain, "shutdown", string(d.Kind), "reason", d.Reason)
+		if !d.Drain {
+			return nil, false, nil
+		}
+		so.Kind = d.Kind
+	}
+	res, err = a.Shutdown(ctx, so)
+	return res, true, err
 }

@@ -48,7 +48,7 @@ func TestHostShutdown(t *testing.T) {
 			f := newFixture(t)
 			f.workload(2)
 			a := newHostAgent(f)
-			res, err := a.Shutdown(f.ctx, agent.ShutdownOptions{Timeout: 30 * time.Second, Kind: tc.kind, DeleteNode: tc.deleteNode})
+			res, err := a.Shutdown(f.ctx, agent.ShutdownOptions{Timeout: 30 * time.Second, Kind: tc.kind, DeleteNode: agent.ShutdownDelete(tc.deleteNode)})
 			if err != nil || res.Evicted != 2 {
 				t.Fatalf("shutdown drain: %+v, %v", res, err)
 			}

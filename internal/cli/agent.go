@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/lifeboat-dev/lifeboat/internal/agent"
+	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
@@ -61,12 +61,12 @@ type AgentOptions struct {
 	// GCPPreemptionWindow is the deadline after a GCP preemption is detected.
 	GCPPreemptionWindow time.Duration
 
-	policy agent.Policy
-	// mode is RunMode resolved; modeWarning is logged at start when set.
+	// Set by Complete: the action table, the resolved run mode and a
+	// warning to log at start, whether $KUBERNETES_SERVICE_HOST is set.
+	actions     decide.Table
 	mode        agent.RunMode
 	modeWarning string
-	// lookupEnv reads the environment (POD_NAME, KUBERNETES_SERVICE_HOST, ...).
-	lookupEnv func(string) (string, bool)
+	inCluster   string
 }
 
 // NewAgentOptions returns the defaults.
@@ -76,7 +76,7 @@ func NewAgentOptions() *AgentOptions {
 	return &AgentOptions{
 		Kube: kube.DefaultOptions(), Drain: d, Reporting: DefaultReportingOptions(),
 		Platform: "auto", DeleteNode: true, ShutdownTimeout: 150 * time.Second, ShutdownDeleteNode: "auto",
-		ShutdownDrain: string(agent.ShutdownDrainAuto), OnRebalance: string(agent.ActionTaint), NoticeTimeout: 5 * time.Minute,
+		ShutdownDrain: string(agent.ShutdownDrainAuto), OnRebalance: string(decide.ActionTaint), NoticeTimeout: 5 * time.Minute,
 		RunMode: "auto", GCPPreemptionWindow: 30 * time.Second,
 	}
 }
@@ -95,7 +95,7 @@ func (o *AgentOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.ShutdownDrain, "shutdown-drain", o.ShutdownDrain, "What SIGTERM means in host mode: auto (drain only when systemd is shutting down, rebooting or halting the host; "+
 		"a restart, stop or upgrade of the service just exits; on Windows every SIGTERM drains) or always (drain on every SIGTERM, for hosts without systemd).")
 	fs.StringVar(&o.OnRebalance, "on-rebalance", o.OnRebalance, "Action for an AWS rebalance recommendation: none, taint, cordon or drain.")
-	fs.StringArrayVar(&o.Actions, "action", o.Actions, "Override the action for a notice kind, kind=action (repeatable); actions: none, taint, cordon, drain, drain-delete.")
+	fs.StringArrayVar(&o.Actions, "action", o.Actions, actionFlagUsage)
 	fs.DurationVar(&o.NoticeTimeout, "notice-timeout", o.NoticeTimeout, "Deadline for drains whose notice carries none (e.g. an Auto Scaling termination).")
 	fs.StringVar(&o.RunMode, "run-mode", o.RunMode, "host (systemd unit: SIGTERM drains only if the host shuts down, see --shutdown-drain), pod (DaemonSet: SIGTERM drains only if "+
 		"the kubelet reports the node shutting down) or auto (pod if $KUBERNETES_SERVICE_HOST or a pod name is set, else host).")
@@ -106,7 +106,34 @@ func (o *AgentOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.GCPPreemptionWindow, "gcp-preemption-window", o.GCPPreemptionWindow, "Deadline after a GCP preemption is detected.")
 }
 
-// Validate checks the flags.
+// Complete fills what the flags left unset from the environment (read
+// through g.LookupEnv): the pod identity, the node name, the run mode, and
+// the action table. Validate then only checks.
+func (o *AgentOptions) Complete(g *Globals) error {
+	getenv := func(k string) string { v, _ := g.LookupEnv(k); return v }
+	if o.PodName == "" {
+		o.PodName = getenv("POD_NAME")
+	}
+	if o.PodNamespace == "" {
+		o.PodNamespace = getenv("POD_NAMESPACE")
+	}
+	if o.Node == "" {
+		o.Node = getenv("NODE_NAME")
+	}
+	if o.Node == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("--node not set, $NODE_NAME empty and no hostname: %w", err)
+		}
+		o.Node = h
+	}
+	o.inCluster = getenv("KUBERNETES_SERVICE_HOST")
+	o.actions = decide.DefaultTable()
+	o.actions[notice.KindRebalance] = decide.Action(o.OnRebalance)
+	return nil
+}
+
+// Validate checks the flags (after Complete).
 func (o *AgentOptions) Validate() error {
 	for _, v := range []func() error{o.Kube.Validate, o.Drain.Validate, o.Reporting.Validate} {
 		if err := v(); err != nil {
@@ -116,8 +143,8 @@ func (o *AgentOptions) Validate() error {
 	if err := oneOf("--platform", o.Platform, "none", "aws", "azure", "gcp", "auto"); err != nil {
 		return err
 	}
-	if err := oneOf("--shutdown-delete-node", o.ShutdownDeleteNode, "auto", "always", "never"); err != nil {
-		return err
+	if _, err := agent.ParseShutdownDelete(o.ShutdownDeleteNode); err != nil {
+		return fmt.Errorf("--shutdown-delete-node: %w", err)
 	}
 	if err := oneOf("--on-rebalance", o.OnRebalance, "none", "taint", "cordon", "drain"); err != nil {
 		return err
@@ -137,43 +164,13 @@ func (o *AgentOptions) Validate() error {
 	if o.GCPPreemptionWindow <= 0 {
 		return fmt.Errorf("--gcp-preemption-window must be positive, got %s", o.GCPPreemptionWindow)
 	}
-	o.policy = agent.DefaultPolicy()
-	o.policy[notice.KindRebalance] = agent.Action(o.OnRebalance)
-	if err := o.policy.Set(o.Actions); err != nil {
-		return fmt.Errorf("--action: %w", err)
-	}
-	if o.PodName == "" {
-		o.PodName = o.getenv("POD_NAME")
-	}
-	if o.PodNamespace == "" {
-		o.PodNamespace = o.getenv("POD_NAMESPACE")
+	if err := o.actions.Set(o.Actions, decide.ModeAgent); err != nil {
+		return err
 	}
 	var err error
 	o.mode, o.modeWarning, err = agent.ResolveRunMode(agent.RunMode(o.RunMode),
-		agent.RunEnv{KubernetesServiceHost: o.getenv("KUBERNETES_SERVICE_HOST"), PodName: o.PodName})
-	if err != nil {
-		return err
-	}
-	if o.Node == "" {
-		o.Node = o.getenv("NODE_NAME")
-	}
-	if o.Node == "" {
-		h, err := os.Hostname()
-		if err != nil {
-			return fmt.Errorf("--node not set, $NODE_NAME empty and no hostname: %w", err)
-		}
-		o.Node = h
-	}
-	return nil
-}
-
-func (o *AgentOptions) getenv(k string) string {
-	lookup := o.lookupEnv
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
-	v, _ := lookup(k)
-	return v
+		agent.RunEnv{KubernetesServiceHost: o.inCluster, PodName: o.PodName})
+	return err
 }
 
 func oneOf(flag, v string, allowed ...string) error {
@@ -195,7 +192,9 @@ func newAgentCommand(g *Globals) *cobra.Command {
 			"the host for shutdown, and drains the node before it goes away.",
 		Args: cobra.NoArgs,
 		PreRunE: func(*cobra.Command, []string) error {
-			o.lookupEnv = g.LookupEnv
+			if err := o.Complete(g); err != nil {
+				return err
+			}
 			if err := o.Validate(); err != nil {
 				return err
 			}
@@ -235,17 +234,10 @@ func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
 		return err
 	}
 	a := agent.New(agent.Config{
-		Client: client, Node: o.Node, Drainer: drainer, Sources: sources, Policy: o.policy,
+		Client: client, Node: o.Node, Drainer: drainer, Sources: sources, Actions: o.actions,
 		Drain: o.Drain.Options(), DeleteNode: o.DeleteNode, NoticeTimeout: o.NoticeTimeout, Log: g.Log,
-		Hooks: agent.Hooks{
-			OnNotice: rep.noticeReceived,
-			OnAck: func(n notice.Notice, err error) {
-				if err == nil {
-					rep.acknowledged(n)
-				}
-			},
-			OnSourceReady: func(source string) { rep.metrics.SetSourceReady(source, true) },
-		},
+		Reporter:      rep.reporter(),
+		OnSourceReady: func(source string) { rep.metrics.SetSourceReady(source, true) },
 	})
 	for _, s := range sources {
 		rep.metrics.SetSourceReady(s.Name(), false)
@@ -261,29 +253,17 @@ func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
 // runMode is --run-mode resolved by Validate (agent.ResolveRunMode).
 func (o *AgentOptions) runMode() string { return string(o.mode) }
 
-// onSignal decides what SIGTERM/SIGINT means and acts on it: in a pod
-// agent.DecidePodTerm, on a host agent.DecideHostTerm.
+// onSignal hands SIGTERM/SIGINT to the agent (agent.Terminate decides
+// whether it means the node is going away) and prints what a drain did.
 func (o *AgentOptions) onSignal(ctx context.Context, g *Globals, client kubernetes.Interface, a *agent.Agent) error {
-	var kind agent.HostShutdown
-	switch o.mode {
-	case agent.RunModePod:
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		d := agent.DecidePodTerm(dctx, client, o.PodNamespace, o.PodName, o.Node)
-		cancel()
-		g.Log.Info("termination signal in pod mode", "node", o.Node, "drain", d.Drain, "reason", d.Reason)
-		if !d.Drain {
-			return nil
-		}
-		kind = agent.ShutdownUnknown
-	default:
-		d := agent.DecideHostTerm(agent.ReadHostState(ctx, runtime.GOOS), agent.ShutdownDrain(o.ShutdownDrain))
-		g.Log.Info("termination signal in host mode", "node", o.Node, "drain", d.Drain, "shutdown", string(d.Kind), "reason", d.Reason)
-		if !d.Drain {
-			return nil
-		}
-		kind = d.Kind
+	res, drained, err := a.Terminate(ctx, client, agent.Termination{
+		Mode: o.mode, PodNamespace: o.PodNamespace, PodName: o.PodName,
+		ShutdownDrain: agent.ShutdownDrain(o.ShutdownDrain), HostState: agent.ReadHostState,
+		Shutdown: agent.ShutdownOptions{Timeout: o.ShutdownTimeout, DeleteNode: agent.ShutdownDelete(o.ShutdownDeleteNode)},
+	})
+	if !drained {
+		return nil
 	}
-	res, err := a.Shutdown(ctx, agent.ShutdownOptions{Timeout: o.ShutdownTimeout, Kind: kind, DeleteNode: o.ShutdownDeleteNode})
 	printSummary(g.Stdout, res, err)
 	var nf *drain.NodeNotFoundError
 	if errors.As(err, &nf) {

@@ -32,13 +32,16 @@ type DrainFlags struct {
 	MaxConcurrency int
 	// SafetyMargin is kept free between capped grace periods and the deadline.
 	SafetyMargin time.Duration
+	// WaitForVolumeDetach waits for the evicted pods' volumes to detach
+	// before the drain ends (and the Node is deleted).
+	WaitForVolumeDetach bool
 
 	taint *corev1.Taint
 }
 
 // DefaultDrainFlags are kubectl-like: consent flags off, pods' own grace.
 func DefaultDrainFlags() DrainFlags {
-	return DrainFlags{GracePeriod: -1, OnDeadline: string(drain.OnDeadlineDelete), ExcludeFromLB: true, SafetyMargin: drain.DefaultSafetyMargin}
+	return DrainFlags{GracePeriod: -1, OnDeadline: string(drain.OnDeadlineDelete), ExcludeFromLB: true, SafetyMargin: drain.DefaultSafetyMargin, WaitForVolumeDetach: true}
 }
 
 // AddFlags registers the flags.
@@ -52,6 +55,8 @@ func (o *DrainFlags) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.ExcludeFromLB, "exclude-from-load-balancers", o.ExcludeFromLB, "Label the node node.kubernetes.io/exclude-from-external-load-balancers while draining.")
 	fs.IntVar(&o.MaxConcurrency, "max-concurrent-evictions", o.MaxConcurrency, "Maximum eviction and delete requests in flight at once (pods waiting on a PDB or terminating do not count); 0 means no limit.")
 	fs.DurationVar(&o.SafetyMargin, "safety-margin", o.SafetyMargin, "Time kept free between the end of capped grace periods and the deadline.")
+	fs.BoolVar(&o.WaitForVolumeDetach, "wait-for-volume-detach", o.WaitForVolumeDetach, "After the pods are gone, wait until the VolumeAttachments of the volumes they used are gone before the drain ends "+
+		"(and before the Node is deleted, a lifecycle hook completed, an Azure event acknowledged or a host shutdown let through); bounded by the deadline minus --safety-margin, 5m without a deadline.")
 }
 
 // Validate checks the flags and parses --taint.
@@ -85,7 +90,7 @@ func (o *DrainFlags) Options() drain.Options {
 		Force: o.Force, DeleteEmptyDirData: o.DeleteEmptyDirData, PodSelector: o.PodSelector,
 		GracePeriodSeconds: o.GracePeriod, OnDeadline: drain.DeadlinePolicy(o.OnDeadline),
 		Taint: o.taint, ExcludeFromLoadBalancers: o.ExcludeFromLB, MaxConcurrency: o.MaxConcurrency,
-		SafetyMargin: o.SafetyMargin,
+		SafetyMargin: o.SafetyMargin, WaitForVolumeDetach: o.WaitForVolumeDetach,
 	}
 }
 

@@ -14,10 +14,12 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/lambda"
+	"github.com/lifeboat-dev/lifeboat/internal/notify"
 	"github.com/lifeboat-dev/lifeboat/internal/queue"
 )
 
@@ -42,6 +44,10 @@ type LambdaOptions struct {
 	Policy queue.Policy
 	// OnRebalance and OnDrainFailure are the lower-case flag values.
 	OnRebalance, OnDrainFailure string
+	// Actions overrides the action per notice kind ("kind=action").
+	Actions []string
+	// Notify configures notifications (Kubernetes Events are always written).
+	Notify notify.Options
 	// Margin is kept free before the invocation's deadline.
 	Margin time.Duration
 	// EventFile, outside Lambda, is an event to handle once (local testing).
@@ -53,7 +59,7 @@ type LambdaOptions struct {
 // NewLambdaOptions returns the defaults.
 func NewLambdaOptions() *LambdaOptions {
 	o := &LambdaOptions{
-		Kube: kube.DefaultOptions(), Drain: DefaultDrainFlags(), Policy: queue.DefaultPolicy(),
+		Kube: kube.DefaultOptions(), Drain: DefaultDrainFlags(), Policy: queue.DefaultPolicy(), Notify: notify.DefaultOptions(),
 		OnRebalance: "taint", OnDrainFailure: "continue", Margin: 30 * time.Second, LocalTimeout: 15 * time.Minute,
 	}
 	o.Drain.Force, o.Drain.DeleteEmptyDirData = true, true
@@ -75,12 +81,15 @@ func (o *LambdaOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&p.DeleteNode, "delete-node", p.DeleteNode, "Delete the Node object after draining an instance that is terminated for good.")
 	fs.BoolVar(&p.Taint, "going-away-taint", p.Taint, "Add the taint "+queue.TaintGoingAway+"=<notice kind>:NoSchedule on cordon (unless --taint names another).")
 	fs.StringVar(&o.OnRebalance, "on-rebalance", o.OnRebalance, "Rebalance recommendations: taint, cordon, drain or ignore.")
+	fs.StringArrayVar(&o.Actions, "action", o.Actions, actionFlagUsage)
 	fs.StringVar(&o.OnDrainFailure, "on-drain-failure", o.OnDrainFailure, "Lifecycle hook result when a drain ends incomplete: continue or abandon.")
 	fs.DurationVar(&p.HeartbeatInterval, "heartbeat-interval", p.HeartbeatInterval, "Interval of lifecycle heartbeats while draining; set it well below the hook's HeartbeatTimeout.")
 	fs.BoolVar(&p.PrivateDNSFallback, "private-dns-fallback", p.PrivateDNSFallback, "Find the Node by the instance's private DNS name when no Node has its providerID.")
 	fs.StringVar(&p.ManagedTag, "managed-tag", p.ManagedTag, `Only act on instances with this EC2 tag, "key" or "key=value".`)
 	fs.StringVar(&o.EventFile, "event-file", o.EventFile, "Outside Lambda: handle the event in this JSON file once and exit (for trying the function locally).")
 	fs.DurationVar(&o.LocalTimeout, "local-timeout", o.LocalTimeout, "Outside Lambda: the invocation deadline of an --event-file run.")
+	// After --cluster-name: notifications name the EKS cluster.
+	o.Notify.AddFlags(fs)
 }
 
 // Validate checks the flags.
@@ -99,9 +108,18 @@ func (o *LambdaOptions) Validate() error {
 	if o.Margin <= 0 {
 		return fmt.Errorf("--deadline-margin must be positive, got %s", o.Margin)
 	}
+	if o.Notify.ClusterName == "" {
+		o.Notify.ClusterName = o.Cluster.Name
+	}
+	if err := o.Notify.Validate(); err != nil {
+		return err
+	}
 	pol := o.Policy
 	pol.Drain = o.Drain.Options()
-	pol.Rebalance = queue.RebalanceAction(o.OnRebalance)
+	var err error
+	if pol.Actions, err = queueActions(o.OnRebalance, o.Actions); err != nil {
+		return err
+	}
 	pol.OnDrainFailure = strings.ToUpper(o.OnDrainFailure)
 	if err := pol.Validate(); err != nil {
 		return err
@@ -159,10 +177,12 @@ func (o *LambdaOptions) opener(g *Globals) func(context.Context) (*lambda.Sessio
 			return nil, err
 		}
 		var client kubernetes.Interface
+		var rc *rest.Config
 		if o.Kube.Kubeconfig != "" {
-			client, _, err = o.Kube.Client()
+			client, rc, err = o.Kube.Client()
 		} else {
-			rc, rerr := o.Cluster.RESTConfig(ctx, awsCfg, func(so *s3.Options) { so.UsePathStyle = o.AWS.Endpoint != "" })
+			var rerr error
+			rc, rerr = o.Cluster.RESTConfig(ctx, awsCfg, func(so *s3.Options) { so.UsePathStyle = o.AWS.Endpoint != "" })
 			if rerr != nil {
 				return nil, rerr
 			}
@@ -171,6 +191,23 @@ func (o *LambdaOptions) opener(g *Globals) func(context.Context) (*lambda.Sessio
 		if err != nil {
 			return nil, err
 		}
-		return lambda.OpenSession(ctx, client, lambda.Deps{AWS: awsCfg, Policy: o.Policy, Clock: clock.RealClock{}, Log: g.Log})
+		// Lambda reports like every mode (Kubernetes Events, notifications),
+		// without a metrics server: the invocation ends.
+		ro := ReportingOptions{Notify: o.Notify}
+		rep, err := ro.start(ctx, g.Log, rc, "lambda")
+		if err != nil {
+			return nil, err
+		}
+		sess, err := lambda.OpenSession(ctx, client, lambda.Deps{
+			AWS: awsCfg, Policy: o.Policy, Clock: clock.RealClock{}, Log: g.Log,
+			Observer: rep.reporter(), Reporter: rep.reporter(),
+		})
+		if err != nil {
+			rep.close(5 * time.Second)
+			return nil, err
+		}
+		closeSession := sess.Close
+		sess.Close = func() { closeSession(); rep.close(5 * time.Second) }
+		return sess, nil
 	}
 }

@@ -15,8 +15,10 @@ import (
 	"github.com/spf13/pflag"
 	"k8s.io/utils/clock"
 
+	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/kube"
+	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/queue"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/nodeindex"
 )
@@ -53,6 +55,8 @@ type QueueOptions struct {
 	Policy queue.Policy
 	// OnRebalance, OnDrainFailure and OnLaunchTimeout are the lower-case flag values.
 	OnRebalance, OnDrainFailure, OnLaunchTimeout string
+	// Actions overrides the action per notice kind ("kind=action").
+	Actions []string
 	// LeaderElect runs under a Lease so one replica of several consumes.
 	LeaderElect bool
 	// Leader configures the election.
@@ -94,8 +98,11 @@ func (o *QueueOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&p.DeleteNode, "delete-node", p.DeleteNode, "Delete the Node object after draining an instance that is terminated for good (never for stop, hibernate or reboot).")
 	fs.BoolVar(&p.Taint, "going-away-taint", p.Taint, "Add the taint "+queue.TaintGoingAway+"=<notice kind>:NoSchedule on cordon (unless --taint names another).")
 	fs.StringVar(&o.OnRebalance, "on-rebalance", o.OnRebalance, "Rebalance recommendations: taint ("+queue.TaintRebalance+":PreferNoSchedule only), cordon, drain or ignore.")
+	fs.StringArrayVar(&o.Actions, "action", o.Actions, actionFlagUsage)
 	fs.StringVar(&o.OnDrainFailure, "on-drain-failure", o.OnDrainFailure, "Lifecycle hook result when a drain ends incomplete: continue or abandon.")
-	fs.DurationVar(&p.HookDrainTimeout, "hook-drain-timeout", p.HookDrainTimeout, "Deadline of a drain for a terminate lifecycle hook (hooks have none of their own); 0 for none.")
+	fs.DurationVar(&p.HookDrainTimeout, "hook-drain-timeout", p.HookDrainTimeout, "Deadline, from detection, of a drain whose notice gives no time (a terminate lifecycle hook).")
+	fs.DurationVar(&p.VoluntaryDrainTimeout, "voluntary-drain-timeout", p.VoluntaryDrainTimeout, "Bound, from detection, of a drain whose notice has no deadline (--on-rebalance=drain); at it the drain gives up rather than delete pods.")
+	fs.DurationVar(&p.NodeWait, "node-wait", p.NodeWait, "How long after a notice with a deadline was issued a Node not found for its instance is looked for again before the message is finished.")
 	fs.DurationVar(&p.HeartbeatInterval, "heartbeat-interval", p.HeartbeatInterval, "Interval of RecordLifecycleActionHeartbeat while a hooked instance waits. Set it well below the hook's HeartbeatTimeout.")
 	fs.DurationVar(&p.LaunchTimeout, "launch-timeout", p.LaunchTimeout, "How long a launch lifecycle hook waits for the instance's Node to be Ready.")
 	fs.StringVar(&o.OnLaunchTimeout, "on-launch-timeout", o.OnLaunchTimeout, "Launch hook result when --launch-timeout passes: abandon (Auto Scaling replaces the instance) or continue.")
@@ -129,7 +136,10 @@ func (o *QueueOptions) Validate() error {
 	}
 	pol := o.Policy
 	pol.Drain = o.Drain.Options()
-	pol.Rebalance = queue.RebalanceAction(o.OnRebalance)
+	var err error
+	if pol.Actions, err = queueActions(o.OnRebalance, o.Actions); err != nil {
+		return err
+	}
 	pol.OnDrainFailure, pol.OnLaunchTimeout = strings.ToUpper(o.OnDrainFailure), strings.ToUpper(o.OnLaunchTimeout)
 	if err := pol.Validate(); err != nil {
 		return err
@@ -196,9 +206,9 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 	c := &queue.Consumer{
 		SQS: sqs.NewFromConfig(awsCfg), Config: o.Consumer, Clock: clk, Log: g.Log, Stats: stats,
 		Processor: &queue.Processor{
-			Client: client, Nodes: ix, Drainer: drain.New(client, drain.Config{Log: g.Log, Observer: rep.observer()}),
+			Client: client, Nodes: ix, Drainer: drain.New(client, drain.Config{Log: g.Log, Observer: rep.reporter()}),
 			AutoScaling: autoscaling.NewFromConfig(awsCfg), EC2: ec2.NewFromConfig(awsCfg),
-			Policy: o.Policy, Clock: clk, Log: g.Log, Stats: stats,
+			Policy: o.Policy, Clock: clk, Log: g.Log, Stats: stats, Reporter: rep.reporter(),
 		},
 	}
 	rep.setReady(true)
@@ -208,8 +218,35 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 		<-exported
 		g.Log.Info("queue mode stopped", "stats", fmt.Sprintf("%+v", stats.Snapshot()))
 	}()
-	if !o.LeaderElect {
-		return c.Run(ctx)
+	// While leading: consume, and undo queue mode's own cordons of nodes
+	// that came back (queue.Processor.ReleaseReturned).
+	lead := func(lctx context.Context) error {
+		rctx, stop := context.WithCancel(lctx)
+		released := make(chan struct{})
+		go func() { defer close(released); c.Processor.ReleaseReturned(rctx, ix) }()
+		err := c.Run(lctx)
+		stop()
+		<-released
+		return err
 	}
-	return queue.RunLeader(ctx, client, o.Leader, g.Log, func(lctx context.Context) { _ = c.Run(lctx) })
+	if !o.LeaderElect {
+		return lead(ctx)
+	}
+	return queue.RunLeader(ctx, client, o.Leader, g.Log, func(lctx context.Context) { _ = lead(lctx) })
+}
+
+// actionFlagUsage documents --action, the same in every mode.
+const actionFlagUsage = "Override the action for a notice kind, kind=action (repeatable); actions: none, taint, cordon, drain, drain-delete. " +
+	"A kind this mode never sees is refused."
+
+// queueActions is queue and Lambda mode's action table: the defaults,
+// --on-rebalance, then every --action override.
+func queueActions(onRebalance string, overrides []string) (decide.Table, error) {
+	t := decide.DefaultTable()
+	a, err := queue.RebalanceAction(onRebalance).Action()
+	if err != nil {
+		return nil, err
+	}
+	t[notice.KindRebalance] = a
+	return t, t.Set(overrides, decide.ModeQueue)
 }

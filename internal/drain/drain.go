@@ -102,11 +102,20 @@ func (d *Drainer) Drain(ctx context.Context, node string, opts Options) (*Result
 	}
 	err = d.drain(ctx, n, opts, res)
 	res.Duration = d.clock.Since(res.Started)
+	if res.marked && !res.NodeDeleted && !stoppedByCaller(ctx) {
+		d.drainEndConditions(context.WithoutCancel(ctx), node, opts, res, err)
+	}
 	if err != nil {
-		if stoppedByCaller(ctx) {
+		var claimed *ClaimedError
+		switch {
+		case stoppedByCaller(ctx):
 			// Replaced by a more urgent drain, its notice withdrawn, the
 			// process stopping: not a failure to report.
 			d.log.Info("drain stopped before it finished", "node", node, "err", err)
+			return res, err
+		case errors.As(err, &claimed):
+			// Another lifeboat mode drains for the same event.
+			d.log.Info("not draining: another lifeboat mode acts on this event", "node", node, "err", err)
 			return res, err
 		}
 		d.emit(Event{Type: EventDrainFailed, Node: node, Result: res, Err: err, Message: err.Error()})
@@ -118,11 +127,11 @@ func (d *Drainer) Drain(ctx context.Context, node string, opts Options) (*Result
 
 func (d *Drainer) drain(ctx context.Context, n *corev1.Node, opts Options, res *Result) error {
 	node := n.Name
-	change, err := d.cordon(ctx, node, n, opts)
+	change, err := d.cordon(ctx, node, n, opts, true)
 	if err != nil {
 		return err
 	}
-	res.Cordoned = change.cordoned
+	res.Cordoned, res.marked = change.cordoned, true
 	// One watch on the node's pods serves the whole drain: pods are chosen
 	// from it, and it reports every pod that goes.
 	wctx, stopWatch := context.WithCancel(ctx)
@@ -148,10 +157,11 @@ func (d *Drainer) drain(ctx context.Context, n *corev1.Node, opts Options, res *
 	if ce := sel.consent(node); ce != nil {
 		// Nothing was evicted: restore exactly what this call changed on
 		// the node; other notices' entries and cordons stay.
-		res.Cordoned = false
+		res.Cordoned, res.marked = false, false
 		if rerr := d.revert(ctx, node, change); rerr != nil {
 			return errors.Join(ce, rerr)
 		}
+		d.writeConditions(ctx, node, opts.Deadline, nil, change.conds)
 		return ce
 	}
 	res.Pods, res.Skipped = sel.total(), sel.skipped
@@ -159,8 +169,15 @@ func (d *Drainer) drain(ctx context.Context, n *corev1.Node, opts Options, res *
 		Type: EventDrainStarted, Node: node, Progress: Progress{Total: res.Pods, Left: res.Pods, Deadline: opts.Deadline},
 		Message: fmt.Sprintf("draining %d pod(s), %d skipped", res.Pods, len(sel.skipped)),
 	})
+	var evicted []corev1.Pod
+	for _, w := range sel.waves() {
+		evicted = append(evicted, w...)
+	}
 	if err := d.removePods(ctx, node, opts, sel, tracker, res, done); err != nil {
 		return err
+	}
+	if opts.WaitForVolumeDetach {
+		d.waitVolumesDetached(ctx, node, evicted, opts, res)
 	}
 	if opts.DeleteNode {
 		return d.deleteNode(ctx, node, opts.Deadline, res)

@@ -54,3 +54,18 @@ func (e *IncompleteError) Error() string {
 	}
 	return fmt.Sprintf("drain of node %q incomplete: %s; %d pod(s) left: %s", e.Node, e.Reason, len(e.Left), strings.Join(names, ", "))
 }
+
+// ClaimedError reports that another lifeboat mode (the agent, queue mode)
+// already acts on the same cloud event for the node: this one should wait
+// for its result (the notice recorded as handled) instead of draining too.
+type ClaimedError struct {
+	// Node is the node.
+	Node string
+	// NoticeID is this caller's notice ID; ClaimedID is the ID the other
+	// mode recorded for the same event, By the mode.
+	NoticeID, ClaimedID, By string
+}
+
+func (e *ClaimedError) Error() string {
+	return fmt.Sprintf("node %s: lifeboat %s already acts on this event (notice %s)", e.Node, e.By, e.ClaimedID)
+}

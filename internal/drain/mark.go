@@ -7,6 +7,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/lifeboat-dev/lifeboat/internal/notice"
 )
 
 // ManualNoticeID is the notice ID recorded for a cordon or drain made
@@ -30,6 +32,10 @@ type MarkNotice struct {
 	// Cordon is true when this notice wants the node cordoned (Cordon or
 	// Drain); false for a taint-only notice.
 	Cordon bool `json:"cordon,omitempty"`
+	// By names the lifeboat mode that acts on the notice ("agent", "queue",
+	// "lambda"); empty for a drain by hand and for marks written before
+	// this field existed.
+	By string `json:"by,omitempty"`
 }
 
 // Mark is what lifeboat records on a node (annotation AnnotationCordon) when
@@ -52,6 +58,10 @@ type Mark struct {
 	ExcludeFromLoadBalancers bool `json:"excludeFromLoadBalancers,omitempty"`
 	// BootID is the node's status.nodeInfo.bootID when it was first marked.
 	BootID string `json:"bootID,omitempty"`
+	// Conditions are the Node condition types lifeboat set
+	// (MaintenancePlanned, DrainInProgress, Drained); releasing the mark
+	// removes exactly these.
+	Conditions []string `json:"conditions,omitempty"`
 }
 
 // Notice returns the entry for the notice id, if it is in force.
@@ -132,10 +142,11 @@ func writeMark(n *corev1.Node, m *Mark) error {
 
 // markRequest is one Cordon, Taint or Drain call's wish for the node.
 type markRequest struct {
-	entry  MarkNotice    // this call's notice (ID never empty)
-	cordon bool          // set spec.unschedulable
-	taint  *corev1.Taint // add this taint
-	lb     bool          // add LabelExcludeFromLB (only with cordon)
+	entry      MarkNotice    // this call's notice (ID never empty)
+	cordon     bool          // set spec.unschedulable
+	taint      *corev1.Taint // add this taint
+	lb         bool          // add LabelExcludeFromLB (only with cordon)
+	conditions []string      // Node condition types the caller will set
 }
 
 func newMarkRequest(opts Options, cordon bool, now time.Time) markRequest {
@@ -150,21 +161,24 @@ func newMarkRequest(opts Options, cordon bool, now time.Time) markRequest {
 	return markRequest{
 		entry: MarkNotice{
 			ID: id, Kind: opts.NoticeKind, Reason: opts.Reason, Deadline: opts.Deadline,
-			At: now.UTC().Truncate(time.Second), Cordon: cordon,
+			At: now.UTC().Truncate(time.Second), Cordon: cordon, By: opts.Actor,
 		},
 		cordon: cordon, taint: taint, lb: cordon && opts.ExcludeFromLoadBalancers,
+		conditions: conditionTypes(opts, false),
 	}
 }
 
 // markChange is what one call changed on the node: enough to restore the
 // pre-image of exactly those changes.
 type markChange struct {
+	node      *corev1.Node  // the node as written (nil on error)
 	pre       *Mark         // the mark before the call (nil: none)
 	id        string        // the call's notice ID
 	cordoned  bool          // this call set spec.unschedulable
 	taint     *corev1.Taint // the taint this call added
 	lb        bool          // this call added LabelExcludeFromLB
 	malformed bool          // a malformed annotation was replaced
+	conds     []string      // condition types this call added to the mark
 }
 
 // applyMark changes n (a copy) as req asks and records it in the mark. It
@@ -179,6 +193,9 @@ func applyMark(n *corev1.Node, req markRequest) (markChange, error) {
 	}
 	e := req.entry
 	e.BootID = n.Status.NodeInfo.BootID
+	if c := claimedBy(m, e); c != nil {
+		return ch, &ClaimedError{Node: n.Name, NoticeID: e.ID, ClaimedID: c.ID, By: c.By}
+	}
 	if i := slices.IndexFunc(m.Notices, func(x MarkNotice) bool { return x.ID == e.ID }); i >= 0 {
 		old := m.Notices[i]
 		e.At, e.BootID, e.Cordon = old.At, old.BootID, old.Cordon || e.Cordon
@@ -197,6 +214,12 @@ func applyMark(n *corev1.Node, req markRequest) (markChange, error) {
 	}
 	if e.Reason != "" {
 		m.Reason = e.Reason
+	}
+	for _, c := range req.conditions {
+		if !slices.Contains(m.Conditions, c) {
+			m.Conditions = append(m.Conditions, c)
+			ch.conds = append(ch.conds, c)
+		}
 	}
 	if req.cordon && !n.Spec.Unschedulable {
 		n.Spec.Unschedulable = true
@@ -221,6 +244,23 @@ func applyMark(n *corev1.Node, req markRequest) (markChange, error) {
 		}
 	}
 	return ch, writeMark(n, m)
+}
+
+// claimedBy returns the entry of another lifeboat mode acting on the same
+// cloud event as e (notice.SameEvent), if any: the agent and queue mode on
+// one cluster see one spot interruption each, and the first to mark the node
+// acts on it. The mark is written with the Node's resourceVersion, so
+// exactly one of them wins.
+func claimedBy(m *Mark, e MarkNotice) *MarkNotice {
+	if e.By == "" {
+		return nil
+	}
+	for i, x := range m.Notices {
+		if x.By != "" && x.By != e.By && notice.SameEvent(x.ID, e.ID) {
+			return &m.Notices[i]
+		}
+	}
+	return nil
 }
 
 // releaseMark removes the notice id from the mark on n (a copy). When no

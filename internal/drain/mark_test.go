@@ -1,6 +1,7 @@
 package drain
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 	"time"
@@ -328,5 +329,68 @@ func TestRevertRestoresPreImage(t *testing.T) {
 				t.Errorf("mark not restored:\n got %s\nwant %s", n.Annotations[AnnotationCordon], pre.Annotations[AnnotationCordon])
 			}
 		})
+	}
+}
+
+// TestMarkClaim: the agent and queue mode acting on one cloud event (IDs a
+// few seconds apart) — the first to mark the node claims it, the other gets
+// a *ClaimedError and changes nothing; the same mode re-marking, a drain by
+// hand and a different event are not claims.
+func TestMarkClaim(t *testing.T) {
+	req := func(id, by string) markRequest {
+		r := cordonReq(id, nil)
+		r.entry.By = by
+		return r
+	}
+	n := testNode()
+	if _, err := applyMark(n, req("spot-interruption/i-1/2026-12-01T10:02:00Z", "agent")); err != nil {
+		t.Fatal(err)
+	}
+	before := n.Annotations[AnnotationCordon]
+	_, err := applyMark(n, req("spot-interruption/i-1/2026-12-01T10:02:03Z", "queue"))
+	var claimed *ClaimedError
+	if !errors.As(err, &claimed) || claimed.By != "agent" || claimed.ClaimedID != "spot-interruption/i-1/2026-12-01T10:02:00Z" {
+		t.Fatalf("queue marking the agent's event: err = %v, want a claim by the agent", err)
+	}
+	if n.Annotations[AnnotationCordon] != before {
+		t.Fatalf("a refused claim changed the mark:\n%s\n%s", before, n.Annotations[AnnotationCordon])
+	}
+	for _, r := range []markRequest{
+		req("spot-interruption/i-1/2026-12-01T10:02:00Z", "agent"), // the same mode again
+		req("spot-interruption/i-1/2026-12-01T10:02:00Z", ""),      // a drain by hand
+		req("spot-interruption/i-1/2026-12-01T11:30:00Z", "queue"), // a later interruption
+		req("rebalance-recommendation/i-1/2026-12-01T10:00:00Z", "queue"),
+	} {
+		if _, err := applyMark(n, r); err != nil {
+			t.Errorf("%s by %q: %v", r.entry.ID, r.entry.By, err)
+		}
+	}
+}
+
+// TestPodWave: lifeboat's own annotation, Karpenter's do-not-disrupt and
+// cluster-autoscaler's safe-to-evict=false all mean "evict last"; critical
+// pods go after them.
+func TestPodWave(t *testing.T) {
+	pod := func(ann map[string]string, priority string) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Annotations: ann}}
+		p.Spec.PriorityClassName = priority
+		return p
+	}
+	cases := []struct {
+		name string
+		p    *corev1.Pod
+		want wave
+	}{
+		{"ordinary", pod(nil, ""), waveOrdinary},
+		{"lifeboat.dev/evict=last", pod(map[string]string{AnnotationEvict: "last"}, ""), waveLast},
+		{"karpenter do-not-disrupt", pod(map[string]string{AnnotationKarpenterDoNotDisrupt: "true"}, ""), waveLast},
+		{"safe-to-evict=false", pod(map[string]string{AnnotationSafeToEvict: "false"}, ""), waveLast},
+		{"safe-to-evict=true", pod(map[string]string{AnnotationSafeToEvict: "true"}, ""), waveOrdinary},
+		{"critical", pod(map[string]string{AnnotationKarpenterDoNotDisrupt: "true"}, "system-node-critical"), waveCritical},
+	}
+	for _, c := range cases {
+		if got := podWave(c.p); got != c.want {
+			t.Errorf("%s: wave %d, want %d", c.name, got, c.want)
+		}
 	}
 }

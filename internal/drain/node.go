@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -29,18 +30,27 @@ func (d *Drainer) Mark(ctx context.Context, node string) (*Mark, bool, error) {
 // (ManualNoticeID if empty) among the notices in force. It reports whether
 // this call cordoned the node (false if it already was).
 func (d *Drainer) Cordon(ctx context.Context, node string, opts Options) (bool, error) {
-	ch, err := d.cordon(ctx, node, nil, opts)
+	ch, err := d.cordon(ctx, node, nil, opts, false)
 	return ch.cordoned, err
 }
 
 // cordon is Cordon starting from a node object already read (or nil); it
 // returns what the call changed, so a refused drain can restore it.
-func (d *Drainer) cordon(ctx context.Context, node string, have *corev1.Node, opts Options) (markChange, error) {
-	ch, err := d.applyMark(ctx, node, have, opts.Deadline, newMarkRequest(opts, true, d.clock.Now()))
-	if ch.cordoned && err == nil {
+// draining records (and sets) the drain's node conditions too.
+func (d *Drainer) cordon(ctx context.Context, node string, have *corev1.Node, opts Options, draining bool) (markChange, error) {
+	req := newMarkRequest(opts, true, d.clock.Now())
+	req.conditions = conditionTypes(opts, draining)
+	ch, err := d.applyMark(ctx, node, have, opts.Deadline, req)
+	if err != nil {
+		return ch, err
+	}
+	if ch.cordoned {
 		d.emit(Event{Type: EventCordoned, Node: node, Message: "cordoned: " + opts.Reason})
 	}
-	return ch, err
+	if len(req.conditions) > 0 {
+		d.markConditions(ctx, ch.node, opts, draining)
+	}
+	return ch, nil
 }
 
 // Taint adds only the optional taint (no cordon, no load-balancer label),
@@ -48,7 +58,11 @@ func (d *Drainer) cordon(ctx context.Context, node string, have *corev1.Node, op
 // notices such as rebalance recommendations. It reports whether this call
 // added the taint.
 func (d *Drainer) Taint(ctx context.Context, node string, opts Options) (bool, error) {
-	ch, err := d.applyMark(ctx, node, nil, opts.Deadline, newMarkRequest(opts, false, d.clock.Now()))
+	req := newMarkRequest(opts, false, d.clock.Now())
+	ch, err := d.applyMark(ctx, node, nil, opts.Deadline, req)
+	if err == nil && len(req.conditions) > 0 {
+		d.markConditions(ctx, ch.node, opts, false)
+	}
 	return ch.taint != nil, err
 }
 
@@ -57,6 +71,7 @@ func (d *Drainer) applyMark(ctx context.Context, node string, have *corev1.Node,
 	_, err := d.updateNodeFrom(ctx, node, have, limit, func(n *corev1.Node) (bool, error) {
 		var err error
 		ch, err = applyMark(n, req)
+		ch.node = n
 		return true, err
 	})
 	if ch.malformed && err == nil {
@@ -88,15 +103,24 @@ func (d *Drainer) Release(ctx context.Context, node, noticeID string) (*Mark, er
 	var (
 		left       *Mark
 		uncordoned bool
+		over       []string
 	)
 	_, err := d.updateNode(ctx, node, func(n *corev1.Node) (bool, error) {
+		pre, _, _ := ReadMark(n)
 		var err error
-		left, uncordoned, err = releaseMark(n, noticeID)
+		if left, uncordoned, err = releaseMark(n, noticeID); err != nil {
+			return true, err
+		}
+		if over = conditionsOver(pre, left); left != nil && len(over) > 0 {
+			left.Conditions = slices.DeleteFunc(left.Conditions, func(c string) bool { return slices.Contains(over, c) })
+			err = writeMark(n, left)
+		}
 		return true, err
 	})
 	if err != nil {
 		return nil, err
 	}
+	d.writeConditions(ctx, node, time.Time{}, nil, over)
 	if uncordoned {
 		d.emit(Event{Type: EventUncordoned, Node: node, Message: "lifeboat's cordon removed: notice " + noticeID + " released"})
 	}
@@ -108,14 +132,19 @@ func (d *Drainer) Release(ctx context.Context, node, noticeID string) (*Mark, er
 // removes only the taints and label lifeboat added. A node cordoned by
 // someone else stays cordoned. It reports whether the node was changed.
 func (d *Drainer) Uncordon(ctx context.Context, node string) (bool, error) {
+	var over []string
 	changed, err := d.updateNode(ctx, node, func(n *corev1.Node) (bool, error) {
 		m, has, err := ReadMark(n)
 		if !has {
 			return false, err
 		}
+		over = conditionsOver(m, nil)
 		undoMark(n, m)
 		return true, writeMark(n, nil)
 	})
+	if err == nil {
+		d.writeConditions(ctx, node, time.Time{}, nil, over)
+	}
 	if changed && err == nil {
 		d.emit(Event{Type: EventUncordoned, Node: node, Message: "lifeboat's cordon removed"})
 	}

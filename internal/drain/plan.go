@@ -51,7 +51,7 @@ func (d *Drainer) plan(ctx context.Context, n *corev1.Node, opts Options, res *R
 		add("delete finished pod %s", key(&sel.finished[i]))
 	}
 	tm := newTiming(opts)
-	names := [waveCount]string{"", " (after ordinary pods: lifeboat.dev/evict=last)", " (last: critical pod)"}
+	names := [waveCount]string{"", " (after ordinary pods: lifeboat.dev/evict=last, karpenter.sh/do-not-disrupt or safe-to-evict=false)", " (last: critical pod)"}
 	for w, pods := range sel.evict {
 		for i := range pods {
 			p := &pods[i]

@@ -212,11 +212,25 @@ func podWave(p *corev1.Pod) wave {
 	switch {
 	case isCritical(p):
 		return waveCritical
-	case p.Annotations[AnnotationEvict] == "last":
+	case p.Annotations[AnnotationEvict] == "last", evictLastByPeer(p):
 		return waveLast
 	default:
 		return waveOrdinary
 	}
+}
+
+// Annotations of other tools that ask a pod not to be disrupted. lifeboat
+// reads them as "evict last": the node goes away either way, so such a pod
+// still gets its SIGTERM with the time left, after ordinary pods moved.
+const (
+	AnnotationKarpenterDoNotDisrupt = "karpenter.sh/do-not-disrupt"
+	AnnotationSafeToEvict           = "cluster-autoscaler.kubernetes.io/safe-to-evict"
+)
+
+// evictLastByPeer reports a pod that Karpenter or cluster-autoscaler users
+// marked as not to be disrupted.
+func evictLastByPeer(p *corev1.Pod) bool {
+	return p.Annotations[AnnotationKarpenterDoNotDisrupt] == "true" || p.Annotations[AnnotationSafeToEvict] == "false"
 }
 
 func isCritical(p *corev1.Pod) bool {

@@ -79,6 +79,15 @@ type Options struct {
 	NoticeID string
 	// NoticeKind is the notice kind that caused the drain, if any.
 	NoticeKind string
+	// WaitForVolumeDetach waits, after the evicted pods are gone and before
+	// the drain returns (and the Node is deleted), until the VolumeAttachments
+	// of the volumes they used are gone, bounded by the deadline minus the
+	// safety margin (5 minutes without a deadline).
+	WaitForVolumeDetach bool
+	// Actor names the lifeboat mode acting ("agent", "queue", "lambda"),
+	// recorded in the mark. When set, marking a node on which another mode
+	// already acts on the same cloud event fails with *ClaimedError.
+	Actor string
 	// MaxConcurrency bounds the eviction and deletion requests in flight
 	// (not pods waiting on a PDB or terminating); 0 means unbounded.
 	MaxConcurrency int
@@ -129,6 +138,13 @@ type Result struct {
 	LeftoversRemoved int `json:"leftoversRemoved,omitempty"`
 	// NodeDeleted reports that the Node object was deleted.
 	NodeDeleted bool `json:"nodeDeleted,omitempty"`
+	// marked is set once the drain recorded itself in lifeboat's mark (and
+	// its node conditions), so its end is written to them too.
+	marked bool
+	// VolumesAttached lists the VolumeAttachments ("name (volume)") of the
+	// evicted pods' volumes still on the node when the wait for their
+	// detachment ran out (WaitForVolumeDetach).
+	VolumesAttached []string `json:"volumesAttached,omitempty"`
 	// Plan lists what a dry run would do, one line each.
 	Plan []string `json:"plan,omitempty"`
 	// Started and Duration time the drain.

@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/lifeboat-dev/lifeboat/internal/notice"
 )
 
 // Annotation lists, comma-separated and oldest first, the IDs of the
@@ -60,9 +62,10 @@ func IDs(n *corev1.Node) []string {
 	return slices.DeleteFunc(ids, func(id string) bool { return id == "" })
 }
 
-// Is reports whether notice id is recorded on n.
+// Is reports whether notice id, or another mode's ID for the same cloud
+// event (notice.SameEvent), is recorded on n.
 func Is(n *corev1.Node, id string) bool {
-	return n != nil && id != "" && slices.Contains(IDs(n), id)
+	return n != nil && id != "" && slices.ContainsFunc(IDs(n), func(x string) bool { return notice.SameEvent(x, id) })
 }
 
 // withID returns the list after recording id: unchanged if id is listed,

@@ -82,15 +82,13 @@ func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, erro
 		return Result{}, err
 	}
 	defer sess.Close()
+	sess.Processor.Policy.NotAfter = deadline
 	var res Result
 	var errs []error
 	for _, ev := range parsed.Events {
 		ev.Notice.Source = "lambda"
-		if ev.Notice.Deadline.IsZero() || ev.Notice.Deadline.After(deadline) {
-			ev.Notice.Deadline = deadline
-		}
 		h.Log.Info("notice received", logging.KeyEvent, ev.Notice.ID, "kind", string(ev.Notice.Kind),
-			"instance", ev.Notice.InstanceID, "deadline", ev.Notice.Deadline, logging.KeySource, "lambda")
+			"instance", ev.Notice.InstanceID, "deadline", ev.Notice.Deadline, "drainBy", deadline, logging.KeySource, "lambda")
 		o, err := sess.Processor.Process(ctx, ev, 1)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("event %s for %s: %w", ev.Notice.ID, ev.Notice.InstanceID, err))

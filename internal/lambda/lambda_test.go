@@ -151,6 +151,10 @@ func (r *recordingDrainer) Taint(context.Context, string, drain.Options) (bool, 
 	return true, nil
 }
 
+func (r *recordingDrainer) Release(context.Context, string, string) (*drain.Mark, error) {
+	return nil, nil
+}
+
 func (r *recordingDrainer) Drain(_ context.Context, node string, o drain.Options) (*drain.Result, error) {
 	*r.deadline = o.Deadline
 	return &drain.Result{Node: node}, nil

@@ -13,15 +13,18 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/queue"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/nodeindex"
+	"github.com/lifeboat-dev/lifeboat/internal/report"
 )
 
 // Deps are what a session is built from.
 type Deps struct {
 	// AWS configures the Auto Scaling and EC2 clients.
 	AWS aws.Config
-	// Policy decides the actions (its HookDrainTimeout is ignored: the
-	// invocation's deadline bounds every drain).
+	// Policy decides the actions; the handler caps every drain at the
+	// invocation's deadline (Policy.NotAfter).
 	Policy queue.Policy
+	// Reporter hears every notice and how it ended; may be nil.
+	Reporter report.Reporter
 	// Drainer overrides the drain engine (tests); nil uses drain.New.
 	Drainer queue.Drainer
 	// Observer receives drain events; may be nil.
@@ -54,12 +57,10 @@ func OpenSession(ctx context.Context, client kubernetes.Interface, d Deps) (*Ses
 	if stats == nil {
 		stats = &queue.Stats{}
 	}
-	pol := d.Policy
-	pol.HookDrainTimeout = 0
 	p := &queue.Processor{
 		Client: client, Nodes: ix, Drainer: dr,
 		AutoScaling: autoscaling.NewFromConfig(d.AWS), EC2: ec2.NewFromConfig(d.AWS),
-		Policy: pol, Clock: d.Clock, Log: d.Log, Stats: stats,
+		Policy: d.Policy, Clock: d.Clock, Log: d.Log, Stats: stats, Reporter: d.Reporter, Actor: queue.ActorLambda,
 	}
 	return &Session{Processor: p, Close: func() { cancel(); ix.Shutdown() }}, nil
 }

@@ -162,7 +162,7 @@ func (c *Consumer) handle(ctx context.Context, sch *scheduler, tr *tracker, m *s
 	for _, ev := range parsed.Events {
 		ev.Notice.Source = "sqs"
 		log.Info("notice received", logging.KeyEvent, ev.Notice.ID, "kind", string(ev.Notice.Kind),
-			"instance", ev.Notice.InstanceID, "action", string(ev.Action), logging.KeySource, "sqs")
+			"instance", ev.Notice.InstanceID, "canceled", ev.Notice.Canceled, logging.KeySource, "sqs")
 		sch.submit(ctx, ev, ref, max(attempt, 1))
 	}
 }

@@ -232,10 +232,10 @@ func TestPoisonMessages(t *testing.T) {
 
 // TestNodeNotFound completes the hook of an instance that never joined the
 // cluster instead of leaving it to time out, and drops a spot warning for an
-// unknown instance.
+// unknown instance once --node-wait has passed.
 func TestNodeNotFound(t *testing.T) {
 	e := newEnv(t, nil)
-	r := e.replica(t, nil)
+	r := e.replica(t, nil, func(c *Consumer) { c.Processor.Policy.NodeWait = 2 * time.Second })
 	r.start(t)
 	id := newInstanceID()
 	h := events.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: events.TransitionTerminating}

@@ -67,7 +67,12 @@ func TestLeaderFailover(t *testing.T) {
 		return led["replica-a"], nil
 	})
 	run("replica-b")
-	msg := e.send(t, events.SpotInterruption("failover-"+id, id, time.Now()))
+	body := events.SpotInterruption("failover-"+id, id, time.Now())
+	parsed, err := events.Parse(body, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := e.send(t, body)
 	testbed.Eventually(t, 30*time.Second, func() (bool, error) { return shared.count(node.Name) == 1, nil })
 	shared.block.Store(false)
 	stopA()
@@ -86,7 +91,7 @@ func TestLeaderFailover(t *testing.T) {
 	case shared.maxPer != 1:
 		t.Errorf("%d drains of the node ran at once, want 1", shared.maxPer)
 	}
-	if !handled.Is(e.getNode(t, node.Name), "failover-"+id) {
+	if !handled.Is(e.getNode(t, node.Name), parsed.Events[0].Notice.ID) {
 		t.Error("notice not recorded as handled")
 	}
 }

@@ -1,20 +1,23 @@
 package queue
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
 )
 
-// RebalanceAction is what to do on a rebalance recommendation.
+// RebalanceAction is the --on-rebalance shorthand for the action on a
+// rebalance recommendation (--action rebalance-recommendation=ACTION).
 type RebalanceAction string
 
-// The rebalance policies.
+// The rebalance shorthands.
 const (
 	RebalanceTaint  RebalanceAction = "taint"  // add TaintRebalance (PreferNoSchedule) only
 	RebalanceCordon RebalanceAction = "cordon" // cordon, no eviction
@@ -22,10 +25,21 @@ const (
 	RebalanceIgnore RebalanceAction = "ignore" // log only
 )
 
+// Action is the table action a shorthand stands for.
+func (r RebalanceAction) Action() (decide.Action, error) {
+	switch r {
+	case RebalanceTaint, RebalanceCordon, RebalanceDrain:
+		return decide.Action(r), nil
+	case RebalanceIgnore:
+		return decide.ActionNone, nil
+	}
+	return "", fmt.Errorf("--on-rebalance must be taint, cordon, drain or ignore, got %q", r)
+}
+
 // Lifecycle action results.
 const (
-	ResultContinue = "CONTINUE"
-	ResultAbandon  = "ABANDON"
+	ResultContinue = decide.ResultContinue
+	ResultAbandon  = decide.ResultAbandon
 )
 
 // Taint keys lifeboat's queue mode sets.
@@ -40,27 +54,39 @@ const (
 // MinDrainWindow is the least time a drain is given before its deadline.
 const MinDrainWindow = 15 * time.Second
 
-// Policy decides what lifeboat does for each event. The zero value is not
-// useful; start from DefaultPolicy.
+// Policy is the operator's choices for queue and Lambda mode: the action
+// table and settings decide.Decide plans each event with, and how the plan
+// is carried out. The zero value is not useful; start from DefaultPolicy.
 type Policy struct {
 	// Drain is the template for every drain: Force, DeleteEmptyDirData,
 	// GracePeriodSeconds, OnDeadline, MaxConcurrency, SafetyMargin. The
-	// notice fills Deadline, Reason, NoticeID, NoticeKind and DeleteNode.
+	// plan fills Deadline, Reason, NoticeID, NoticeKind and DeleteNode.
 	Drain drain.Options
+	// Actions maps notice kinds to actions (--action, --on-rebalance).
+	Actions decide.Table
 	// DeleteNode deletes the Node after draining an instance that is gone
 	// for good (termination, scale-in); never for stop, hibernate or reboot.
 	DeleteNode bool
 	// Taint adds TaintGoingAway=<kind>:NoSchedule on cordon, unless
 	// Drain.Taint names another taint.
 	Taint bool
-	// Rebalance is the action for rebalance recommendations.
-	Rebalance RebalanceAction
 	// OnDrainFailure is the lifecycle result (CONTINUE or ABANDON) sent when
 	// a drain ends incomplete.
 	OnDrainFailure string
-	// HookDrainTimeout is the deadline of a drain for a terminate lifecycle
-	// hook (which has no deadline of its own); 0 means none.
+	// HookDrainTimeout is the deadline, from detection, of a drain whose
+	// notice means "soon" but carries no time (a terminate lifecycle hook).
 	HookDrainTimeout time.Duration
+	// VoluntaryDrainTimeout bounds, from detection, a drain whose notice has
+	// no deadline (a rebalance recommendation with --on-rebalance=drain), so
+	// it never holds a worker forever; at the bound it gives up.
+	VoluntaryDrainTimeout time.Duration
+	// NotAfter, when set, is the latest deadline any drain gets (Lambda: the
+	// invocation's deadline minus a margin).
+	NotAfter time.Time
+	// NodeWait is how long after a notice was issued a Node not found for
+	// its instance is looked for again (the informer may lag, or the Node
+	// may be joining) before the event is finished as node-not-found.
+	NodeWait time.Duration
 	// HeartbeatInterval is how often a waiting lifecycle action is
 	// heartbeated; it must be below the hook's HeartbeatTimeout.
 	HeartbeatInterval time.Duration
@@ -85,23 +111,23 @@ func DefaultPolicy() Policy {
 		Drain: drain.Options{
 			Force: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1, OnDeadline: drain.OnDeadlineDelete,
 		},
-		Taint:             true,
-		Rebalance:         RebalanceTaint,
-		OnDrainFailure:    ResultContinue,
-		HookDrainTimeout:  15 * time.Minute,
-		HeartbeatInterval: 30 * time.Second,
-		LaunchTimeout:     10 * time.Minute,
-		OnLaunchTimeout:   ResultAbandon,
-		MaxAttempts:       5,
+		Actions:               decide.DefaultTable(),
+		Taint:                 true,
+		OnDrainFailure:        ResultContinue,
+		HookDrainTimeout:      15 * time.Minute,
+		VoluntaryDrainTimeout: 30 * time.Minute,
+		NodeWait:              time.Minute,
+		HeartbeatInterval:     30 * time.Second,
+		LaunchTimeout:         10 * time.Minute,
+		OnLaunchTimeout:       ResultAbandon,
+		MaxAttempts:           5,
 	}
 }
 
 // Validate checks the policy; messages name the flag that sets each field.
 func (p *Policy) Validate() error {
-	switch p.Rebalance {
-	case RebalanceTaint, RebalanceCordon, RebalanceDrain, RebalanceIgnore:
-	default:
-		return fmt.Errorf("--on-rebalance must be taint, cordon, drain or ignore, got %q", p.Rebalance)
+	if p.Actions == nil {
+		return errors.New("the action table is not set")
 	}
 	for flag, v := range map[string]string{"--on-drain-failure": p.OnDrainFailure, "--on-launch-timeout": p.OnLaunchTimeout} {
 		if v != ResultContinue && v != ResultAbandon {
@@ -114,8 +140,14 @@ func (p *Policy) Validate() error {
 	if p.LaunchTimeout <= 0 {
 		return fmt.Errorf("--launch-timeout must be positive, got %s", p.LaunchTimeout)
 	}
-	if p.HookDrainTimeout < 0 {
-		return fmt.Errorf("--hook-drain-timeout must not be negative, got %s", p.HookDrainTimeout)
+	if p.HookDrainTimeout <= 0 {
+		return fmt.Errorf("--hook-drain-timeout must be positive (every drain has a deadline), got %s", p.HookDrainTimeout)
+	}
+	if p.VoluntaryDrainTimeout <= 0 {
+		return fmt.Errorf("--voluntary-drain-timeout must be positive (every drain has a deadline), got %s", p.VoluntaryDrainTimeout)
+	}
+	if p.NodeWait < 0 {
+		return fmt.Errorf("--node-wait must not be negative, got %s", p.NodeWait)
 	}
 	if p.Drain.OnDeadline != drain.OnDeadlineDelete && p.Drain.OnDeadline != drain.OnDeadlineAbort {
 		return fmt.Errorf("--on-deadline must be delete or abort, got %q", p.Drain.OnDeadline)
@@ -129,22 +161,31 @@ func (p *Policy) Validate() error {
 	return nil
 }
 
-// drainOptions builds the drain options for an event at time now.
-func (p *Policy) drainOptions(ev *events.Event, now time.Time, deleteNode bool) drain.Options {
+// decide plans event ev at time now (decide.Decide with queue mode's
+// settings), capped by NotAfter.
+func (p *Policy) decide(ev *events.Event, now time.Time) decide.Plan {
+	s := decide.Settings{
+		DeleteNode: p.DeleteNode, NoticeTimeout: p.HookDrainTimeout, VoluntaryTimeout: p.VoluntaryDrainTimeout,
+		MinWindow: MinDrainWindow, OnDeadline: decide.OnDeadline(p.Drain.OnDeadline),
+		HookResultOnFailure: p.OnDrainFailure, Hook: ev.Hook != nil,
+	}
+	plan := decide.Decide(ev.Notice, p.Actions, s, now)
+	if !p.NotAfter.IsZero() && plan.Action.IsDrain() && (plan.Deadline.IsZero() || plan.Deadline.After(p.NotAfter)) {
+		plan.Deadline = p.NotAfter
+	}
+	return plan
+}
+
+// drainOptions builds the options that carry out plan for event ev.
+func (p *Policy) drainOptions(ev *events.Event, plan decide.Plan, actor string) drain.Options {
 	o := p.Drain
 	n := ev.Notice
-	o.Deadline = n.Deadline
-	if o.Deadline.IsZero() && ev.Hook != nil && p.HookDrainTimeout > 0 {
-		o.Deadline = now.Add(p.HookDrainTimeout)
+	o.Deadline = plan.Deadline
+	if plan.OnDeadline == decide.DeadlineGiveUp {
+		o.OnDeadline = drain.OnDeadlineAbort
 	}
-	// A deadline already (nearly) past — an instance already stopping, a
-	// notice redelivered late — still gets a short window, so pods get a
-	// capped graceful shutdown instead of none.
-	if !o.Deadline.IsZero() && o.Deadline.Before(now.Add(MinDrainWindow)) {
-		o.Deadline = now.Add(MinDrainWindow)
-	}
-	o.Reason, o.NoticeID, o.NoticeKind = n.Reason, n.ID, string(n.Kind)
-	o.DeleteNode = deleteNode && p.DeleteNode && ev.DeleteNode
+	o.Reason, o.NoticeID, o.NoticeKind, o.Actor = n.Reason, n.ID, string(n.Kind), actor
+	o.DeleteNode = plan.DeleteNode
 	o.IgnoreMissing = true
 	if p.Taint && o.Taint == nil {
 		o.Taint = &corev1.Taint{Key: TaintGoingAway, Value: string(n.Kind), Effect: corev1.TaintEffectNoSchedule}

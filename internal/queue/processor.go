@@ -16,9 +16,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
+	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/report"
 )
 
 // Outcome is how the work for one event ended.
@@ -36,6 +38,7 @@ const (
 	OutcomeNotManaged     Outcome = "not-managed"
 	OutcomeAlreadyHandled Outcome = "already-handled"
 	OutcomeIgnored        Outcome = "ignored"
+	OutcomeReleased       Outcome = "released"
 )
 
 // Processor carries out one event: find the Node, act per Policy, heartbeat
@@ -60,6 +63,26 @@ type Processor struct {
 	Log *slog.Logger
 	// Stats counts outcomes; may be shared with a Consumer.
 	Stats *Stats
+	// Reporter hears every notice acted on and how it was finished (drain
+	// steps reach it through the Drainer's observer); nil reports nothing.
+	Reporter report.Reporter
+	// Actor names the mode in lifeboat's mark ("queue" or "lambda"), so the
+	// agent and this mode act once on an event both see; "" means "queue".
+	Actor string
+}
+
+func (p *Processor) reporter() report.Reporter {
+	if p.Reporter == nil {
+		return report.Discard{}
+	}
+	return p.Reporter
+}
+
+func (p *Processor) actor() string {
+	if p.Actor == "" {
+		return string(decide.ModeQueue)
+	}
+	return p.Actor
 }
 
 func (p *Processor) hooks() *hooks {
@@ -70,6 +93,7 @@ func (p *Processor) hooks() *hooks {
 type Task struct {
 	p       *Processor
 	ev      events.Event
+	plan    decide.Plan
 	attempt int
 	node    string  // resolved Node name ("" if none)
 	outcome Outcome // set when Prepare already finished the work
@@ -93,14 +117,16 @@ func (p *Processor) Process(ctx context.Context, ev events.Event, attempt int) (
 	return t.Run(ctx)
 }
 
-// Prepare does the quick part: resolve the Node, skip notices already
-// handled or instances not managed, and cordon for a drain, so every
-// affected node is cordoned at once even when drains queue for a worker.
-// Lifecycle hooks are heartbeated from here until Run returns. An error is
-// transient: the event should be retried later.
+// Prepare does the quick part: decide the plan, resolve the Node, skip
+// notices already handled or instances not managed, release what a
+// canceled notice did, and cordon for a drain, so every affected node is
+// cordoned at once even when drains queue for a worker. Lifecycle hooks are
+// heartbeated from here until Run returns. An error is transient: the event
+// should be retried later.
 func (p *Processor) Prepare(ctx context.Context, ev events.Event, attempt int) (*Task, error) {
 	n := ev.Notice
-	t := &Task{p: p, ev: ev, attempt: attempt, stop: func() {}, log: p.Log.With(logging.KeyEvent, n.ID, "kind", string(n.Kind), "instance", n.InstanceID)}
+	plan := p.Policy.decide(&ev, p.Clock.Now())
+	t := &Task{p: p, ev: ev, plan: plan, attempt: attempt, stop: func() {}, log: p.Log.With(logging.KeyEvent, n.ID, "kind", string(n.Kind), "instance", n.InstanceID)}
 	inst, err := p.describe(ctx, n.InstanceID)
 	if err != nil {
 		return nil, err
@@ -115,31 +141,106 @@ func (p *Processor) Prepare(ctx context.Context, ev events.Event, attempt int) (
 		t.log = t.log.With(logging.KeyNode, node.Name)
 	}
 	switch {
-	case ev.Action == events.ActionNone:
-		return t.finishEarly(ctx, OutcomeIgnored, ResultContinue)
-	case ev.Action == events.ActionLaunch:
+	case plan.Finish == decide.FinishRelease:
+		return t.release(ctx)
+	case plan.AwaitReady:
 		if node != nil && handled.Is(node, n.ID) {
 			return t.finishEarly(ctx, OutcomeAlreadyHandled, ResultContinue)
 		}
 	case node == nil:
+		if p.mayAppear(ev, attempt) {
+			t.log.Info("no node for the instance yet; looking again later")
+			return nil, &NodePendingError{Instance: n.InstanceID}
+		}
 		t.log.Info("no node for the instance; it never joined the cluster or is gone")
 		return t.finishEarly(ctx, OutcomeNotFound, ResultContinue)
 	case handled.Is(node, n.ID):
-		t.log.Info("notice already handled for this node")
-		return t.finishEarly(ctx, OutcomeAlreadyHandled, ResultContinue)
-	case ev.Action == events.ActionRebalance && p.Policy.Rebalance == RebalanceIgnore:
+		result := recordedResult(node, n.ID)
+		t.log.Info("notice already handled for this node", "lifecycleResult", result)
+		return t.finishEarly(ctx, OutcomeAlreadyHandled, result)
+	case plan.Action == decide.ActionNone:
 		return t.finishEarly(ctx, OutcomeIgnored, ResultContinue)
 	}
+	p.reporter().NoticeReceived(n)
 	if ev.Hook != nil {
 		t.stop = p.hooks().keepAlive(ctx, ev.Hook, p.Policy.HeartbeatInterval, t.node)
 	}
-	if ev.Action == events.ActionDrain || (ev.Action == events.ActionRebalance && p.Policy.Rebalance != RebalanceTaint) {
-		if _, err := p.Drainer.Cordon(ctx, t.node, p.Policy.drainOptions(&ev, p.Clock.Now(), false)); err != nil && !isNodeNotFound(err) {
+	if decide.Rank(plan.Action) >= decide.Rank(decide.ActionCordon) {
+		if _, err := p.Drainer.Cordon(ctx, t.node, p.Policy.drainOptions(&ev, plan, p.actor())); err != nil && !isNodeNotFound(err) {
 			t.stop()
 			return nil, fmt.Errorf("cordoning %s: %w", t.node, err)
 		}
 	}
 	return t, nil
+}
+
+// NodePendingError is a transient failure: no Node has the instance yet,
+// but the notice is recent and has a deadline, so the informer may lag or
+// the Node may be joining; the event is tried again.
+type NodePendingError struct {
+	// Instance is the EC2 instance.
+	Instance string
+}
+
+func (e *NodePendingError) Error() string {
+	return "no node for instance " + e.Instance + " yet"
+}
+
+// mayAppear reports whether a Node not found for ev's instance may still
+// show up: the notice has a deadline not passed yet and was issued (or
+// first seen) less than NodeWait ago.
+func (p *Processor) mayAppear(ev events.Event, attempt int) bool {
+	n := ev.Notice
+	now := p.Clock.Now()
+	if n.Deadline.IsZero() || !now.Before(n.Deadline) || p.Policy.NodeWait <= 0 {
+		return false
+	}
+	since := n.Issued
+	if since.IsZero() {
+		since = n.Detected
+	}
+	return now.Sub(since) < p.Policy.NodeWait && (p.Policy.MaxAttempts == 0 || attempt < p.Policy.MaxAttempts)
+}
+
+// abandonSuffix marks, next to a notice ID in the handled record, that its
+// lifecycle hook was completed with ABANDON, so a redelivery completes it
+// with the same result.
+const abandonSuffix = "#abandon"
+
+// recordedResult is the lifecycle result recorded for notice id on node.
+func recordedResult(node *corev1.Node, id string) string {
+	if handled.Is(node, id+abandonSuffix) {
+		return ResultAbandon
+	}
+	return ResultContinue
+}
+
+// release undoes lifeboat's mark entry for a canceled notice (a closed
+// Health event): the node is uncordoned and untainted if no other notice
+// holds it and lifeboat was the one that cordoned it.
+func (t *Task) release(ctx context.Context) (*Task, error) {
+	p := t.p
+	if t.node == "" {
+		return t.finishEarly(ctx, OutcomeNotFound, ResultContinue)
+	}
+	m, err := p.Drainer.Release(ctx, t.node, t.ev.Notice.ID)
+	switch {
+	case isNodeNotFound(err):
+		return t.finishEarly(ctx, OutcomeNotFound, ResultContinue)
+	case err != nil:
+		return nil, fmt.Errorf("releasing notice %s on %s: %w", t.ev.Notice.ID, t.node, err)
+	}
+	t.log.Info("notice canceled: lifeboat's mark for it released", "notices left", len(marksLeft(m)))
+	p.reporter().NoticeReceived(t.ev.Notice)
+	p.reporter().Finished(t.ev.Notice, report.Finish{Kind: report.FinishReleased, Node: t.node})
+	return t.finishEarly(ctx, OutcomeReleased, ResultContinue)
+}
+
+func marksLeft(m *drain.Mark) []drain.MarkNotice {
+	if m == nil {
+		return nil
+	}
+	return m.Notices
 }
 
 // finishEarly completes the hook (if any) and marks the task done.
@@ -156,8 +257,7 @@ func (t *Task) finishEarly(ctx context.Context, o Outcome, result string) (*Task
 // Heavy reports whether Run does slow work (a drain or a launch wait) that
 // should hold one of the bounded worker slots.
 func (t *Task) Heavy() bool {
-	return !t.Done() && (t.ev.Action == events.ActionDrain || t.ev.Action == events.ActionLaunch ||
-		(t.ev.Action == events.ActionRebalance && t.p.Policy.Rebalance == RebalanceDrain))
+	return !t.Done() && (t.plan.Action.IsDrain() || t.plan.AwaitReady)
 }
 
 // Abort stops a prepared task's heartbeats without running it.
@@ -175,11 +275,11 @@ func (t *Task) Run(ctx context.Context) (Outcome, error) {
 	var result string
 	var err error
 	switch {
-	case t.ev.Action == events.ActionLaunch:
+	case t.plan.AwaitReady:
 		o, result, err = t.launch(ctx)
-	case t.ev.Action == events.ActionRebalance && t.p.Policy.Rebalance == RebalanceTaint:
-		o, result, err = OutcomeTainted, ResultContinue, t.p.taint(ctx, t.node, &t.ev)
-	case t.ev.Action == events.ActionRebalance && t.p.Policy.Rebalance == RebalanceCordon:
+	case t.plan.Action == decide.ActionTaint:
+		o, result, err = OutcomeTainted, ResultContinue, t.p.taint(ctx, t.node, &t.ev, t.plan)
+	case t.plan.Action == decide.ActionCordon:
 		o, result = OutcomeCordoned, ResultContinue
 	default:
 		o, result, err = t.drain(ctx)
@@ -188,19 +288,39 @@ func (t *Task) Run(ctx context.Context) (Outcome, error) {
 		return "", err
 	}
 	if t.node != "" && o != OutcomeNotFound {
-		if err := handled.Record(ctx, t.p.Client, t.node, t.ev.Notice.ID); err != nil {
-			return "", fmt.Errorf("recording notice %s on node %s: %w", t.ev.Notice.ID, t.node, err)
+		if err := t.record(ctx, result); err != nil {
+			return "", err
 		}
+	}
+	if o != OutcomeNotFound && o != OutcomeAlreadyHandled {
+		t.p.reporter().Finished(t.ev.Notice, report.Finish{Kind: report.FinishDone, Node: t.node})
 	}
 	if t.ev.Hook != nil {
 		t.stop()
 		if err := t.p.hooks().complete(ctx, t.ev.Hook, result); err != nil {
 			return "", err
 		}
+		t.p.reporter().Finished(t.ev.Notice, report.Finish{Kind: report.FinishHookCompleted, Node: t.node, Result: result})
 	}
 	t.p.Stats.outcome(o)
 	t.log.Info("notice handled", "outcome", string(o))
 	return o, nil
+}
+
+// record writes the notice into the Node's handled list, with the ABANDON
+// marker first when that is the hook's result (so a redelivery that finds
+// the notice handled completes the hook the same way).
+func (t *Task) record(ctx context.Context, result string) error {
+	ids := []string{t.ev.Notice.ID}
+	if t.ev.Hook != nil && result == ResultAbandon {
+		ids = []string{t.ev.Notice.ID + abandonSuffix, t.ev.Notice.ID}
+	}
+	for _, id := range ids {
+		if err := handled.Record(ctx, t.p.Client, t.node, id); err != nil {
+			return fmt.Errorf("recording notice %s on node %s: %w", id, t.node, err)
+		}
+	}
+	return nil
 }
 
 // drain runs the drain engine. A drain that ran but left pods is final
@@ -215,10 +335,9 @@ func (t *Task) drain(ctx context.Context) (Outcome, string, error) {
 	case err != nil:
 		return t.transient(fmt.Errorf("reading node %s: %w", t.node, err))
 	case handled.Is(live, t.ev.Notice.ID):
-		return OutcomeAlreadyHandled, ResultContinue, nil
+		return OutcomeAlreadyHandled, recordedResult(live, t.ev.Notice.ID), nil
 	}
-	deleteNode := t.ev.Action == events.ActionDrain
-	res, err := p.Drainer.Drain(ctx, t.node, p.Policy.drainOptions(&t.ev, p.Clock.Now(), deleteNode))
+	res, err := p.Drainer.Drain(ctx, t.node, p.Policy.drainOptions(&t.ev, t.plan, p.actor()))
 	var incomplete *drain.IncompleteError
 	var consent *drain.ConsentError
 	switch {
@@ -231,8 +350,8 @@ func (t *Task) drain(ctx context.Context) (Outcome, string, error) {
 			"nodeDeleted", res.NodeDeleted, "took", res.Duration)
 		return OutcomeDrained, ResultContinue, nil
 	case errors.As(err, &incomplete), errors.As(err, &consent):
-		t.log.Warn("drain failed", "error", err, "lifecycleResult", p.Policy.OnDrainFailure)
-		return OutcomeDrainFailed, p.Policy.OnDrainFailure, nil
+		t.log.Warn("drain failed", "error", err, "lifecycleResult", t.plan.HookResultOnFailure)
+		return OutcomeDrainFailed, t.failureResult(), nil
 	}
 	return t.transient(fmt.Errorf("draining %s: %w", t.node, err))
 }
@@ -243,9 +362,17 @@ func (t *Task) transient(err error) (Outcome, string, error) {
 	if max := t.p.Policy.MaxAttempts; max > 0 && t.attempt >= max {
 		t.p.Stats.givenUp.Add(1)
 		t.log.Error("giving up after repeated failures", "attempts", t.attempt, "error", err)
-		return OutcomeDrainFailed, t.p.Policy.OnDrainFailure, nil
+		return OutcomeDrainFailed, t.failureResult(), nil
 	}
 	return "", "", err
+}
+
+// failureResult is the lifecycle result after a drain failed for good.
+func (t *Task) failureResult() string {
+	if t.plan.HookResultOnFailure != "" {
+		return t.plan.HookResultOnFailure
+	}
+	return t.p.Policy.OnDrainFailure
 }
 
 // launch waits for the launching instance's Node to be Ready.
@@ -345,8 +472,8 @@ func nodeReady(n *corev1.Node) bool {
 
 // taint applies the rebalance taint through the drain engine, which records
 // it as lifeboat's so an uncordon removes it.
-func (p *Processor) taint(ctx context.Context, node string, ev *events.Event) error {
-	o := p.Policy.drainOptions(ev, p.Clock.Now(), false)
+func (p *Processor) taint(ctx context.Context, node string, ev *events.Event, plan decide.Plan) error {
+	o := p.Policy.drainOptions(ev, plan, p.actor())
 	o.Taint = &corev1.Taint{Key: TaintRebalance, Value: "true", Effect: corev1.TaintEffectPreferNoSchedule}
 	changed, err := p.Drainer.Taint(ctx, node, o)
 	if isNodeNotFound(err) {

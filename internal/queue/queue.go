@@ -31,6 +31,9 @@ type Drainer interface {
 	// Drain cordons and empties the node; *drain.IncompleteError,
 	// *drain.ConsentError and *drain.NodeNotFoundError are final.
 	Drain(ctx context.Context, node string, o drain.Options) (*drain.Result, error)
+	// Release removes notice id from lifeboat's mark, undoing lifeboat's
+	// cordon and taints once no notice holds the node.
+	Release(ctx context.Context, node, id string) (*drain.Mark, error)
 }
 
 var _ Drainer = (*drain.Drainer)(nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 
+	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
 )
 
@@ -44,7 +45,7 @@ func (s *scheduler) submit(ctx context.Context, ev events.Event, ref *msgRef, at
 	defer s.mu.Unlock()
 	items := s.byInstance[key]
 	for _, it := range items {
-		if it.ev.Notice.ID == ev.Notice.ID && it.ev.Action == ev.Action {
+		if notice.SameEvent(it.ev.Notice.ID, ev.Notice.ID) && it.ev.Notice.Canceled == ev.Notice.Canceled {
 			it.refs = append(it.refs, ref)
 			s.c.Stats.folded.Add(1)
 			s.c.Log.Info("duplicate notice folded into the one in flight", "event", ev.Notice.ID, "instance", key)

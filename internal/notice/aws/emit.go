@@ -29,10 +29,11 @@ func (s *Source) alreadySent(n notice.Notice) bool {
 // emit sends n unless it went out before, filling in the fields every AWS
 // notice has. It returns errCanceled if ctx ends first.
 func (s *Source) emit(ctx context.Context, out chan<- notice.Notice, n notice.Notice) error {
+	id := s.identity(ctx)
+	n.ID = eventID(n, id.instanceID)
 	if s.alreadySent(n) {
 		return nil
 	}
-	id := s.identity(ctx)
 	n.Source = SourceName
 	n.Node = s.cfg.NodeName
 	n.InstanceID = id.instanceID
@@ -51,4 +52,24 @@ func (s *Source) emit(ctx context.Context, out chan<- notice.Notice, n notice.No
 	s.log.Info("notice", logging.KeyEvent, n.ID, "kind", n.Kind, "canceled", n.Canceled,
 		"deadline", n.Deadline, "reason", n.Reason)
 	return nil
+}
+
+// eventID is the notice's ID: notice.EventID for the events queue mode also
+// sees (a spot interruption by its deadline, a rebalance recommendation by
+// its notice time, a scale-in), so the two modes recognise each other's
+// work; the source's own ID (the maintenance EventId, which survives a
+// reschedule) otherwise, or when the instance ID is unknown.
+func eventID(n notice.Notice, instance string) string {
+	if instance == "" {
+		return n.ID
+	}
+	switch n.Kind {
+	case notice.KindSpotInterruption:
+		return notice.EventID(n.Kind, instance, n.Deadline)
+	case notice.KindRebalance:
+		return notice.EventID(n.Kind, instance, n.Issued)
+	case notice.KindASGTermination:
+		return notice.EventID(n.Kind, instance, time.Time{})
+	}
+	return n.ID
 }

@@ -165,8 +165,8 @@ func checkSpot(t *testing.T, sent []notice.Notice, raw string) {
 		t.Fatalf("sent %d notices, want 1: %+v", len(sent), sent)
 	}
 	n := sent[0]
-	checkCommon(t, n, "aws-spot/", notice.KindSpotInterruption)
-	if n.ID != "aws-spot/"+raw || n.ID == "aws-spot/" || n.Canceled || n.Attributes["action"] == "" {
+	checkCommon(t, n, "spot-interruption/", notice.KindSpotInterruption)
+	if n.ID != notice.EventID(notice.KindSpotInterruption, fuzzInstance, n.Deadline) || n.Canceled || n.Attributes["action"] == "" {
 		t.Fatalf("notice %+v from time %q", n, raw)
 	}
 	noticetest.CheckParsedTime(t, "spot deadline", n.Deadline, raw)
@@ -224,9 +224,17 @@ func FuzzRebalance(f *testing.F) {
 			t.Fatalf("sent %d notices, want 1", len(sent))
 		}
 		n := sent[0]
-		checkCommon(t, n, "aws-rebalance/", notice.KindRebalance)
-		raw := strings.TrimPrefix(n.ID, "aws-rebalance/")
-		noticetest.CheckParsedTime(t, "rebalance notice time", n.Issued, raw)
+		checkCommon(t, n, "rebalance-recommendation/", notice.KindRebalance)
+		var r struct {
+			NoticeTime string `json:"noticeTime"`
+		}
+		if json.Unmarshal(body, &r) != nil {
+			t.Fatalf("body %q accepted but does not decode", body)
+		}
+		noticetest.CheckParsedTime(t, "rebalance notice time", n.Issued, r.NoticeTime)
+		if n.ID != notice.EventID(notice.KindRebalance, fuzzInstance, n.Issued) {
+			t.Fatalf("rebalance notice ID %q", n.ID)
+		}
 		if !n.Deadline.IsZero() || n.Canceled {
 			t.Fatalf("rebalance notice %+v has a deadline or is canceled", n)
 		}
@@ -346,7 +354,7 @@ func FuzzTargetLifecycleState(f *testing.F) {
 		}
 		wantID := "aws-asg/unknown"
 		if idOK {
-			wantID = "aws-asg/" + strings.TrimSpace(instanceID)
+			wantID = notice.EventID(notice.KindASGTermination, strings.TrimSpace(instanceID), time.Time{})
 		}
 		if len(sent) != 1 || sent[0].ID != wantID || sent[0].Kind != notice.KindASGTermination || sent[0].Canceled {
 			t.Fatalf("sent %+v, want one %s notice", sent, wantID)

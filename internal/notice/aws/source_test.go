@@ -40,9 +40,8 @@ func TestSpotInterruption(t *testing.T) {
 			before := time.Now()
 			e.clock.Step(30 * time.Second)
 			n := next(t, ch)
-			raw := sp.Time.Format(awsemu.SpotTimeLayout)
 			want := notice.Notice{
-				ID: "aws-spot/" + raw, Source: "aws", Kind: notice.KindSpotInterruption, Node: "node-a",
+				ID: notice.EventID(notice.KindSpotInterruption, testInstance, sp.Time), Source: "aws", Kind: notice.KindSpotInterruption, Node: "node-a",
 				InstanceID: testInstance, Deadline: sp.Time, Issued: sp.Time.Add(-2 * time.Minute),
 			}
 			if n.ID != want.ID || n.Source != want.Source || n.Kind != want.Kind || n.Node != want.Node ||
@@ -90,8 +89,7 @@ func TestRebalance(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := next(t, ch)
-	raw := at.Format(awsemu.SpotTimeLayout)
-	if n.ID != "aws-rebalance/"+raw || n.Kind != notice.KindRebalance || !n.Issued.Equal(at) ||
+	if n.ID != notice.EventID(notice.KindRebalance, testInstance, at) || n.Kind != notice.KindRebalance || !n.Issued.Equal(at) ||
 		!n.Deadline.IsZero() || n.InstanceID != testInstance {
 		t.Fatalf("notice %+v", n)
 	}
@@ -183,7 +181,7 @@ func TestASGTermination(t *testing.T) {
 	noMoreNotices(t, e, ch, pathTargetLifecycle, 5) // InService is nothing
 	post(t, e, "asg", `{"state":"Terminated"}`)     // through the control endpoint
 	n := next(t, ch)
-	if n.ID != "aws-asg/"+testInstance || n.Kind != notice.KindASGTermination || n.InstanceID != testInstance {
+	if n.ID != notice.EventID(notice.KindASGTermination, testInstance, time.Time{}) || n.Kind != notice.KindASGTermination || n.InstanceID != testInstance {
 		t.Fatalf("notice %+v", n)
 	}
 	noMoreNotices(t, e, ch, pathTargetLifecycle, 10)
@@ -417,7 +415,7 @@ func TestLegacyTerminationTime(t *testing.T) {
 				return
 			}
 			n := next(t, ch)
-			if n.ID != "aws-spot/"+sp.Time.Format(awsemu.SpotTimeLayout) || !n.Deadline.Equal(sp.Time) ||
+			if n.ID != notice.EventID(notice.KindSpotInterruption, testInstance, sp.Time) || !n.Deadline.Equal(sp.Time) ||
 				n.Attributes["action"] != "terminate" {
 				t.Fatalf("notice %+v", n)
 			}

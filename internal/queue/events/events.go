@@ -1,10 +1,10 @@
 // Package events turns the messages AWS delivers to lifeboat's queue and
-// Lambda modes into notices: EventBridge envelopes (EC2 spot interruption
+// Lambda modes into notices (facts only; internal/decide decides): EventBridge envelopes (EC2 spot interruption
 // warnings, rebalance recommendations, instance state changes, AWS Health
 // scheduled changes, Auto Scaling lifecycle actions), direct Auto Scaling
 // lifecycle notifications (including TEST_NOTIFICATION) and either of them
 // wrapped in an SNS notification. Each notice comes with the action it calls
-// for and, for lifecycle actions, the hook to heartbeat and complete.
+// carries and, for lifecycle actions, the hook to heartbeat and complete.
 package events
 
 import (
@@ -13,27 +13,8 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 )
 
-// Action is what an event asks lifeboat to do with the instance's node.
-type Action string
-
-// The actions an event can call for.
-const (
-	// ActionNone: nothing (a test notification, a state lifeboat does not act on).
-	ActionNone Action = "none"
-	// ActionDrain: cordon and drain, deleting the Node afterwards by policy.
-	ActionDrain Action = "drain"
-	// ActionRebalance: an elevated risk of interruption; what to do is the
-	// consumer's rebalance policy (taint only by default).
-	ActionRebalance Action = "rebalance"
-	// ActionLaunch: wait until the instance's node is Ready, then complete
-	// the launch lifecycle hook.
-	ActionLaunch Action = "launch"
-)
-
-// KindASGLaunch classifies an Auto Scaling launch lifecycle action. It is not
-// a reason to drain; it is here so a launch can be logged and recorded like
-// any other notice.
-const KindASGLaunch notice.Kind = "asg-launch"
+// KindASGLaunch classifies an Auto Scaling launch lifecycle action.
+const KindASGLaunch = notice.KindASGLaunch
 
 // Lifecycle transitions of Auto Scaling lifecycle hooks.
 const (
@@ -56,18 +37,16 @@ type Hook struct {
 	Transition string `json:"LifecycleTransition"`
 }
 
-// Event is one unit of work found in a message: a notice about one instance.
+// Event is one unit of work found in a message: a notice about one
+// instance — facts only; what to do about it is decide.Decide's call.
 type Event struct {
-	// Notice describes the event; Notice.ID is the cloud event's id, so
-	// duplicates of one event fold, and Notice.InstanceID is always set.
+	// Notice describes the event. Notice.ID is notice.EventID where the
+	// agent can derive the same ID (spot, rebalance, scale-in), so duplicates
+	// fold and the two modes recognise each other's work; Notice.InstanceID
+	// is always set. A closed AWS Health event is a Canceled notice.
 	Notice notice.Notice
-	// Action is what the event asks for.
-	Action Action
 	// Hook is set for Auto Scaling lifecycle actions.
 	Hook *Hook
-	// DeleteNode reports that the instance is going away for good, so the
-	// Node object may be deleted after the drain (if policy allows).
-	DeleteNode bool
 }
 
 // Message is a parsed message body.

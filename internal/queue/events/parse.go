@@ -173,12 +173,14 @@ func lifecycle(b base, h *Hook) (Message, error) {
 	switch h.Transition {
 	case TransitionTerminating:
 		n := b.notice(notice.KindASGTermination, h.InstanceID, "Auto Scaling group "+h.Group+" terminates the instance")
+		n.ID = notice.EventID(n.Kind, h.InstanceID, time.Time{})
 		n.Attributes["asg"] = h.Group
-		return Message{Events: []Event{{Notice: n, Action: ActionDrain, Hook: &hook, DeleteNode: true}}}, nil
+		return Message{Events: []Event{{Notice: n, Hook: &hook}}}, nil
 	case TransitionLaunching:
 		n := b.notice(KindASGLaunch, h.InstanceID, "Auto Scaling group "+h.Group+" launches the instance")
+		n.ID = notice.EventID(n.Kind, h.InstanceID, time.Time{})
 		n.Attributes["asg"] = h.Group
-		return Message{Events: []Event{{Notice: n, Action: ActionLaunch, Hook: &hook}}}, nil
+		return Message{Events: []Event{{Notice: n, Hook: &hook}}}, nil
 	}
 	return Message{}, parseErr(nil, "lifecycle action %s: unknown LifecycleTransition %q", b.id, h.Transition)
 }
@@ -209,9 +211,9 @@ func parseSpot(b base, raw json.RawMessage) (Message, error) {
 	}
 	n := b.notice(notice.KindSpotInterruption, d.InstanceID, "spot interruption ("+d.InstanceAction+")")
 	n.Deadline = b.issued.Add(SpotWarningLead)
+	n.ID = notice.EventID(n.Kind, d.InstanceID, n.Deadline)
 	n.Attributes["action"] = d.InstanceAction
-	// stop and hibernate keep the instance, so its Node must not be deleted.
-	return Message{Events: []Event{{Notice: n, Action: ActionDrain, DeleteNode: d.InstanceAction == "terminate" || d.InstanceAction == ""}}}, nil
+	return Message{Events: []Event{{Notice: n}}}, nil
 }
 
 func parseRebalance(b base, raw json.RawMessage) (Message, error) {
@@ -223,11 +225,12 @@ func parseRebalance(b base, raw json.RawMessage) (Message, error) {
 		return Message{}, parseErr(nil, "rebalance recommendation %s without instance-id", b.id)
 	}
 	n := b.notice(notice.KindRebalance, d.InstanceID, "rebalance recommendation")
-	return Message{Events: []Event{{Notice: n, Action: ActionRebalance}}}, nil
+	n.ID = notice.EventID(n.Kind, d.InstanceID, b.issued)
+	return Message{Events: []Event{{Notice: n}}}, nil
 }
 
-// stateActions are the EC2 states that mean the instance is going away.
-var stateActions = map[string]bool{"stopping": false, "stopped": false, "shutting-down": true, "terminated": true}
+// goingAway are the EC2 states that mean the instance is going away.
+var goingAway = map[string]bool{"stopping": true, "stopped": true, "shutting-down": true, "terminated": true}
 
 func parseStateChange(b base, raw json.RawMessage) (Message, error) {
 	var d ec2Detail
@@ -237,15 +240,15 @@ func parseStateChange(b base, raw json.RawMessage) (Message, error) {
 	if d.InstanceID == "" || d.State == "" {
 		return Message{}, parseErr(nil, "state change %s without instance-id or state", b.id)
 	}
-	gone, ok := stateActions[d.State]
-	if !ok {
+	if !goingAway[d.State] {
 		return Message{Ignored: "instance state " + d.State}, nil
 	}
 	n := b.notice(notice.KindTermination, d.InstanceID, "instance "+d.State)
 	// The change is already under way: there is no time left to wait for.
 	n.Deadline = b.issued
+	n.ID = notice.EventID(n.Kind, d.InstanceID, b.issued)
 	n.Attributes["state"] = d.State
-	return Message{Events: []Event{{Notice: n, Action: ActionDrain, DeleteNode: gone}}}, nil
+	return Message{Events: []Event{{Notice: n}}}, nil
 }
 
 type healthDetail struct {
@@ -268,19 +271,14 @@ func parseHealth(b base, raw json.RawMessage) (Message, error) {
 	if d.Service != "EC2" || d.EventTypeCategory != "scheduledChange" {
 		return Message{Ignored: "health event " + d.Service + "/" + d.EventTypeCategory}, nil
 	}
-	if d.StatusCode == "closed" {
-		return Message{Ignored: "health event " + d.EventTypeCode + " closed"}, nil
-	}
+	closed := d.StatusCode == "closed"
 	start, err := parseHealthTime(d.StartTime)
-	if err != nil {
+	if err != nil && !closed {
 		return Message{}, parseErr(err, "health event %s: bad startTime %q", b.id, d.StartTime)
 	}
-	kind, deleteNode := notice.KindScheduledTermination, true
+	kind := notice.KindScheduledTermination
 	if strings.Contains(d.EventTypeCode, "REBOOT") || strings.Contains(d.EventTypeCode, "MAINTENANCE") {
-		kind, deleteNode = notice.KindScheduledReboot, false
-	}
-	if strings.Contains(d.EventTypeCode, "STOP") {
-		deleteNode = false
+		kind = notice.KindScheduledReboot
 	}
 	var m Message
 	for _, e := range d.AffectedEntities {
@@ -290,7 +288,16 @@ func parseHealth(b base, raw json.RawMessage) (Message, error) {
 		n := b.notice(kind, e.EntityValue, "scheduled "+d.EventTypeCode)
 		n.Deadline = start
 		n.Attributes["health-event"] = d.EventTypeCode
-		m.Events = append(m.Events, Event{Notice: n, Action: ActionDrain, DeleteNode: deleteNode})
+		// One ID per instance and Health event, the same in the open and the
+		// closed message, so closing it releases what opening it did.
+		if d.EventArn != "" {
+			n.ID = "health/" + e.EntityValue + "/" + strings.ReplaceAll(d.EventArn, ",", "")
+		}
+		if closed {
+			n.Canceled, n.Deadline = true, time.Time{}
+			n.Reason = "scheduled " + d.EventTypeCode + " closed"
+		}
+		m.Events = append(m.Events, Event{Notice: n})
 	}
 	if len(m.Events) == 0 {
 		return Message{}, parseErr(nil, "health event %s names no EC2 instance", b.id)

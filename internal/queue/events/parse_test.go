@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,32 +24,31 @@ func mustTime(t *testing.T, s string) time.Time {
 // type through Parse and checks the notice, action and hook lifeboat acts on.
 func TestParseDocumentedShapes(t *testing.T) {
 	now := mustTime(t, "2024-01-01T00:00:00Z")
+	const healthID, healthArn = "health/", "arn:aws:health:us-east-1::event/EC2/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED/AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED_ABC123-DEF456"
 	type want struct {
 		id, instance string
 		kind         notice.Kind
-		action       Action
 		deadline     string // RFC 3339, "" for none
 		hookToken    string
-		deleteNode   bool
 	}
 	cases := []struct {
 		file    string
 		want    []want
 		ignored string
 	}{
-		{file: "spot.json", want: []want{{"1e5527d7-bb36-4607-3370-4164db56a40e", "i-0b662ef9931388ba0", notice.KindSpotInterruption, ActionDrain, "2021-02-10T14:59:00Z", "", true}}},
-		{file: "rebalance.json", want: []want{{"5d5c2f0c-1d1c-d4c6-2b44-0a61dd9a0d17", "i-1234567890abcdef0", notice.KindRebalance, ActionRebalance, "", "", false}}},
-		{file: "state-change.json", want: []want{{"b6ba298a-7732-2226-xmpl-976312c1a050", "i-0c314xmplcd5b8173", notice.KindTermination, ActionDrain, "2019-10-02T17:59:30Z", "", true}}},
+		{file: "spot.json", want: []want{{"spot-interruption/i-0b662ef9931388ba0/2021-02-10T14:59:00Z", "i-0b662ef9931388ba0", notice.KindSpotInterruption, "2021-02-10T14:59:00Z", ""}}},
+		{file: "rebalance.json", want: []want{{"rebalance-recommendation/i-1234567890abcdef0/2020-10-26T14:14:14Z", "i-1234567890abcdef0", notice.KindRebalance, "", ""}}},
+		{file: "state-change.json", want: []want{{"termination/i-0c314xmplcd5b8173/2019-10-02T17:59:30Z", "i-0c314xmplcd5b8173", notice.KindTermination, "2019-10-02T17:59:30Z", ""}}},
 		{file: "state-running.json", ignored: "instance state running"},
 		{file: "health.json", want: []want{
-			{"7bf73129-1428-4cd3-a780-95db273d1602", "i-abcd1111", notice.KindScheduledTermination, ActionDrain, "2023-02-10T09:00:00Z", "", true},
-			{"7bf73129-1428-4cd3-a780-95db273d1602", "i-abcd2222", notice.KindScheduledTermination, ActionDrain, "2023-02-10T09:00:00Z", "", true},
+			{healthID + "i-abcd1111/" + healthArn, "i-abcd1111", notice.KindScheduledTermination, "2023-02-10T09:00:00Z", ""},
+			{healthID + "i-abcd2222/" + healthArn, "i-abcd2222", notice.KindScheduledTermination, "2023-02-10T09:00:00Z", ""},
 		}},
 		{file: "health-issue.json", ignored: "health event EC2/issue"},
-		{file: "asg-terminate.json", want: []want{{"12345678-1234-1234-1234-123456789012", "i-1234567890abcdef0", notice.KindASGTermination, ActionDrain, "", "87654321-4321-4321-4321-210987654321", true}}},
-		{file: "asg-launch.json", want: []want{{"22345678-1234-1234-1234-123456789012", "i-2234567890abcdef0", KindASGLaunch, ActionLaunch, "", "97654321-4321-4321-4321-210987654321", false}}},
-		{file: "asg-direct.json", want: []want{{"4f7c1b84-5b7b-4b2e-9c3f-2a4d2e1f0a11", "i-0aa0000aa00000aa0", notice.KindASGTermination, ActionDrain, "", "a0a0a0a0-a0a0-a0a0-a0a0-a0a0a0a0a0a0", true}}},
-		{file: "sns-wrapped.json", want: []want{{"4f7c1b84-5b7b-4b2e-9c3f-2a4d2e1f0a11", "i-0aa0000aa00000aa0", notice.KindASGTermination, ActionDrain, "", "a0a0a0a0-a0a0-a0a0-a0a0-a0a0a0a0a0a0", true}}},
+		{file: "asg-terminate.json", want: []want{{"asg-termination/i-1234567890abcdef0", "i-1234567890abcdef0", notice.KindASGTermination, "", "87654321-4321-4321-4321-210987654321"}}},
+		{file: "asg-launch.json", want: []want{{"asg-launch/i-2234567890abcdef0", "i-2234567890abcdef0", KindASGLaunch, "", "97654321-4321-4321-4321-210987654321"}}},
+		{file: "asg-direct.json", want: []want{{"asg-termination/i-0aa0000aa00000aa0", "i-0aa0000aa00000aa0", notice.KindASGTermination, "", "a0a0a0a0-a0a0-a0a0-a0a0-a0a0a0a0a0a0"}}},
+		{file: "sns-wrapped.json", want: []want{{"asg-termination/i-0aa0000aa00000aa0", "i-0aa0000aa00000aa0", notice.KindASGTermination, "", "a0a0a0a0-a0a0-a0a0-a0a0-a0a0a0a0a0a0"}}},
 		{file: "asg-test-notification.json", ignored: "autoscaling:TEST_NOTIFICATION"},
 	}
 	for _, tc := range cases {
@@ -70,11 +70,8 @@ func TestParseDocumentedShapes(t *testing.T) {
 			for i, w := range tc.want {
 				ev := m.Events[i]
 				n := ev.Notice
-				if n.ID != w.id || n.InstanceID != w.instance || n.Kind != w.kind || ev.Action != w.action {
-					t.Errorf("event %d = {%s %s %s %s}, want {%s %s %s %s}", i, n.ID, n.InstanceID, n.Kind, ev.Action, w.id, w.instance, w.kind, w.action)
-				}
-				if ev.DeleteNode != w.deleteNode {
-					t.Errorf("DeleteNode = %v, want %v", ev.DeleteNode, w.deleteNode)
+				if n.ID != w.id || n.InstanceID != w.instance || n.Kind != w.kind {
+					t.Errorf("event %d = {%s %s %s}, want {%s %s %s}", i, n.ID, n.InstanceID, n.Kind, w.id, w.instance, w.kind)
 				}
 				if got := fmtTime(n.Deadline); got != w.deadline {
 					t.Errorf("Deadline = %q, want %q", got, w.deadline)
@@ -133,17 +130,16 @@ func TestBuildersRoundTrip(t *testing.T) {
 	at := mustTime(t, "2024-05-01T10:00:00Z")
 	hook := Hook{Name: "drain", Group: "workers", Token: "tok-1", InstanceID: "i-9", Transition: TransitionTerminating}
 	cases := []struct {
-		name   string
-		body   []byte
-		kind   notice.Kind
-		action Action
+		name string
+		body []byte
+		kind notice.Kind
 	}{
-		{"spot", SpotInterruption("e1", "i-9", at), notice.KindSpotInterruption, ActionDrain},
-		{"rebalance", Rebalance("e2", "i-9", at), notice.KindRebalance, ActionRebalance},
-		{"state", StateChange("e3", "i-9", "stopping", at), notice.KindTermination, ActionDrain},
-		{"health reboot", HealthScheduledChange("e4", "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", at, "i-9"), notice.KindScheduledReboot, ActionDrain},
-		{"lifecycle", LifecycleAction("e5", hook, at), notice.KindASGTermination, ActionDrain},
-		{"direct", DirectLifecycle("e6", hook, at), notice.KindASGTermination, ActionDrain},
+		{"spot", SpotInterruption("e1", "i-9", at), notice.KindSpotInterruption},
+		{"rebalance", Rebalance("e2", "i-9", at), notice.KindRebalance},
+		{"state", StateChange("e3", "i-9", "stopping", at), notice.KindTermination},
+		{"health reboot", HealthScheduledChange("e4", "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", at, "i-9"), notice.KindScheduledReboot},
+		{"lifecycle", LifecycleAction("e5", hook, at), notice.KindASGTermination},
+		{"direct", DirectLifecycle("e6", hook, at), notice.KindASGTermination},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -151,7 +147,7 @@ func TestBuildersRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(m.Events) != 1 || m.Events[0].Notice.Kind != tc.kind || m.Events[0].Action != tc.action || m.Events[0].Notice.InstanceID != "i-9" {
+			if len(m.Events) != 1 || m.Events[0].Notice.Kind != tc.kind || m.Events[0].Notice.InstanceID != "i-9" {
 				t.Fatalf("got %+v", m)
 			}
 		})
@@ -160,10 +156,10 @@ func TestBuildersRoundTrip(t *testing.T) {
 	if err != nil || len(m.Events) != 0 || m.Ignored == "" {
 		t.Fatalf("test notification: %+v, %v", m, err)
 	}
-	// A stop keeps the instance: its Node must not be deleted.
+	// A stop says so (decide keeps the Node).
 	m, _ = Parse(StateChange("e7", "i-9", "stopped", at), at)
-	if m.Events[0].DeleteNode {
-		t.Error("stopped instance marked for Node deletion")
+	if m.Events[0].Notice.Attributes["state"] != "stopped" {
+		t.Errorf("stopped instance: attributes %v", m.Events[0].Notice.Attributes)
 	}
 }
 
@@ -196,6 +192,34 @@ func TestParseRefusesAccidentalTimes(t *testing.T) {
 		m, err := Parse([]byte(health(start)), now)
 		if err != nil || len(m.Events) != 1 || !m.Events[0].Notice.Deadline.Equal(mustTime(t, want)) {
 			t.Errorf("startTime %q: %+v, %v; want deadline %s", start, m, err, want)
+		}
+	}
+}
+
+// TestHealthClosedCancels: a closed Health event is a canceled notice with
+// the open event's ID, so queue mode releases what the open one did.
+func TestHealthClosedCancels(t *testing.T) {
+	body, err := os.ReadFile(filepath.Join("testdata", "health.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := mustTime(t, "2024-01-01T00:00:00Z")
+	open, err := Parse(body, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closedBody := strings.Replace(string(body), `"statusCode": "upcoming"`, `"statusCode": "closed"`, 1)
+	closedBody = strings.Replace(closedBody, `"statusCode":"upcoming"`, `"statusCode":"closed"`, 1)
+	if closedBody == string(body) {
+		t.Fatal("testdata/health.json has no upcoming statusCode to close")
+	}
+	closed, err := Parse([]byte(closedBody), now)
+	if err != nil || len(closed.Events) != len(open.Events) {
+		t.Fatalf("closed: %+v, %v", closed, err)
+	}
+	for i, ev := range closed.Events {
+		if !ev.Notice.Canceled || ev.Notice.ID != open.Events[i].Notice.ID || !ev.Notice.Deadline.IsZero() {
+			t.Errorf("closed event %d = %+v; want canceled with ID %s", i, ev.Notice, open.Events[i].Notice.ID)
 		}
 	}
 }

@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
 )
 
 const (
@@ -82,6 +84,18 @@ func (ix *Index) Changed() <-chan struct{} {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	return ix.changed
+}
+
+// Marked returns the Nodes that carry lifeboat's mark (shared with the
+// cache: do not modify them).
+func (ix *Index) Marked() []*corev1.Node {
+	var out []*corev1.Node
+	for _, obj := range ix.informer.GetStore().List() {
+		if n, ok := obj.(*corev1.Node); ok && n.Annotations[drain.AnnotationCordon] != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // ByInstanceID returns the Node whose providerID names the instance.

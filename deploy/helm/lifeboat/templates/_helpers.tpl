@@ -226,6 +226,18 @@ it reuses), shared by the agent and the queue consumer:
 - apiGroups: [""]
   resources: [events]
   verbs: [create, patch]
+# Node lifecycle conditions (MaintenancePlanned, DrainInProgress, Drained).
+- apiGroups: [""]
+  resources: [nodes/status]
+  verbs: [patch]
+# --wait-for-volume-detach: the evicted pods' claims, and whether their
+# volumes are still attached to the node.
+- apiGroups: [""]
+  resources: [persistentvolumeclaims]
+  verbs: [get]
+- apiGroups: [storage.k8s.io]
+  resources: [volumeattachments]
+  verbs: [list]
 {{- end }}
 
 {{- define "lifeboat.plan.serviceAccountName" -}}

@@ -1,0 +1,232 @@
+//go:build linux
+
+package queue
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lifeboat-dev/lifeboat/internal/awsfake"
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/handled"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/testbed"
+)
+
+// cordoned reports whether lifeboat's mark and cordon are on the node.
+func cordoned(e *env, name string) func() (bool, error) {
+	return func() (bool, error) {
+		n, err := e.c.Client.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		_, marked, _ := drain.ReadMark(n)
+		return n.Spec.Unschedulable && marked, nil
+	}
+}
+
+func released(e *env, name string) func() (bool, error) {
+	return func() (bool, error) {
+		n, err := e.c.Client.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		_, marked, _ := drain.ReadMark(n)
+		return !n.Spec.Unschedulable && !marked && !hasTaint(n, TaintGoingAway), nil
+	}
+}
+
+// TestQueueUndoesItsOwnCordon (Q3): queue mode uncordons what it cordoned
+// when the reason is over — a closed AWS Health event, and a node back
+// (Ready, new boot ID) after an EC2 stop — and never an administrator's
+// cordon.
+func TestQueueUndoesItsOwnCordon(t *testing.T) {
+	e := newEnv(t, nil)
+	ns := e.c.Namespace(t)
+	r := e.replica(t, nil)
+	r.start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go r.consumer.Processor.ReleaseReturned(ctx, r.index)
+	now := time.Now()
+
+	t.Run("health event closed", func(t *testing.T) {
+		node, id := e.node(t)
+		e.pod(t, ns, node.Name)
+		open := events.HealthScheduledChange("h-"+id, "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", now.Add(time.Hour), id)
+		e.waitDeleted(t, e.send(t, open), 60*time.Second)
+		e.c.Eventually(t, 10*time.Second, cordoned(e, node.Name))
+		closed := bytes.Replace(open, []byte(`"statusCode":"upcoming"`), []byte(`"statusCode":"closed"`), 1)
+		if bytes.Equal(closed, open) {
+			t.Fatal("builder body has no upcoming statusCode")
+		}
+		e.waitDeleted(t, e.send(t, closed), 60*time.Second)
+		e.c.Eventually(t, 10*time.Second, released(e, node.Name))
+	})
+
+	t.Run("node back after an EC2 stop", func(t *testing.T) {
+		node, id := e.node(t, func(n *corev1.Node) { n.Status.NodeInfo.BootID = "boot-before-stop" })
+		e.pod(t, ns, node.Name)
+		e.waitDeleted(t, e.send(t, events.StateChange("s-"+id, id, "stopping", time.Now())), 60*time.Second)
+		e.c.Eventually(t, 10*time.Second, cordoned(e, node.Name))
+		if _, err := e.c.Client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{}); err != nil {
+			t.Fatalf("a stop deleted the Node: %v", err)
+		}
+		// Nothing changes while the boot ID is the same (the node has not
+		// rebooted yet).
+		time.Sleep(time.Second)
+		if ok, _ := cordoned(e, node.Name)(); !ok {
+			t.Fatal("cordon undone before the node came back")
+		}
+		setBootID(t, e, node.Name, "boot-after-start")
+		e.c.Eventually(t, 30*time.Second, released(e, node.Name))
+	})
+
+	t.Run("an administrator's cordon stays", func(t *testing.T) {
+		node, id := e.node(t, func(n *corev1.Node) { n.Spec.Unschedulable = true })
+		open := events.HealthScheduledChange("a-"+id, "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", now.Add(time.Hour), id)
+		e.waitDeleted(t, e.send(t, open), 60*time.Second)
+		closed := bytes.Replace(open, []byte(`"statusCode":"upcoming"`), []byte(`"statusCode":"closed"`), 1)
+		e.waitDeleted(t, e.send(t, closed), 60*time.Second)
+		e.c.Eventually(t, 10*time.Second, func() (bool, error) {
+			n := e.getNode(t, node.Name)
+			_, marked, _ := drain.ReadMark(n)
+			return !marked, nil
+		})
+		if n := e.getNode(t, node.Name); !n.Spec.Unschedulable {
+			t.Error("releasing the notice uncordoned a node an administrator had cordoned")
+		}
+	})
+}
+
+// setBootID gives the node a new boot ID, as the kubelet does after a
+// restart, and keeps it Ready.
+func setBootID(t *testing.T, e *env, name, boot string) {
+	t.Helper()
+	testbed.Eventually(t, 10*time.Second, func() (bool, error) {
+		n, err := e.c.Client.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		n.Status.NodeInfo.BootID = boot
+		_, err = e.c.Client.CoreV1().Nodes().UpdateStatus(context.Background(), n, metav1.UpdateOptions{})
+		return err == nil, nil
+	})
+}
+
+// TestNodeNotFoundYetIsLookedForAgain (Q4): a spot interruption for an
+// instance whose Node the informer does not have yet is retried, not
+// dropped, and drains the node once it appears.
+func TestNodeNotFoundYetIsLookedForAgain(t *testing.T) {
+	e := newEnv(t, nil)
+	ns := e.c.Namespace(t)
+	r := e.replica(t, nil)
+	r.start(t)
+	id := newInstanceID()
+	msg := e.send(t, events.SpotInterruption("late-"+id, id, time.Now()))
+	time.Sleep(2 * time.Second)
+	if st, _ := e.fake.SQS.State(msg); st.Deleted {
+		t.Fatal("the message was deleted although the notice's node may still appear")
+	}
+	node := e.c.AddNode(t, testbed.UniqueName("qn"), func(n *corev1.Node) { n.Spec.ProviderID = "aws:///us-east-1a/" + id })
+	p := e.pod(t, ns, node.Name)
+	e.waitDeleted(t, msg, 60*time.Second)
+	e.c.Eventually(t, 30*time.Second, podGone(e, ns, p.Name))
+	if got := r.stats.Snapshot(); got.NotFound != 0 || got.Drained != 1 {
+		t.Errorf("stats %+v: want one drain and no node-not-found", got)
+	}
+}
+
+// failingComplete fails the first CompleteLifecycleAction (as a timeout
+// would), then passes through.
+type failingComplete struct {
+	AutoScalingAPI
+	failed atomic.Bool
+}
+
+func (f *failingComplete) CompleteLifecycleAction(ctx context.Context, in *autoscaling.CompleteLifecycleActionInput, opts ...func(*autoscaling.Options)) (*autoscaling.CompleteLifecycleActionOutput, error) {
+	if f.failed.CompareAndSwap(false, true) {
+		return nil, errors.New("injected: connection reset")
+	}
+	return f.AutoScalingAPI.CompleteLifecycleAction(ctx, in, opts...)
+}
+
+// TestRedeliveredHookKeepsTheDrainsResult (Q6): a drain that failed with
+// --on-drain-failure=abandon, whose hook completion failed once, is
+// completed with ABANDON on redelivery, not CONTINUE.
+func TestRedeliveredHookKeepsTheDrainsResult(t *testing.T) {
+	e := newEnv(t, nil)
+	ns := e.c.Namespace(t)
+	r := e.replica(t, nil, func(c *Consumer) {
+		c.Processor.Policy.OnDrainFailure = ResultAbandon
+		c.Processor.Policy.HookDrainTimeout = 3 * time.Second
+		c.Processor.Policy.Drain.OnDeadline = drain.OnDeadlineAbort
+		c.Processor.AutoScaling = &failingComplete{AutoScalingAPI: c.Processor.AutoScaling}
+	})
+	r.start(t)
+	node, id := e.node(t)
+	e.pod(t, ns, node.Name, func(p *corev1.Pod) { p.Labels = map[string]string{"app": "stuck"} })
+	if _, err := e.c.Client.PolicyV1().PodDisruptionBudgets(ns).Create(context.Background(), testbed.PDB(ns, "stuck", "stuck", 0), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h := events.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: events.TransitionTerminating}
+	h.Token = e.fake.AutoScaling.Start(awsfake.LifecycleAction{Group: h.Group, Hook: h.Name, InstanceID: id})
+	e.waitDeleted(t, e.send(t, events.LifecycleAction("abandon-"+id, h, time.Now())), 90*time.Second)
+	act, _ := e.fake.AutoScaling.Action(h.Token)
+	if act.Result != ResultAbandon || act.TimedOut {
+		t.Fatalf("lifecycle action = %+v, want ABANDON from the redelivery", act)
+	}
+	if n := e.getNode(t, node.Name); !handled.Is(n, "asg-termination/"+id) {
+		t.Errorf("notice not recorded: %q", n.Annotations[handled.Annotation])
+	}
+}
+
+// TestReturned is the pure rule: only queue and Lambda mode's own entries
+// written under another boot ID, on a Ready node.
+func TestReturned(t *testing.T) {
+	mark := func(entries ...drain.MarkNotice) string {
+		b, err := json.Marshal(drain.Mark{Notices: entries, Unschedulable: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	node := func(boot string, ready corev1.ConditionStatus, m string) *corev1.Node {
+		n := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n", Annotations: map[string]string{drain.AnnotationCordon: m}}}
+		n.Status.NodeInfo.BootID = boot
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: ready}}
+		return n
+	}
+	queueEntry := drain.MarkNotice{ID: "termination/i-1/2026-12-01T10:00:00Z", By: "queue", BootID: "b1", Cordon: true}
+	lambdaEntry := drain.MarkNotice{ID: "spot-interruption/i-1/2026-12-01T10:02:00Z", By: ActorLambda, BootID: "b1", Cordon: true}
+	agentEntry := drain.MarkNotice{ID: "maint-1", By: "agent", BootID: "b1", Cordon: true}
+	manual := drain.MarkNotice{ID: drain.ManualNoticeID, BootID: "b1", Cordon: true}
+	for _, c := range []struct {
+		name string
+		n    *corev1.Node
+		want []string
+	}{
+		{"same boot", node("b1", corev1.ConditionTrue, mark(queueEntry)), nil},
+		{"new boot, not Ready yet", node("b2", corev1.ConditionFalse, mark(queueEntry)), nil},
+		{"new boot, Ready", node("b2", corev1.ConditionTrue, mark(queueEntry, lambdaEntry, agentEntry, manual)), []string{queueEntry.ID, lambdaEntry.ID}},
+		{"no mark", node("b2", corev1.ConditionTrue, ""), nil},
+	} {
+		var got []string
+		for _, e := range Returned(c.n) {
+			got = append(got, e.ID)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: Returned = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
