@@ -132,8 +132,9 @@ func staticReasons(ix *index, f *finding, d drain.Disposition) {
 	if v := ix.localStorage(p, drain.UsesEmptyDir(p)); v != "" {
 		f.add(LocalStorage, "keeps data on the node (%s) that will not follow it", v)
 	}
-	if p.Annotations[AnnotationDoNotDisrupt] == "true" {
-		f.add(DoNotDisrupt, "annotated %s=true, which a notice of the node's end cannot honour", AnnotationDoNotDisrupt)
+	if drain.AsksNotToBeDisrupted(p) {
+		f.add(DoNotDisrupt, "annotated %s=true or %s=false: the drain evicts it last, but a notice of the node's end cannot honour the wish",
+			drain.AnnotationKarpenterDoNotDisrupt, drain.AnnotationSafeToEvict)
 	}
 	if w, ok := ix.workloadOf(p); ok && w.replicas == 1 {
 		f.add(SingleReplica, "%s/%s runs 1 replica: its service is down until the replacement is Ready", w.kind, w.name)

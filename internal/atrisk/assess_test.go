@@ -289,3 +289,19 @@ func TestNoticeLabel(t *testing.T) {
 		}
 	}
 }
+
+func TestDoNotDisruptPodsGoInTheLastWave(t *testing.T) {
+	managed := ownedBy("ReplicaSet", "web")
+	b := newBuilder().rs("web", 3).pods(
+		pod("a", 20, managed),
+		pod("z", 5, managed, annotate("cluster-autoscaler.kubernetes.io/safe-to-evict", "false")),
+	)
+	r := Assess(&b.c, nil, Options{Notice: time.Minute, Drain: drain.Options{GracePeriodSeconds: -1}}, t0)
+	if len(r.Pods) != 1 || !slices.Equal(r.Pods[0].Reasons, []Reason{DoNotDisrupt}) {
+		t.Fatalf("pods %+v, want z with [do-not-disrupt]", r.Pods)
+	}
+	z := r.Nodes[0].Timeline[1]
+	if z.Name != "z" || z.Wave != "last" || z.StartSeconds != 20 || z.EndSeconds != 25 {
+		t.Errorf("z on the timeline: %+v, want the last wave from 20 s to 25 s", z)
+	}
+}

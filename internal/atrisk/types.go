@@ -49,8 +49,9 @@ const (
 	// LocalStorage: the pod keeps data on the node (emptyDir, hostPath, or
 	// a PersistentVolume of type local) that will not follow it.
 	LocalStorage Reason = "local-storage"
-	// DoNotDisrupt: the pod carries karpenter.sh/do-not-disrupt=true; a
-	// notice of the node's end ignores that wish.
+	// DoNotDisrupt: the pod carries karpenter.sh/do-not-disrupt=true or
+	// cluster-autoscaler.kubernetes.io/safe-to-evict=false; the drain evicts
+	// it last, but a notice of the node's end cannot honour the wish.
 	DoNotDisrupt Reason = "do-not-disrupt"
 	// EvictNever: the pod carries lifeboat.dev/evict=never; the drain leaves
 	// it and it goes down with the node.
@@ -63,8 +64,9 @@ const (
 // Reasons lists every code in report order.
 var Reasons = []Reason{PDBBlocks, GraceExceedsNotice, ReplacementTooSlow, NoController, LocalStorage, DoNotDisrupt, EvictNever, SingleReplica}
 
-// AnnotationDoNotDisrupt is Karpenter's opt-out of voluntary disruption.
-const AnnotationDoNotDisrupt = "karpenter.sh/do-not-disrupt"
+// AnnotationDoNotDisrupt is Karpenter's opt-out of voluntary disruption
+// (the drain's own constant).
+const AnnotationDoNotDisrupt = drain.AnnotationKarpenterDoNotDisrupt
 
 // Cluster is the snapshot an assessment reads. Slices may be in any order.
 type Cluster struct {

@@ -122,3 +122,9 @@ func EffectiveSafetyMargin(opts Options) time.Duration { return newTiming(opts).
 // UsesEmptyDir reports whether p has an emptyDir volume, the local storage
 // a drain asks consent for.
 func UsesEmptyDir(p *corev1.Pod) bool { return hasLocalStorage(p) }
+
+// AsksNotToBeDisrupted reports a pod that Karpenter
+// (karpenter.sh/do-not-disrupt=true) or cluster-autoscaler
+// (cluster-autoscaler.kubernetes.io/safe-to-evict=false) users marked as not
+// to be disrupted; a drain evicts it in WaveLast.
+func AsksNotToBeDisrupted(p *corev1.Pod) bool { return evictLastByPeer(p) }
