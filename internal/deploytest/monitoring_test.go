@@ -317,3 +317,62 @@ func get(addr string) string {
 	b, _ := io.ReadAll(resp.Body)
 	return string(b)
 }
+
+// prometheusRuleCRD is a minimal monitoring.coreos.com/v1 PrometheusRule CRD
+// (the Prometheus Operator's, with only the required groups), so the chart's
+// rules are checked by the API server too.
+const prometheusRuleCRD = `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: prometheusrules.monitoring.coreos.com
+spec:
+  group: monitoring.coreos.com
+  names: {kind: PrometheusRule, listKind: PrometheusRuleList, plural: prometheusrules, singular: prometheusrule}
+  scope: Namespaced
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              required: [groups]
+              x-kubernetes-preserve-unknown-fields: true
+`
+
+// TestMonitoringObjectsApply applies the plan Deployment, the
+// PrometheusRule, the dashboard ConfigMap and the ServiceMonitor with
+// server-side dry-run (strict field validation) in a namespace that warns
+// about pods violating the restricted Pod Security Standard: the plan pod
+// must be restricted.
+func TestMonitoringObjectsApply(t *testing.T) {
+	c := testbed.Get(t)
+	installServiceMonitorCRD(t, c)
+	if _, stderr, err := kubectl(t, c, []byte(prometheusRuleCRD), "apply", "-f", "-"); err != nil {
+		t.Fatalf("PrometheusRule CRD: %v\n%s", err, stderr)
+	}
+	t.Cleanup(func() { _, _, _ = kubectl(t, c, nil, "delete", "--ignore-not-found", "crd/prometheusrules.monitoring.coreos.com") })
+	if _, stderr, err := kubectl(t, c, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/prometheusrules.monitoring.coreos.com"); err != nil {
+		t.Fatalf("PrometheusRule CRD: %v\n%s", err, stderr)
+	}
+	ns := restrictedNamespace(t, c)
+	values := set(monitoringValues(), "agent.enabled", false)
+	manifest, objs := mustRender(t, "mon", ns, values)
+	for _, want := range [][2]string{{"Deployment", "-plan"}, {"PrometheusRule", ""}, {"ConfigMap", "-dashboard"}, {"ServiceMonitor", ""}, {"Service", "-plan-metrics"}, {"ClusterRole", "-plan"}} {
+		one(t, objs, want[0], want[1])
+	}
+	out, stderr, err := kubectl(t, c, manifest, "apply", "--server-side", "--dry-run=server", "--validate=strict",
+		"--field-manager=lifeboat-deploytest", "-n", ns, "-f", "-")
+	if err != nil {
+		t.Fatalf("server-side dry-run apply failed: %v\n%s\n%s", err, stderr, out)
+	}
+	if podSecurityWarning.MatchString(stderr) {
+		t.Errorf("pods would violate the restricted Pod Security Standard:\n%s", stderr)
+	}
+	if got, want := strings.Count(out, "serverside-applied (server dry run)"), len(objs); got != want {
+		t.Errorf("%d objects accepted, want %d:\n%s", got, want, out)
+	}
+}
