@@ -354,7 +354,9 @@ func TestMonitoringObjectsApply(t *testing.T) {
 	if _, stderr, err := kubectl(t, c, []byte(prometheusRuleCRD), "apply", "-f", "-"); err != nil {
 		t.Fatalf("PrometheusRule CRD: %v\n%s", err, stderr)
 	}
-	t.Cleanup(func() { _, _, _ = kubectl(t, c, nil, "delete", "--ignore-not-found", "crd/prometheusrules.monitoring.coreos.com") })
+	t.Cleanup(func() {
+		_, _, _ = kubectl(t, c, nil, "delete", "--ignore-not-found", "crd/prometheusrules.monitoring.coreos.com")
+	})
 	if _, stderr, err := kubectl(t, c, nil, "wait", "--for=condition=Established", "--timeout=60s", "crd/prometheusrules.monitoring.coreos.com"); err != nil {
 		t.Fatalf("PrometheusRule CRD: %v\n%s", err, stderr)
 	}
