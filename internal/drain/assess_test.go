@@ -27,8 +27,13 @@ func TestDispose(t *testing.T) {
 	}{
 		{"managed", corev1.Pod{ObjectMeta: metav1.ObjectMeta{OwnerReferences: owned("ReplicaSet")}}, false, "", nil, WaveOrdinary},
 		{"DaemonSet pod", corev1.Pod{ObjectMeta: metav1.ObjectMeta{OwnerReferences: owned("DaemonSet")}}, true, "DaemonSet", nil, WaveOrdinary},
-		{"orphaned DaemonSet pod with emptyDir", corev1.Pod{ObjectMeta: metav1.ObjectMeta{OwnerReferences: owned("DaemonSet")}, Spec: corev1.PodSpec{Volumes: emptyDir}}, false, "",
-			[]string{ProblemOrphanDaemonSet, ProblemLocalStorage}, WaveOrdinary},
+		{
+			"orphaned DaemonSet pod with emptyDir",
+			corev1.Pod{ObjectMeta: metav1.ObjectMeta{OwnerReferences: owned("DaemonSet")}, Spec: corev1.PodSpec{Volumes: emptyDir}},
+			false, "",
+			[]string{ProblemOrphanDaemonSet, ProblemLocalStorage},
+			WaveOrdinary,
+		},
 		{"unmanaged with emptyDir", corev1.Pod{Spec: corev1.PodSpec{Volumes: emptyDir}}, false, "", []string{ProblemLocalStorage, ProblemUnmanaged}, WaveOrdinary},
 		{"evict=never", corev1.Pod{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{AnnotationEvict: "never"}}}, false, AnnotationEvict + "=never", nil, WaveOrdinary},
 		{"do-not-disrupt goes last", corev1.Pod{ObjectMeta: metav1.ObjectMeta{OwnerReferences: owned("ReplicaSet"), Annotations: map[string]string{AnnotationKarpenterDoNotDisrupt: "true"}}}, false, "", nil, WaveLast},
