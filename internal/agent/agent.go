@@ -71,6 +71,13 @@ type Config struct {
 	SoftTaint corev1.Taint
 	// AckTimeout bounds acknowledging a notice to its platform.
 	AckTimeout time.Duration
+	// MaintenanceLead is how long before a reboot-type scheduled maintenance
+	// its drain starts; until then the node only carries the at-risk taint
+	// (see decide.Settings.MaintenanceLead). 0 drains at once.
+	MaintenanceLead time.Duration
+	// AtRiskTTL is how long the at-risk taint of a rebalance recommendation
+	// stays when no interruption follows (0: until the notice is withdrawn).
+	AtRiskTTL time.Duration
 	// RebootWait is how long after start a reboot mark whose boot ID still
 	// matches is re-checked, because the kubelet posts its new boot ID a
 	// little after it starts (default 5m).
@@ -79,6 +86,9 @@ type Config struct {
 	Clock clock.WithTicker
 	// Log receives structured logs.
 	Log *slog.Logger
+	// DryRun is observe mode (--dry-run): Drainer is a drain.DryRun, and
+	// the agent records nothing on the Node and acknowledges nothing.
+	DryRun bool
 	// Reporter hears every notice and how each ended (the drain engine
 	// reports the drain steps to the same Reporter through its own config).
 	Reporter report.Reporter
@@ -113,9 +123,10 @@ type Agent struct {
 	jobs     map[string]*job     // running non-drain actions and releases, by notice ID
 	nodeSeen bool                // this process has seen its Node
 
-	drainDone chan *inflight // drains report their end to the main loop
-	stopping  chan struct{}  // closed when the main loop ends
-	beat      atomic.Int64   // unix nanoseconds of the main loop's last beat
+	drainDone chan *inflight     // drains report their end to the main loop
+	redo      chan notice.Notice // deferred notices come back to the main loop
+	stopping  chan struct{}      // closed when the main loop ends
+	beat      atomic.Int64       // unix nanoseconds of the main loop's last beat
 	ready     atomic.Bool
 }
 
@@ -164,7 +175,7 @@ func New(cfg Config) *Agent {
 	a := &Agent{
 		cfg: cfg, acks: map[string]notice.Acknowledger{},
 		inForce: map[string]*inForce{}, jobs: map[string]*job{},
-		drainDone: make(chan *inflight, 1), stopping: make(chan struct{}),
+		drainDone: make(chan *inflight, 1), redo: make(chan notice.Notice), stopping: make(chan struct{}),
 	}
 	for _, s := range cfg.Sources {
 		if ack, ok := s.(notice.Acknowledger); ok {
@@ -206,6 +217,8 @@ func (a *Agent) Run(ctx context.Context, ready func()) error {
 			a.handle(ctx, n)
 		case cur := <-a.drainDone:
 			a.drainEnded(ctx, cur)
+		case n := <-a.redo:
+			a.handle(ctx, n)
 		case <-tick.C():
 		case <-ctx.Done():
 			close(a.stopping)
@@ -266,7 +279,10 @@ func (a *Agent) logFor(n notice.Notice) *slog.Logger {
 // decide is the plan for notice n (decide.Decide with the agent's settings).
 func (a *Agent) decide(n notice.Notice) decide.Plan {
 	_, acks := a.acks[n.Source]
-	s := decide.Settings{DeleteNode: a.cfg.DeleteNode, NoticeTimeout: a.cfg.NoticeTimeout, Acknowledges: acks}
+	s := decide.Settings{
+		DeleteNode: a.cfg.DeleteNode, NoticeTimeout: a.cfg.NoticeTimeout, Acknowledges: acks,
+		MaintenanceLead: a.cfg.MaintenanceLead,
+	}
 	return decide.Decide(n, a.cfg.Actions, s, a.cfg.Clock.Now())
 }
 
@@ -316,6 +332,13 @@ func (a *Agent) handle(ctx context.Context, n notice.Notice) {
 	log.Info("notice received", "action", string(plan.Action), "deadline", plan.Deadline, "reason", n.Reason)
 	a.cfg.Reporter.NoticeReceived(n)
 	switch {
+	case plan.Deferred():
+		log.Info("maintenance is far off: at-risk taint now, drain later", "drainAt", plan.DrainAt)
+		a.startJob(ctx, n.ID, func(jctx context.Context) {
+			if a.markNode(jctx, n, plan) {
+				a.handleAt(jctx, n, plan.DrainAt)
+			}
+		})
 	case plan.Action == decide.ActionNone:
 		a.startJob(ctx, n.ID, func(jctx context.Context) { a.finish(jctx, n, plan) })
 	case plan.Action.IsDrain():
@@ -389,6 +412,7 @@ func (a *Agent) options(n notice.Notice, plan decide.Plan) drain.Options {
 		o.Reason = n.Reason
 	}
 	o.NoticeID, o.NoticeKind, o.Actor = n.ID, string(n.Kind), string(decide.ModeAgent)
+	o.Voluntary = decide.Voluntary(n.Kind)
 	o.Deadline = plan.Deadline
 	if plan.Action.IsDrain() && plan.OnDeadline == decide.DeadlineGiveUp {
 		o.OnDeadline = drain.OnDeadlineAbort
@@ -581,6 +605,29 @@ func (a *Agent) drainEnded(ctx context.Context, cur *inflight) {
 	a.replan(ctx, true)
 }
 
+// handleAt hands n back to the main loop at t (a deferred maintenance whose
+// drain is due), unless ctx ends first (the notice was withdrawn or
+// rescheduled).
+func (a *Agent) handleAt(ctx context.Context, n notice.Notice, t time.Time) {
+	if !a.sleep(ctx, t.Sub(a.cfg.Clock.Now())) {
+		return
+	}
+	select {
+	case a.redo <- n:
+	case <-ctx.Done():
+	}
+}
+
+// expireAtRisk releases a rebalance recommendation's taint once AtRiskTTL
+// has passed since at (no interruption followed), unless ctx ends first.
+func (a *Agent) expireAtRisk(ctx context.Context, n notice.Notice, at time.Time) {
+	if a.cfg.AtRiskTTL <= 0 || !a.sleep(ctx, at.Add(a.cfg.AtRiskTTL).Sub(a.cfg.Clock.Now())) {
+		return
+	}
+	a.logFor(n).Info("no interruption followed the rebalance recommendation: at-risk taint expired", "ttl", a.cfg.AtRiskTTL)
+	a.release(ctx, n)
+}
+
 // finish ends a notice whose action is done: it records the notice as
 // handled, reports it, and then, if its plan says so, acknowledges it to its
 // platform — in this order, because an acknowledged event may reboot the
@@ -593,6 +640,9 @@ func (a *Agent) finish(ctx context.Context, n notice.Notice, plan decide.Plan) {
 	if plan.Finish == decide.FinishAcknowledge {
 		a.acknowledge(ctx, n)
 	}
+	if n.Kind == notice.KindRebalance && plan.Action == decide.ActionTaint {
+		a.expireAtRisk(ctx, n, n.Detected)
+	}
 }
 
 // acknowledge tells the notice's platform, if it wants to hear, that
@@ -600,6 +650,10 @@ func (a *Agent) finish(ctx context.Context, n notice.Notice, plan decide.Plan) {
 func (a *Agent) acknowledge(ctx context.Context, n notice.Notice) {
 	ack, ok := a.acks[n.Source]
 	if !ok {
+		return
+	}
+	if a.cfg.DryRun {
+		a.logFor(n).Info("dry run: would acknowledge the notice to its platform")
 		return
 	}
 	log := a.logFor(n)
@@ -632,6 +686,10 @@ func (a *Agent) acknowledge(ctx context.Context, n notice.Notice) {
 // API fails (bounded by ctx). It reports whether the record is written.
 func (a *Agent) record(ctx context.Context, n notice.Notice, act decide.Action) bool {
 	log := a.logFor(n)
+	if a.cfg.DryRun {
+		log.Info("dry run: the notice is not recorded as handled", "action", string(act))
+		return true
+	}
 	for attempt := 1; ; attempt++ {
 		cctx, cancel := context.WithTimeout(ctx, apiCallTimeout)
 		err := handled.Record(cctx, a.cfg.Client, a.cfg.Node, n.ID)

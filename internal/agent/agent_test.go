@@ -42,6 +42,8 @@ type fixture struct {
 	done   chan struct{}
 	ready  <-chan struct{}
 	agent  *agent.Agent
+	// lead and ttl, when set, are the agent's MaintenanceLead and AtRiskTTL.
+	lead, ttl time.Duration
 }
 
 type errCounter struct {
@@ -113,7 +115,7 @@ func (f *fixture) run(src notice.Source) {
 	f.agent = agent.New(agent.Config{
 		Client: f.c.Client, Node: f.node, Drainer: d, Sources: []notice.Source{src},
 		Drain:      drain.Options{Force: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1, ExcludeFromLoadBalancers: true},
-		DeleteNode: true, Log: logging.Discard(),
+		DeleteNode: true, Log: logging.Discard(), MaintenanceLead: f.lead, AtRiskTTL: f.ttl,
 	})
 	ctx, cancel := context.WithCancel(f.ctx)
 	f.cancel, f.done = cancel, make(chan struct{})

@@ -80,6 +80,14 @@ func (a *Agent) releaseOver(ctx context.Context, n *corev1.Node, logKept bool) (
 		return nil, err
 	}
 	for _, e := range mark.Notices {
+		if notice.Kind(e.Kind) == notice.KindRebalance && a.cfg.AtRiskTTL > 0 && !e.At.IsZero() {
+			// The taint of a rebalance recommendation expires AtRiskTTL
+			// after it was set, across restarts.
+			rn := notice.Notice{ID: e.ID, Kind: notice.KindRebalance, Node: a.cfg.Node, Source: "mark"}
+			at := e.At
+			a.startJob(context.WithoutCancel(ctx), e.ID, func(jctx context.Context) { a.expireAtRisk(jctx, rn, at) })
+			continue
+		}
 		switch why, wait := entryOver(n, e); {
 		case why != "":
 			if _, err := a.cfg.Drainer.Release(ctx, a.cfg.Node, e.ID); err != nil {

@@ -50,6 +50,12 @@ type AgentOptions struct {
 	Actions []string
 	// NoticeTimeout is the deadline of drains whose notice gives none.
 	NoticeTimeout time.Duration
+	// MaintenanceLead defers reboot-type maintenance drains (taint until then).
+	MaintenanceLead time.Duration
+	// AtRiskTTL expires a rebalance recommendation's taint.
+	AtRiskTTL time.Duration
+	// DryRun detects, decides and reports, and writes nothing.
+	DryRun bool
 	// RunMode is host (systemd), pod (DaemonSet) or auto.
 	RunMode string
 	// PodName and PodNamespace identify the agent's pod in pod mode.
@@ -77,6 +83,7 @@ func NewAgentOptions() *AgentOptions {
 		Kube: kube.DefaultOptions(), Drain: d, Reporting: DefaultReportingOptions(),
 		Platform: "auto", DeleteNode: true, ShutdownTimeout: 150 * time.Second, ShutdownDeleteNode: "auto",
 		ShutdownDrain: string(agent.ShutdownDrainAuto), OnRebalance: string(decide.ActionTaint), NoticeTimeout: 5 * time.Minute,
+		MaintenanceLead: 15 * time.Minute, AtRiskTTL: 6 * time.Hour,
 		RunMode: "auto", GCPPreemptionWindow: 30 * time.Second,
 	}
 }
@@ -97,6 +104,11 @@ func (o *AgentOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.OnRebalance, "on-rebalance", o.OnRebalance, "Action for an AWS rebalance recommendation: none, taint, cordon or drain.")
 	fs.StringArrayVar(&o.Actions, "action", o.Actions, actionFlagUsage)
 	fs.DurationVar(&o.NoticeTimeout, "notice-timeout", o.NoticeTimeout, "Deadline for drains whose notice carries none (e.g. an Auto Scaling termination).")
+	fs.DurationVar(&o.MaintenanceLead, "maintenance-lead", o.MaintenanceLead, "Start draining a reboot-type scheduled maintenance (AWS reboot/system-maintenance, Azure Reboot/Redeploy, GCP host maintenance) "+
+		"this long before it; until then only taint the node at risk with a MaintenancePlanned condition (retirements drain at once). 0 drains at once.")
+	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "Observe mode: detect, decide and report what lifeboat would do (Events, metrics, notifications: \"would drain node X, N pods, by T\"), "+
+		"and change nothing: no cordon, taint, eviction, handled record or acknowledgement. For running beside another handler before switching.")
+	fs.DurationVar(&o.AtRiskTTL, "at-risk-ttl", o.AtRiskTTL, "Remove a rebalance recommendation's at-risk taint after this long if no interruption followed; 0 keeps it.")
 	fs.StringVar(&o.RunMode, "run-mode", o.RunMode, "host (systemd unit: SIGTERM drains only if the host shuts down, see --shutdown-drain), pod (DaemonSet: SIGTERM drains only if "+
 		"the kubelet reports the node shutting down) or auto (pod if $KUBERNETES_SERVICE_HOST or a pod name is set, else host).")
 	fs.StringVar(&o.PodName, "pod-name", o.PodName, "The agent's pod name in pod mode (default: $POD_NAME).")
@@ -161,6 +173,12 @@ func (o *AgentOptions) Validate() error {
 	if o.NoticeTimeout <= 0 {
 		return fmt.Errorf("--notice-timeout must be positive, got %s", o.NoticeTimeout)
 	}
+	if o.MaintenanceLead < 0 {
+		return fmt.Errorf("--maintenance-lead must not be negative, got %s", o.MaintenanceLead)
+	}
+	if o.AtRiskTTL < 0 {
+		return fmt.Errorf("--at-risk-ttl must not be negative, got %s", o.AtRiskTTL)
+	}
 	if o.GCPPreemptionWindow <= 0 {
 		return fmt.Errorf("--gcp-preemption-window must be positive, got %s", o.GCPPreemptionWindow)
 	}
@@ -224,7 +242,11 @@ func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
 		return err
 	}
 	defer rep.close(10 * time.Second)
-	drainer := drain.New(client, drain.Config{Log: g.Log, Observer: rep.observer()})
+	engine := drain.New(client, drain.Config{Log: g.Log, Observer: rep.reporter()})
+	var drainer agent.Drainer = engine
+	if o.DryRun {
+		drainer = drain.DryRun{Drainer: engine}
+	}
 	platform := o.Platform
 	if platform == "auto" {
 		platform = detectPlatform(ctx, client, o.Node, o.MetadataURL, g.Log)
@@ -233,9 +255,13 @@ func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
 	if err != nil {
 		return err
 	}
+	drainOpts := o.Drain.Options()
+	if drainOpts.Budget, err = o.Drain.Budget(client, "agent/"+o.Node, o.PodNamespace, g.Log); err != nil {
+		return err
+	}
 	a := agent.New(agent.Config{
 		Client: client, Node: o.Node, Drainer: drainer, Sources: sources, Actions: o.actions,
-		Drain: o.Drain.Options(), DeleteNode: o.DeleteNode, NoticeTimeout: o.NoticeTimeout, Log: g.Log,
+		Drain: drainOpts, DeleteNode: o.DeleteNode, MaintenanceLead: o.MaintenanceLead, AtRiskTTL: o.AtRiskTTL, DryRun: o.DryRun, NoticeTimeout: o.NoticeTimeout, Log: g.Log,
 		Reporter:      rep.reporter(),
 		OnSourceReady: func(source string) { rep.metrics.SetSourceReady(source, true) },
 	})

@@ -154,7 +154,16 @@ func drainReporting(ctx context.Context, g *Globals, client kubernetes.Interface
 	rctx, stopReports := context.WithCancel(ctx)
 	reported := make(chan struct{})
 	go func() { defer close(reported); rep.run(rctx) }()
-	res, err := drain.New(client, cfg).Drain(ctx, node, o.EngineOptions())
+	eo := o.EngineOptions()
+	host, _ := os.Hostname()
+	b, err := o.Drain.Budget(client, "drain/"+host, getenv(g, "POD_NAMESPACE"), g.Log)
+	if err != nil {
+		stopReports()
+		<-reported
+		return err
+	}
+	eo.Budget, eo.Voluntary = b, true
+	res, err := drain.New(client, cfg).Drain(ctx, node, eo)
 	stopReports()
 	<-reported
 	if rep.view != nil {
@@ -223,4 +232,14 @@ func newUncordonCommand(g *Globals) *cobra.Command {
 	}
 	o.Kube.AddFlags(cmd.Flags())
 	return cmd
+}
+
+// getenv reads the environment through the test seam.
+func getenv(g *Globals, k string) string {
+	lookup := g.LookupEnv
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	v, _ := lookup(k)
+	return v
 }

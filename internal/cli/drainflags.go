@@ -1,7 +1,13 @@
 package cli
 
 import (
+	"errors"
+	"log/slog"
+
+	"k8s.io/client-go/kubernetes"
+
 	"fmt"
+	"github.com/lifeboat-dev/lifeboat/internal/budget"
 	"strings"
 	"time"
 
@@ -35,6 +41,13 @@ type DrainFlags struct {
 	// WaitForVolumeDetach waits for the evicted pods' volumes to detach
 	// before the drain ends (and the Node is deleted).
 	WaitForVolumeDetach bool
+	// MaxConcurrentDrains is the cluster's drain budget (0: none).
+	MaxConcurrentDrains int
+	// DrainGroupLabel gives each value of this node label its own budget.
+	DrainGroupLabel string
+	// LeaseNamespace holds the budget's Leases (default: $POD_NAMESPACE,
+	// else "default").
+	LeaseNamespace string
 
 	taint *corev1.Taint
 }
@@ -55,6 +68,10 @@ func (o *DrainFlags) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.ExcludeFromLB, "exclude-from-load-balancers", o.ExcludeFromLB, "Label the node node.kubernetes.io/exclude-from-external-load-balancers while draining.")
 	fs.IntVar(&o.MaxConcurrency, "max-concurrent-evictions", o.MaxConcurrency, "Maximum eviction and delete requests in flight at once (pods waiting on a PDB or terminating do not count); 0 means no limit.")
 	fs.DurationVar(&o.SafetyMargin, "safety-margin", o.SafetyMargin, "Time kept free between the end of capped grace periods and the deadline.")
+	fs.IntVar(&o.MaxConcurrentDrains, "max-concurrent-drains", o.MaxConcurrentDrains, "Cluster-wide drain budget: nodes that may drain at once for voluntary reasons (scheduled maintenance, rebalance, scale-in, a drain by hand), "+
+		"held as Leases in --lease-namespace; spot interruptions, preemptions and host shutdowns never wait but hold a slot. 0 means no budget.")
+	fs.StringVar(&o.DrainGroupLabel, "drain-group-label", o.DrainGroupLabel, "Node label whose values get a drain budget each (e.g. topology.kubernetes.io/zone); empty: one budget for the cluster.")
+	fs.StringVar(&o.LeaseNamespace, "lease-namespace", o.LeaseNamespace, "Namespace of the drain budget's Leases (default: $POD_NAMESPACE, else default).")
 	fs.BoolVar(&o.WaitForVolumeDetach, "wait-for-volume-detach", o.WaitForVolumeDetach, "After the pods are gone, wait until the VolumeAttachments of the volumes they used are gone before the drain ends "+
 		"(and before the Node is deleted, a lifecycle hook completed, an Azure event acknowledged or a host shutdown let through); bounded by the deadline minus --safety-margin, 5m without a deadline.")
 }
@@ -72,6 +89,12 @@ func (o *DrainFlags) Validate() error {
 	}
 	if o.SafetyMargin < 0 {
 		return fmt.Errorf("--safety-margin must not be negative, got %s", o.SafetyMargin)
+	}
+	if o.MaxConcurrentDrains < 0 {
+		return fmt.Errorf("--max-concurrent-drains must be >= 0, got %d", o.MaxConcurrentDrains)
+	}
+	if o.DrainGroupLabel != "" && o.MaxConcurrentDrains == 0 {
+		return errors.New("--drain-group-label needs --max-concurrent-drains")
 	}
 	o.taint = nil
 	if o.Taint != "" {
@@ -92,6 +115,20 @@ func (o *DrainFlags) Options() drain.Options {
 		Taint: o.taint, ExcludeFromLoadBalancers: o.ExcludeFromLB, MaxConcurrency: o.MaxConcurrency,
 		SafetyMargin: o.SafetyMargin, WaitForVolumeDetach: o.WaitForVolumeDetach,
 	}
+}
+
+// Budget builds the drain budget (nil without --max-concurrent-drains).
+// holder names this process in the Leases; podNamespace is the default
+// lease namespace.
+func (o *DrainFlags) Budget(client kubernetes.Interface, holder, podNamespace string, log *slog.Logger) (*budget.Budget, error) {
+	ns := o.LeaseNamespace
+	if ns == "" {
+		ns = podNamespace
+	}
+	if ns == "" {
+		ns = "default"
+	}
+	return budget.New(budget.Config{Client: client, Namespace: ns, Max: o.MaxConcurrentDrains, GroupLabel: o.DrainGroupLabel, Holder: holder, Log: log})
 }
 
 // ParseTaint parses "key[=value]:Effect".

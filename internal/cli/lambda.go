@@ -198,8 +198,13 @@ func (o *LambdaOptions) opener(g *Globals) func(context.Context) (*lambda.Sessio
 		if err != nil {
 			return nil, err
 		}
+		pol := o.Policy
+		if pol.Drain.Budget, err = o.Drain.Budget(client, "lambda", "", g.Log); err != nil {
+			rep.close(5 * time.Second)
+			return nil, err
+		}
 		sess, err := lambda.OpenSession(ctx, client, lambda.Deps{
-			AWS: awsCfg, Policy: o.Policy, Clock: clock.RealClock{}, Log: g.Log,
+			AWS: awsCfg, Policy: pol, Clock: clock.RealClock{}, Log: g.Log,
 			Observer: rep.reporter(), Reporter: rep.reporter(),
 		})
 		if err != nil {

@@ -57,6 +57,8 @@ type QueueOptions struct {
 	OnRebalance, OnDrainFailure, OnLaunchTimeout string
 	// Actions overrides the action per notice kind ("kind=action").
 	Actions []string
+	// DryRun detects, decides and reports, and writes nothing.
+	DryRun bool
 	// LeaderElect runs under a Lease so one replica of several consumes.
 	LeaderElect bool
 	// Leader configures the election.
@@ -99,9 +101,14 @@ func (o *QueueOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&p.Taint, "going-away-taint", p.Taint, "Add the taint "+queue.TaintGoingAway+"=<notice kind>:NoSchedule on cordon (unless --taint names another).")
 	fs.StringVar(&o.OnRebalance, "on-rebalance", o.OnRebalance, "Rebalance recommendations: taint ("+queue.TaintRebalance+":PreferNoSchedule only), cordon, drain or ignore.")
 	fs.StringArrayVar(&o.Actions, "action", o.Actions, actionFlagUsage)
+	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "Observe mode: decide and report what lifeboat would do (Events, metrics, notifications) and change nothing: "+
+		"no cordon, eviction, handled record, lifecycle heartbeat or completion. Messages are still deleted: give it its own queue.")
 	fs.StringVar(&o.OnDrainFailure, "on-drain-failure", o.OnDrainFailure, "Lifecycle hook result when a drain ends incomplete: continue or abandon.")
 	fs.DurationVar(&p.HookDrainTimeout, "hook-drain-timeout", p.HookDrainTimeout, "Deadline, from detection, of a drain whose notice gives no time (a terminate lifecycle hook).")
 	fs.DurationVar(&p.VoluntaryDrainTimeout, "voluntary-drain-timeout", p.VoluntaryDrainTimeout, "Bound, from detection, of a drain whose notice has no deadline (--on-rebalance=drain); at it the drain gives up rather than delete pods.")
+	fs.DurationVar(&p.MaintenanceLead, "maintenance-lead", p.MaintenanceLead, "Start draining a reboot-type scheduled maintenance this long before it; until then only taint the node at risk "+
+		"(retirements and other terminations drain at once). 0 drains at once.")
+	fs.DurationVar(&p.AtRiskTTL, "at-risk-ttl", p.AtRiskTTL, "Remove a rebalance recommendation's at-risk taint after this long if no interruption followed; 0 keeps it.")
 	fs.DurationVar(&p.NodeWait, "node-wait", p.NodeWait, "How long after a notice with a deadline was issued a Node not found for its instance is looked for again before the message is finished.")
 	fs.DurationVar(&p.HeartbeatInterval, "heartbeat-interval", p.HeartbeatInterval, "Interval of RecordLifecycleActionHeartbeat while a hooked instance waits. Set it well below the hook's HeartbeatTimeout.")
 	fs.DurationVar(&p.LaunchTimeout, "launch-timeout", p.LaunchTimeout, "How long a launch lifecycle hook waits for the instance's Node to be Ready.")
@@ -201,12 +208,15 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 	if err := ix.Start(ctx); err != nil {
 		return err
 	}
+	if o.Policy.Drain.Budget, err = o.Drain.Budget(client, "queue/"+o.Leader.Identity, o.Leader.Namespace, g.Log); err != nil {
+		return err
+	}
 	stats := &queue.Stats{}
 	clk := clock.RealClock{}
 	c := &queue.Consumer{
 		SQS: sqs.NewFromConfig(awsCfg), Config: o.Consumer, Clock: clk, Log: g.Log, Stats: stats,
 		Processor: &queue.Processor{
-			Client: client, Nodes: ix, Drainer: drain.New(client, drain.Config{Log: g.Log, Observer: rep.reporter()}),
+			Client: client, Nodes: ix, Drainer: queueDrainer(drain.New(client, drain.Config{Log: g.Log, Observer: rep.reporter()}), o.DryRun), DryRun: o.DryRun,
 			AutoScaling: autoscaling.NewFromConfig(awsCfg), EC2: ec2.NewFromConfig(awsCfg),
 			Policy: o.Policy, Clock: clk, Log: g.Log, Stats: stats, Reporter: rep.reporter(),
 		},
@@ -219,11 +229,11 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 		g.Log.Info("queue mode stopped", "stats", fmt.Sprintf("%+v", stats.Snapshot()))
 	}()
 	// While leading: consume, and undo queue mode's own cordons of nodes
-	// that came back (queue.Processor.ReleaseReturned).
+	// that came back (queue.Processor.TendMarks).
 	lead := func(lctx context.Context) error {
 		rctx, stop := context.WithCancel(lctx)
 		released := make(chan struct{})
-		go func() { defer close(released); c.Processor.ReleaseReturned(rctx, ix) }()
+		go func() { defer close(released); c.Processor.TendMarks(rctx, ix) }()
 		err := c.Run(lctx)
 		stop()
 		<-released
@@ -249,4 +259,12 @@ func queueActions(onRebalance string, overrides []string) (decide.Table, error) 
 	}
 	t[notice.KindRebalance] = a
 	return t, t.Set(overrides, decide.ModeQueue)
+}
+
+// queueDrainer is the engine, or its dry run (--dry-run).
+func queueDrainer(d *drain.Drainer, dryRun bool) queue.Drainer {
+	if dryRun {
+		return drain.DryRun{Drainer: d}
+	}
+	return d
 }

@@ -158,3 +158,42 @@ func TestEveryModeKindHasADefault(t *testing.T) {
 		}
 	}
 }
+
+// TestMaintenanceLead: a reboot-type maintenance further away than the lead
+// only taints until lead before its time, then drains; a retirement drains
+// at once; a rescheduled event moves the drain.
+func TestMaintenanceLead(t *testing.T) {
+	s := Settings{DeleteNode: true, MaintenanceLead: 15 * time.Minute}
+	hour := nt(notice.KindScheduledReboot, t0.Add(time.Hour))
+	p := Decide(hour, DefaultTable(), s, t0)
+	want := Plan{Action: ActionTaint, Deadline: t0.Add(time.Hour), DrainAt: t0.Add(45 * time.Minute), OnDeadline: DeadlineDeletePods, Finish: FinishNone}
+	if p != want || !p.Deferred() {
+		t.Fatalf("an hour away:\n got  %+v\n want %+v", p, want)
+	}
+	if p := Decide(hour, DefaultTable(), s, t0.Add(45*time.Minute)); p.Action != ActionDrain || p.Deferred() || !p.Deadline.Equal(t0.Add(time.Hour)) {
+		t.Errorf("at the lead: %+v, want the drain", p)
+	}
+	gcp := nt(notice.KindHostMaintenance, t0.Add(time.Hour))
+	if p := Decide(gcp, DefaultTable(), s, t0); !p.Deferred() {
+		t.Errorf("GCP host maintenance an hour away: %+v, want deferred", p)
+	}
+	retire := nt(notice.KindScheduledTermination, t0.Add(7*24*time.Hour), "code", "instance-retirement")
+	if p := Decide(retire, DefaultTable(), s, t0); p.Action != ActionDrainDelete || p.Deferred() {
+		t.Errorf("retirement: %+v, want drain-delete at once", p)
+	}
+	moved := hour
+	moved.Deadline = t0.Add(3 * time.Hour)
+	if p := Decide(moved, DefaultTable(), s, t0.Add(50*time.Minute)); !p.DrainAt.Equal(t0.Add(165 * time.Minute)) {
+		t.Errorf("rescheduled: drain at %s, want %s", p.DrainAt, t0.Add(165*time.Minute))
+	}
+	noLead := s
+	noLead.MaintenanceLead = 0
+	if p := Decide(hour, DefaultTable(), noLead, t0); p.Action != ActionDrain {
+		t.Errorf("no lead: %+v, want the drain at once", p)
+	}
+	cordon := DefaultTable()
+	cordon[notice.KindScheduledReboot] = ActionCordon
+	if p := Decide(hour, cordon, s, t0); p.Action != ActionCordon || p.Deferred() {
+		t.Errorf("--action scheduled-reboot=cordon: %+v, want a cordon now", p)
+	}
+}

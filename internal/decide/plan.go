@@ -77,6 +77,12 @@ type Settings struct {
 	// Hook reports whether the notice carries an Auto Scaling lifecycle
 	// action to complete.
 	Hook bool
+	// MaintenanceLead is how long before a scheduled reboot-type
+	// maintenance (AWS instance-/system-reboot and system-maintenance, Azure
+	// Reboot/Redeploy, GCP host maintenance) its drain starts; until then
+	// the node only carries the at-risk taint (--maintenance-lead). 0 drains
+	// at once.
+	MaintenanceLead time.Duration
 }
 
 // Plan is what lifeboat does about one notice.
@@ -98,11 +104,32 @@ type Plan struct {
 	// HookResult and HookResultOnFailure are the lifecycle action results
 	// when Finish is FinishCompleteHook.
 	HookResult, HookResultOnFailure string
+	// DrainAt, when set, defers the drain of a scheduled maintenance: until
+	// then Action is ActionTaint (at risk) and the notice is not finished;
+	// deciding again at or after DrainAt gives the drain.
+	DrainAt time.Time
 }
 
-// Voluntary reports a plan whose deadline is lifeboat's own bound rather
+// Deferred reports a maintenance plan that only taints until DrainAt.
+func (p Plan) Deferred() bool { return !p.DrainAt.IsZero() }
+
+// OwnDeadline reports a plan whose deadline is lifeboat's own bound rather
 // than the platform's (the machine is not known to go away at a time).
-func (p Plan) Voluntary() bool { return p.OnDeadline == DeadlineGiveUp }
+func (p Plan) OwnDeadline() bool { return p.OnDeadline == DeadlineGiveUp }
+
+// Voluntary reports notice kinds whose drain can wait for a slot of the
+// cluster's drain budget (--max-concurrent-drains): scheduled maintenance,
+// rebalance recommendations, scale-in, a drain by hand. Spot interruptions,
+// preemptions, terminations and host shutdowns cannot afford to wait; they
+// still hold a slot while they run.
+func Voluntary(k notice.Kind) bool {
+	switch k {
+	case notice.KindScheduledReboot, notice.KindScheduledTermination, notice.KindHostMaintenance,
+		notice.KindRebalance, notice.KindASGTermination, notice.KindManual:
+		return true
+	}
+	return false
+}
 
 // Decide returns the plan for notice n. now only matters for MinWindow.
 func Decide(n notice.Notice, t Table, s Settings, now time.Time) Plan {
@@ -112,6 +139,10 @@ func Decide(n notice.Notice, t Table, s Settings, now time.Time) Plan {
 		return Plan{Action: ActionNone, Finish: FinishRelease}
 	case n.Kind == KindASGLaunch:
 		p.Action, p.AwaitReady = ActionNone, true
+	}
+	if at, ok := drainAt(n, s.MaintenanceLead); ok && p.Action.IsDrain() && now.Before(at) {
+		p.Action, p.DrainAt, p.Deadline = ActionTaint, at, n.Deadline
+		return p
 	}
 	if p.Action.IsDrain() {
 		p.DeleteNode = p.Action == ActionDrainDelete && s.DeleteNode
@@ -133,6 +164,20 @@ func Decide(n notice.Notice, t Table, s Settings, now time.Time) Plan {
 		p.Finish = FinishAcknowledge
 	}
 	return p
+}
+
+// drainAt is when the drain of a reboot-type scheduled maintenance starts:
+// lead before its time. Retirements and other terminations drain at once
+// (the hardware may be degraded), and so does maintenance without a time.
+func drainAt(n notice.Notice, lead time.Duration) (time.Time, bool) {
+	if lead <= 0 || n.Deadline.IsZero() {
+		return time.Time{}, false
+	}
+	switch n.Kind {
+	case notice.KindScheduledReboot, notice.KindHostMaintenance:
+		return n.Deadline.Add(-lead), true
+	}
+	return time.Time{}, false
 }
 
 func (s Settings) onDeadline() OnDeadline {

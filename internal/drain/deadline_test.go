@@ -211,3 +211,19 @@ func TestFailedLogsEachKindOnce(t *testing.T) {
 		t.Errorf("%d EvictionFailed events for 5 identical 500s and 2 identical 403s, want 2", len(events))
 	}
 }
+
+func TestBudgetWaitUntil(t *testing.T) {
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	if got := budgetWaitUntil(now, time.Time{}); !got.IsZero() {
+		t.Errorf("no deadline: wait until %s, want no bound", got)
+	}
+	if got := budgetWaitUntil(now, now.Add(10*time.Minute)); !got.Equal(now.Add(5 * time.Minute)) {
+		t.Errorf("10m to the deadline: wait until %s, want 5m", got)
+	}
+	if got := volumeWaitUntil(now, now.Add(time.Minute), 2*time.Second); !got.Equal(now.Add(58 * time.Second)) {
+		t.Errorf("volume wait until %s", got)
+	}
+	if got := volumeWaitUntil(now, time.Time{}, 2*time.Second); !got.Equal(now.Add(5 * time.Minute)) {
+		t.Errorf("volume wait without deadline until %s", got)
+	}
+}

@@ -100,6 +100,18 @@ func (d *Drainer) Drain(ctx context.Context, node string, opts Options) (*Result
 	if opts.DryRun {
 		return res, d.plan(ctx, n, opts, res)
 	}
+	if opts.Budget != nil {
+		slot, err := d.acquireSlot(ctx, n, opts)
+		switch {
+		case err != nil && opts.Voluntary:
+			return res, fmt.Errorf("waiting for a drain budget slot: %w", err)
+		case err != nil:
+			// A drain that cannot wait never fails for the budget's sake.
+			d.log.Warn("cannot take a drain budget slot; draining anyway", "node", node, "err", err)
+		default:
+			defer slot.Release(context.WithoutCancel(ctx))
+		}
+	}
 	err = d.drain(ctx, n, opts, res)
 	res.Duration = d.clock.Since(res.Started)
 	if res.marked && !res.NodeDeleted && !stoppedByCaller(ctx) {

@@ -348,6 +348,9 @@ func revertMark(n *corev1.Node, ch markChange) error {
 		n.Spec.Taints = withoutTaint(n.Spec.Taints, t)
 		m.Taints = withoutTaint(m.Taints, t)
 	}
+	if len(newcomers) == 0 {
+		m.Conditions = slices.DeleteFunc(m.Conditions, func(c string) bool { return slices.Contains(ch.conds, c) })
+	}
 	if ch.pre == nil && len(m.Notices) == 0 {
 		return writeMark(n, nil)
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/lifeboat-dev/lifeboat/internal/budget"
 )
 
 // DeadlinePolicy says what to do with pods still blocked by a PDB once
@@ -84,6 +86,12 @@ type Options struct {
 	// of the volumes they used are gone, bounded by the deadline minus the
 	// safety margin (5 minutes without a deadline).
 	WaitForVolumeDetach bool
+	// Budget, if set, is the cluster's drain budget: the drain holds a slot
+	// while it runs; a Voluntary drain first waits for one.
+	Budget *budget.Budget
+	// Voluntary drains wait for a budget slot (scheduled maintenance,
+	// rebalance, scale-in, a drain by hand); others take one at once.
+	Voluntary bool
 	// Actor names the lifeboat mode acting ("agent", "queue", "lambda"),
 	// recorded in the mark. When set, marking a node on which another mode
 	// already acts on the same cloud event fails with *ClaimedError.

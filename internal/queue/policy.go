@@ -83,6 +83,13 @@ type Policy struct {
 	// NotAfter, when set, is the latest deadline any drain gets (Lambda: the
 	// invocation's deadline minus a margin).
 	NotAfter time.Time
+	// MaintenanceLead is how long before a reboot-type scheduled
+	// maintenance its drain starts; until then the node is only tainted at
+	// risk (--maintenance-lead). 0 drains at once.
+	MaintenanceLead time.Duration
+	// AtRiskTTL is how long queue mode's rebalance taint stays when no
+	// interruption follows (--at-risk-ttl; 0: until released).
+	AtRiskTTL time.Duration
 	// NodeWait is how long after a notice was issued a Node not found for
 	// its instance is looked for again (the informer may lag, or the Node
 	// may be joining) before the event is finished as node-not-found.
@@ -117,6 +124,8 @@ func DefaultPolicy() Policy {
 		HookDrainTimeout:      15 * time.Minute,
 		VoluntaryDrainTimeout: 30 * time.Minute,
 		NodeWait:              time.Minute,
+		MaintenanceLead:       15 * time.Minute,
+		AtRiskTTL:             6 * time.Hour,
 		HeartbeatInterval:     30 * time.Second,
 		LaunchTimeout:         10 * time.Minute,
 		OnLaunchTimeout:       ResultAbandon,
@@ -146,6 +155,9 @@ func (p *Policy) Validate() error {
 	if p.VoluntaryDrainTimeout <= 0 {
 		return fmt.Errorf("--voluntary-drain-timeout must be positive (every drain has a deadline), got %s", p.VoluntaryDrainTimeout)
 	}
+	if p.MaintenanceLead < 0 || p.AtRiskTTL < 0 {
+		return fmt.Errorf("--maintenance-lead and --at-risk-ttl must not be negative, got %s and %s", p.MaintenanceLead, p.AtRiskTTL)
+	}
 	if p.NodeWait < 0 {
 		return fmt.Errorf("--node-wait must not be negative, got %s", p.NodeWait)
 	}
@@ -167,7 +179,7 @@ func (p *Policy) decide(ev *events.Event, now time.Time) decide.Plan {
 	s := decide.Settings{
 		DeleteNode: p.DeleteNode, NoticeTimeout: p.HookDrainTimeout, VoluntaryTimeout: p.VoluntaryDrainTimeout,
 		MinWindow: MinDrainWindow, OnDeadline: decide.OnDeadline(p.Drain.OnDeadline),
-		HookResultOnFailure: p.OnDrainFailure, Hook: ev.Hook != nil,
+		HookResultOnFailure: p.OnDrainFailure, Hook: ev.Hook != nil, MaintenanceLead: p.MaintenanceLead,
 	}
 	plan := decide.Decide(ev.Notice, p.Actions, s, now)
 	if !p.NotAfter.IsZero() && plan.Action.IsDrain() && (plan.Deadline.IsZero() || plan.Deadline.After(p.NotAfter)) {
@@ -185,6 +197,7 @@ func (p *Policy) drainOptions(ev *events.Event, plan decide.Plan, actor string) 
 		o.OnDeadline = drain.OnDeadlineAbort
 	}
 	o.Reason, o.NoticeID, o.NoticeKind, o.Actor = n.Reason, n.ID, string(n.Kind), actor
+	o.Voluntary = decide.Voluntary(n.Kind)
 	o.DeleteNode = plan.DeleteNode
 	o.IgnoreMissing = true
 	if p.Taint && o.Taint == nil {

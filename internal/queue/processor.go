@@ -66,6 +66,10 @@ type Processor struct {
 	// Reporter hears every notice acted on and how it was finished (drain
 	// steps reach it through the Drainer's observer); nil reports nothing.
 	Reporter report.Reporter
+	// DryRun is observe mode (--dry-run): Drainer is a drain.DryRun, and
+	// nothing is recorded on Nodes and no lifecycle hook is heartbeated or
+	// completed (the handler in charge does that).
+	DryRun bool
 	// Actor names the mode in lifeboat's mark ("queue" or "lambda"), so the
 	// agent and this mode act once on an event both see; "" means "queue".
 	Actor string
@@ -162,7 +166,7 @@ func (p *Processor) Prepare(ctx context.Context, ev events.Event, attempt int) (
 		return t.finishEarly(ctx, OutcomeIgnored, ResultContinue)
 	}
 	p.reporter().NoticeReceived(n)
-	if ev.Hook != nil {
+	if ev.Hook != nil && !p.DryRun {
 		t.stop = p.hooks().keepAlive(ctx, ev.Hook, p.Policy.HeartbeatInterval, t.node)
 	}
 	if decide.Rank(plan.Action) >= decide.Rank(decide.ActionCordon) {
@@ -245,7 +249,7 @@ func marksLeft(m *drain.Mark) []drain.MarkNotice {
 
 // finishEarly completes the hook (if any) and marks the task done.
 func (t *Task) finishEarly(ctx context.Context, o Outcome, result string) (*Task, error) {
-	if t.ev.Hook != nil {
+	if t.ev.Hook != nil && !t.p.DryRun {
 		if err := t.p.hooks().complete(ctx, t.ev.Hook, result); err != nil {
 			return nil, err
 		}
@@ -287,7 +291,8 @@ func (t *Task) Run(ctx context.Context) (Outcome, error) {
 	if err != nil {
 		return "", err
 	}
-	if t.node != "" && o != OutcomeNotFound {
+	if t.node != "" && o != OutcomeNotFound && !t.plan.Deferred() {
+		// A deferred maintenance is recorded once its drain ran (TendMarks).
 		if err := t.record(ctx, result); err != nil {
 			return "", err
 		}
@@ -295,7 +300,7 @@ func (t *Task) Run(ctx context.Context) (Outcome, error) {
 	if o != OutcomeNotFound && o != OutcomeAlreadyHandled {
 		t.p.reporter().Finished(t.ev.Notice, report.Finish{Kind: report.FinishDone, Node: t.node})
 	}
-	if t.ev.Hook != nil {
+	if t.ev.Hook != nil && !t.p.DryRun {
 		t.stop()
 		if err := t.p.hooks().complete(ctx, t.ev.Hook, result); err != nil {
 			return "", err
@@ -311,6 +316,10 @@ func (t *Task) Run(ctx context.Context) (Outcome, error) {
 // marker first when that is the hook's result (so a redelivery that finds
 // the notice handled completes the hook the same way).
 func (t *Task) record(ctx context.Context, result string) error {
+	if t.p.DryRun {
+		t.log.Info("dry run: the notice is not recorded as handled")
+		return nil
+	}
 	ids := []string{t.ev.Notice.ID}
 	if t.ev.Hook != nil && result == ResultAbandon {
 		ids = []string{t.ev.Notice.ID + abandonSuffix, t.ev.Notice.ID}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,11 +54,11 @@ func released(e *env, name string) func() (bool, error) {
 func TestQueueUndoesItsOwnCordon(t *testing.T) {
 	e := newEnv(t, nil)
 	ns := e.c.Namespace(t)
-	r := e.replica(t, nil)
+	r := e.replica(t, nil, func(c *Consumer) { c.Processor.Policy.MaintenanceLead = 0 })
 	r.start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	go r.consumer.Processor.ReleaseReturned(ctx, r.index)
+	go r.consumer.Processor.TendMarks(ctx, r.index)
 	now := time.Now()
 
 	t.Run("health event closed", func(t *testing.T) {
@@ -228,5 +229,93 @@ func TestReturned(t *testing.T) {
 		if !slices.Equal(got, c.want) {
 			t.Errorf("%s: Returned = %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// TestQueueMaintenanceLead: a Health reboot further off than
+// --maintenance-lead only taints the node at risk (MaintenancePlanned), and
+// queue mode drains it once the lead is reached; a rebalance taint expires
+// after --at-risk-ttl.
+func TestQueueMaintenanceLead(t *testing.T) {
+	e := newEnv(t, nil)
+	ns := e.c.Namespace(t)
+	r := e.replica(t, nil, func(c *Consumer) {
+		c.Processor.Policy.MaintenanceLead = time.Hour - 4*time.Second
+		c.Processor.Policy.AtRiskTTL = 3 * time.Second
+	})
+	r.start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go r.consumer.Processor.TendMarks(ctx, r.index)
+
+	node, id := e.node(t)
+	p := e.pod(t, ns, node.Name)
+	e.waitDeleted(t, e.send(t, events.HealthScheduledChange("m-"+id, "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", time.Now().Add(time.Hour), id)), 60*time.Second)
+	n := e.getNode(t, node.Name)
+	if n.Spec.Unschedulable || !hasTaint(n, TaintRebalance) {
+		t.Fatalf("before the lead: unschedulable=%v taints=%v, want the at-risk taint only", n.Spec.Unschedulable, n.Spec.Taints)
+	}
+	planned := false
+	for _, c := range n.Status.Conditions {
+		planned = planned || (c.Type == drain.ConditionMaintenancePlanned && c.Status == corev1.ConditionTrue)
+	}
+	if !planned {
+		t.Errorf("no MaintenancePlanned condition: %+v", n.Status.Conditions)
+	}
+	e.c.Eventually(t, 60*time.Second, podGone(e, ns, p.Name))
+	e.c.Eventually(t, 10*time.Second, cordoned(e, node.Name))
+
+	other, oid := e.node(t)
+	e.waitDeleted(t, e.send(t, events.Rebalance("r-"+oid, oid, time.Now())), 60*time.Second)
+	e.c.Eventually(t, 30*time.Second, func() (bool, error) {
+		n := e.getNode(t, other.Name)
+		_, marked, _ := drain.ReadMark(n)
+		return !hasTaint(n, TaintRebalance) && !marked, nil
+	})
+}
+
+// TestQueueDryRun: observe mode reports what it would do and changes
+// nothing: no cordon, no eviction, no record on the Node, the lifecycle
+// hook neither heartbeated nor completed; the message is consumed.
+func TestQueueDryRun(t *testing.T) {
+	e := newEnv(t, nil)
+	ns := e.c.Namespace(t)
+	var steps []drain.Event
+	var mu sync.Mutex
+	obs := drain.ObserverFunc(func(ev drain.Event) { mu.Lock(); steps = append(steps, ev); mu.Unlock() })
+	r := e.replica(t, nil, func(c *Consumer) {
+		c.Processor.DryRun = true
+		c.Processor.Drainer = drain.DryRun{Drainer: drain.New(e.c.Client, drain.Config{Log: testLog(t), Observer: obs})}
+	})
+	r.start(t)
+	node, id := e.node(t)
+	p := e.pod(t, ns, node.Name)
+	h := events.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: events.TransitionTerminating}
+	h.Token = e.fake.AutoScaling.Start(awsfake.LifecycleAction{Group: h.Group, Hook: h.Name, InstanceID: id})
+	e.waitDeleted(t, e.send(t, events.LifecycleAction("dry-"+id, h, time.Now())), 60*time.Second)
+	mu.Lock()
+	var would []string
+	for _, s := range steps {
+		if s.Type == drain.EventWouldDrain || s.Type == drain.EventWouldMark {
+			would = append(would, s.Message)
+		}
+		if s.Type == drain.EventPodEvicted || s.Type == drain.EventCordoned {
+			t.Errorf("dry run step %s", s.Type)
+		}
+	}
+	mu.Unlock()
+	if len(would) < 2 {
+		t.Fatalf("reported %v, want the cordon and the drain it would make", would)
+	}
+	t.Logf("reported: %v", would)
+	n := e.getNode(t, node.Name)
+	if n.Spec.Unschedulable || n.Annotations[drain.AnnotationCordon] != "" || len(handled.IDs(n)) != 0 {
+		t.Errorf("dry run changed the node: unschedulable=%v annotations=%v", n.Spec.Unschedulable, n.Annotations)
+	}
+	if _, err := e.c.Client.CoreV1().Pods(ns).Get(context.Background(), p.Name, metav1.GetOptions{}); err != nil {
+		t.Errorf("dry run removed the pod: %v", err)
+	}
+	if act, _ := e.fake.AutoScaling.Action(h.Token); !act.Active() || act.Heartbeats != 0 {
+		t.Errorf("lifecycle action %+v: a dry run must neither heartbeat nor complete it", act)
 	}
 }

@@ -3,6 +3,19 @@
 - --log-format={{ .Values.logging.format }}
 - --log-level={{ .Values.logging.level }}
 - --metrics-address=:{{ .Values.metrics.port }}
+{{- include "lifeboat.budgetArgs" . }}
+{{- end }}
+
+{{/* The cluster-wide drain budget, shared by agent and queue. */}}
+{{- define "lifeboat.budgetArgs" -}}
+{{- $b := .Values.drainBudget -}}
+{{- if gt (int $b.maxConcurrentDrains) 0 }}
+- --max-concurrent-drains={{ $b.maxConcurrentDrains }}
+- --lease-namespace={{ .Release.Namespace }}
+{{- with $b.groupLabel }}
+- --drain-group-label={{ . }}
+{{- end }}
+{{- end }}
 {{- end }}
 
 {{/* Arguments of `lifeboat agent` (after the sub-command). */}}
@@ -58,6 +71,9 @@
 - --managed-tag={{ . }}
 {{- end }}
 - --delete-node={{ $q.deleteNode }}
+{{- range $q.actions }}
+- --action={{ . }}
+{{- end }}
 {{- include "lifeboat.notifications.args" . }}
 {{- include "lifeboat.flagArgs" $q.flags }}
 {{- with $q.extraArgs }}

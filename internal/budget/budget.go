@@ -1,0 +1,320 @@
+// Package budget is lifeboat's cluster-wide drain budget: at most Max nodes
+// (per value of a node label, or in the whole cluster) drain at once for
+// voluntary reasons. Each running drain holds a coordination.k8s.io Lease in
+// lifeboat's namespace, renewed while it runs and deleted after; a Lease
+// whose holder died expires after its duration, so no slot outlives its
+// holder by more than that. Voluntary work (scheduled maintenance, rebalance
+// drains, scale-in, `lifeboat drain --max-concurrent-drains`) waits for a
+// free slot; involuntary work (spot, preemption, host shutdown) never waits
+// but holds a Lease too, so voluntary work backs off while it runs.
+package budget
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/utils/clock"
+)
+
+// Labels on the budget's Leases.
+const (
+	// LabelGroup carries a hash of the drain group ("cluster" without a
+	// group label).
+	LabelGroup = "lifeboat.dev/drain-group"
+	// LabelNode names the node whose drain holds the Lease.
+	LabelNode = "lifeboat.dev/node"
+)
+
+// DefaultLeaseDuration is how long a Lease outlives a holder that stopped
+// renewing it.
+const DefaultLeaseDuration = 30 * time.Second
+
+// Config configures a Budget.
+type Config struct {
+	// Client writes the Leases.
+	Client kubernetes.Interface
+	// Namespace holds the Leases (--lease-namespace).
+	Namespace string
+	// Max is how many nodes may drain at once (--max-concurrent-drains); 0
+	// means no budget.
+	Max int
+	// GroupLabel, if set, gives each value of this node label its own
+	// budget (--drain-group-label).
+	GroupLabel string
+	// Holder identifies this process in the Leases (e.g. "queue/pod-1").
+	Holder string
+	// LeaseDuration is the Lease's duration; 0 means DefaultLeaseDuration.
+	LeaseDuration time.Duration
+	// Clock tells time; nil means the real clock.
+	Clock clock.WithTicker
+	// Log receives what the budget does.
+	Log *slog.Logger
+}
+
+// Budget hands out drain slots.
+type Budget struct{ cfg Config }
+
+// New returns a budget; nil when cfg.Max is 0 (no budget).
+func New(cfg Config) (*Budget, error) {
+	if cfg.Max <= 0 {
+		return nil, nil
+	}
+	if cfg.Client == nil || cfg.Namespace == "" {
+		return nil, errors.New("--max-concurrent-drains needs a lease namespace (--lease-namespace)")
+	}
+	if cfg.LeaseDuration <= 0 {
+		cfg.LeaseDuration = DefaultLeaseDuration
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Budget{cfg: cfg}, nil
+}
+
+// Group is the budget group a node belongs to: its GroupLabel value, or
+// "cluster".
+func (b *Budget) Group(n *corev1.Node) string {
+	if b.cfg.GroupLabel == "" || n == nil {
+		return "cluster"
+	}
+	if v := n.Labels[b.cfg.GroupLabel]; v != "" {
+		return b.cfg.GroupLabel + "=" + v
+	}
+	return b.cfg.GroupLabel + " unset"
+}
+
+// Waiting describes a voluntary drain waiting for a slot.
+type Waiting struct {
+	// Group is the budget group.
+	Group string
+	// Holders are the nodes whose drains hold the group's slots.
+	Holders []string
+	// Max is the group's budget.
+	Max int
+}
+
+// Slot is a held drain slot; Release gives it back.
+type Slot struct {
+	b      *Budget
+	lease  string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// Acquire takes a slot for draining node n. Involuntary work takes one at
+// once whatever the count; voluntary work waits until fewer than Max drains
+// of its group hold one, calling waiting (if not nil) each time it finds the
+// budget full, until ctx ends. The slot is renewed until Release.
+func (b *Budget) Acquire(ctx context.Context, n *corev1.Node, voluntary bool, waiting func(Waiting)) (*Slot, error) {
+	group := b.Group(n)
+	name := leaseName(group, n.Name)
+	for attempt := 0; ; attempt++ {
+		holders, err := b.holders(ctx, group, name)
+		if err != nil {
+			return nil, err
+		}
+		if !voluntary || len(holders) < b.cfg.Max {
+			if err := b.write(ctx, name, group, n.Name); err != nil {
+				return nil, err
+			}
+			if !voluntary {
+				return b.keep(ctx, name, group, n.Name), nil
+			}
+			// Another drain may have taken a slot at the same time: the
+			// oldest Max Leases win, the others step back and wait.
+			if ok, err := b.won(ctx, group, name); err != nil || ok {
+				if err != nil {
+					_ = b.delete(context.WithoutCancel(ctx), name)
+					return nil, err
+				}
+				return b.keep(ctx, name, group, n.Name), nil
+			}
+			_ = b.delete(ctx, name)
+			holders, _ = b.holders(ctx, group, name)
+		}
+		if waiting != nil {
+			waiting(Waiting{Group: group, Holders: holders, Max: b.cfg.Max})
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-b.cfg.Clock.After(b.pollInterval()):
+		}
+	}
+}
+
+func (b *Budget) pollInterval() time.Duration {
+	return max(b.cfg.LeaseDuration/10, 200*time.Millisecond)
+}
+
+// holders lists the nodes whose live Leases (not expired) hold a slot in
+// group, other than the Lease named self. Expired Leases are deleted.
+func (b *Budget) holders(ctx context.Context, group, self string) ([]string, error) {
+	leases, err := b.live(ctx, group)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range leases {
+		if l.Name != self {
+			out = append(out, l.Labels[LabelNode])
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// live returns the group's unexpired Leases, oldest first; it deletes the
+// expired ones (a holder that died).
+func (b *Budget) live(ctx context.Context, group string) ([]coordinationv1.Lease, error) {
+	l, err := b.cfg.Client.CoordinationV1().Leases(b.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelGroup + "=" + groupHash(group)})
+	if err != nil {
+		return nil, fmt.Errorf("listing drain budget leases: %w", err)
+	}
+	now := b.cfg.Clock.Now()
+	var out []coordinationv1.Lease
+	for _, lease := range l.Items {
+		if expired(&lease, now) {
+			b.cfg.Log.Info("drain budget lease expired (its holder stopped renewing): freeing the slot", "lease", lease.Name, "node", lease.Labels[LabelNode])
+			_ = b.delete(ctx, lease.Name)
+			continue
+		}
+		out = append(out, lease)
+	}
+	slices.SortFunc(out, func(a, c coordinationv1.Lease) int {
+		if d := a.CreationTimestamp.Compare(c.CreationTimestamp.Time); d != 0 {
+			return d
+		}
+		return strings.Compare(a.Name, c.Name)
+	})
+	return out, nil
+}
+
+// won reports whether the Lease name is among the Max oldest of its group.
+func (b *Budget) won(ctx context.Context, group, name string) (bool, error) {
+	leases, err := b.live(ctx, group)
+	if err != nil {
+		return false, err
+	}
+	i := slices.IndexFunc(leases, func(l coordinationv1.Lease) bool { return l.Name == name })
+	return i >= 0 && i < b.cfg.Max, nil
+}
+
+// expired reports whether a Lease was not renewed within its duration.
+func expired(l *coordinationv1.Lease, now time.Time) bool {
+	if l.Spec.RenewTime == nil || l.Spec.LeaseDurationSeconds == nil {
+		return true
+	}
+	return now.After(l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second))
+}
+
+// write creates or renews the Lease.
+func (b *Budget) write(ctx context.Context, name, group, node string) error {
+	now := metav1.NewMicroTime(b.cfg.Clock.Now())
+	secs := int32(b.cfg.LeaseDuration / time.Second)
+	holder := b.cfg.Holder
+	leases := b.cfg.Client.CoordinationV1().Leases(b.cfg.Namespace)
+	cur, err := leases.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = leases.Create(ctx, &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: b.cfg.Namespace, Labels: map[string]string{LabelGroup: groupHash(group), LabelNode: node}},
+			Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now},
+		}, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			return b.write(ctx, name, group, node)
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	cur.Spec.HolderIdentity, cur.Spec.LeaseDurationSeconds, cur.Spec.RenewTime = &holder, &secs, &now
+	_, err = leases.Update(ctx, cur, metav1.UpdateOptions{})
+	return err
+}
+
+func (b *Budget) delete(ctx context.Context, name string) error {
+	err := b.cfg.Client.CoordinationV1().Leases(b.cfg.Namespace).Delete(ctx, name, metav1.DeleteOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// keep renews the Lease every third of its duration until Release.
+func (b *Budget) keep(ctx context.Context, name, group, node string) *Slot {
+	kctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s := &Slot{b: b, lease: name, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		t := b.cfg.Clock.NewTicker(b.cfg.LeaseDuration / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-kctx.Done():
+				return
+			case <-t.C():
+				if err := b.write(kctx, name, group, node); err != nil && kctx.Err() == nil {
+					b.cfg.Log.Warn("cannot renew the drain budget lease", "lease", name, "err", err)
+				}
+			}
+		}
+	}()
+	return s
+}
+
+// Release stops renewing the slot's Lease and deletes it.
+func (s *Slot) Release(ctx context.Context) {
+	if s == nil {
+		return
+	}
+	s.cancel()
+	<-s.done
+	if err := s.b.delete(ctx, s.lease); err != nil {
+		s.b.cfg.Log.Warn("cannot delete the drain budget lease; it expires", "lease", s.lease, "err", err)
+	}
+}
+
+// leaseName is the Lease of node's drain in group: one per node, so a
+// restarted holder finds (and renews) its own.
+func leaseName(group, node string) string {
+	return "lifeboat-drain-" + groupHash(group)[:10] + "-" + truncate(node, 63-len("lifeboat-drain-")-11)
+}
+
+func groupHash(group string) string {
+	h := sha256.Sum256([]byte(group))
+	return hex.EncodeToString(h[:])[:32]
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.TrimRight(s[:n], "-.")
+}
+
+// Abandon stops renewing the slot's Lease without deleting it, as a holder
+// that dies does: the slot frees itself once the Lease expires. (Tests use
+// it to play a dead holder.)
+func (s *Slot) Abandon() {
+	if s == nil {
+		return
+	}
+	s.cancel()
+	<-s.done
+}
