@@ -51,6 +51,7 @@ func (o *ReportingOptions) Validate() error {
 type reporters struct {
 	metrics  *metrics.Metrics
 	drainObs *metrics.DrainObserver
+	budget   *metrics.BudgetObserver
 	server   *metrics.Server
 	notifier *notify.Observer
 	events   *events.Recorder
@@ -63,7 +64,7 @@ type reporters struct {
 // reporting instance (the node for the agent).
 func (o *ReportingOptions) start(ctx context.Context, log *slog.Logger, cfg *rest.Config, host string) (*reporters, error) {
 	m := metrics.New(version.Version)
-	r := &reporters{metrics: m, drainObs: metrics.NewDrainObserver(m, nil), log: log}
+	r := &reporters{metrics: m, drainObs: metrics.NewDrainObserver(m, nil), budget: metrics.NewBudgetObserver(m), log: log}
 	if cfg != nil {
 		ec := rest.CopyConfig(cfg)
 		ec.QPS, ec.Burst = 10, 25
@@ -94,7 +95,7 @@ func (o *ReportingOptions) start(ctx context.Context, log *slog.Logger, cfg *res
 
 // observer is the drain observer feeding metrics and notifications.
 func (r *reporters) observer(extra ...drain.Observer) drain.Observer {
-	obs := drain.Observers{r.drainObs, r.notifier}
+	obs := drain.Observers{r.drainObs, r.budget, r.notifier}
 	if r.events != nil {
 		obs = append(obs, r.events)
 	}

@@ -27,11 +27,6 @@ type AtRisk struct {
 	// Refreshes counts assessments by trigger: timer or change
 	// (lifeboat_plan_refreshes_total).
 	Refreshes *prometheus.CounterVec
-	// DrainBudgetWaiting is reserved for the cluster-wide drain budget
-	// (issue 13, not implemented yet): drains waiting for a budget slot.
-	// Exported as 0 so that the chart's budget-starving alert and the
-	// dashboard already have a series (lifeboat_drain_budget_waiting).
-	DrainBudgetWaiting prometheus.Gauge
 }
 
 // Refresh triggers of lifeboat_plan_refreshes_total.
@@ -63,13 +58,9 @@ func NewAtRisk(m *Metrics) *AtRisk {
 			Namespace: Namespace, Name: "plan_refreshes_total",
 			Help: "At-risk assessments by trigger (timer, change).",
 		}, []string{"trigger"}),
-		DrainBudgetWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "drain_budget_waiting",
-			Help: "Reserved for the cluster-wide drain budget (not implemented yet; always 0): drains waiting for a budget slot.",
-		}),
 	}
 	if m != nil {
-		m.Registry.MustRegister(a.Pods, a.NodeFits, a.NodeExpectedDrain, a.LastRefresh, a.Refreshes, a.DrainBudgetWaiting)
+		m.Registry.MustRegister(a.Pods, a.NodeFits, a.NodeExpectedDrain, a.LastRefresh, a.Refreshes)
 	}
 	for _, t := range []string{RefreshTimer, RefreshChange} {
 		a.Refreshes.WithLabelValues(t)
