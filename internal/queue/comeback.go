@@ -54,6 +54,8 @@ func Returned(n *corev1.Node) []drain.MarkNotice {
 // (Returned: a Health reboot, a spot stop or hibernation, an EC2 stop), so
 // the node is schedulable again as the agent does on its own node at start;
 // it removes a rebalance taint no interruption followed within AtRiskTTL;
+// it taints a node whose instance is gone out of service once it is
+// NotReady (and Returned removes that taint when it is back);
 // and it starts the drain of a deferred maintenance once its lead is
 // reached (the at-risk taint's entry records the maintenance's time, so
 // this survives restarts and leader changes).
@@ -71,6 +73,9 @@ func (p *Processor) TendMarks(ctx context.Context, nodes MarkedNodes) {
 			}
 			for _, e := range p.expiredAtRisk(n, now) {
 				p.releaseExpired(ctx, n.Name, e)
+			}
+			for _, e := range outOfServiceDue(n) {
+				p.taintOutOfService(ctx, n.Name, e)
 			}
 			for _, ev := range p.dueMaintenance(n, now) {
 				mu.Lock()

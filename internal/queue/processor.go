@@ -357,6 +357,9 @@ func (t *Task) drain(ctx context.Context) (Outcome, string, error) {
 	case err == nil:
 		t.log.Info("node drained", "evicted", res.Evicted, "deleted", res.Deleted, "fallbacks", res.Fallbacks,
 			"nodeDeleted", res.NodeDeleted, "took", res.Duration)
+		if !res.NodeDeleted && instanceGone(t.ev.Notice) {
+			t.watchOutOfService(ctx)
+		}
 		return OutcomeDrained, ResultContinue, nil
 	case errors.As(err, &incomplete), errors.As(err, &consent):
 		t.log.Warn("drain failed", "error", err, "lifecycleResult", t.plan.HookResultOnFailure)

@@ -319,3 +319,62 @@ func TestQueueDryRun(t *testing.T) {
 		t.Errorf("lifecycle action %+v: a dry run must neither heartbeat nor complete it", act)
 	}
 }
+
+// TestOutOfServiceTaint (KEP-2268): when EC2 says the instance is stopped and
+// its Node is kept, queue mode taints the node out of service once it is
+// NotReady, so its pods and volumes fail over, and removes the taint when the
+// node is back. The node is not kwok-managed: the test drives its Ready
+// condition as a kubelet would.
+func TestOutOfServiceTaint(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.replica(t, nil)
+	r.start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go r.consumer.Processor.TendMarks(ctx, r.index)
+
+	id := newInstanceID()
+	name := testbed.UniqueName("oos")
+	if _, err := e.c.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       corev1.NodeSpec{ProviderID: "aws:///us-east-1a/" + id},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.c.Client.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	setReady := func(status corev1.ConditionStatus, boot string) {
+		t.Helper()
+		testbed.Eventually(t, 10*time.Second, func() (bool, error) {
+			n, err := e.c.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			n.Status.NodeInfo.BootID = boot
+			n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: status, Reason: "Test", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+			_, err = e.c.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+			return err == nil, nil
+		})
+	}
+	outOfService := func() (bool, error) {
+		n, err := e.c.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		return err == nil && hasTaint(n, TaintOutOfService.Key), err
+	}
+	setReady(corev1.ConditionTrue, "boot-1")
+	e.c.Eventually(t, 10*time.Second, func() (bool, error) { _, ok := r.index.ByInstanceID(id); return ok, nil })
+
+	e.waitDeleted(t, e.send(t, events.StateChange("stop-"+id, id, "stopped", time.Now())), 60*time.Second)
+	if ok, _ := outOfService(); ok {
+		t.Fatal("tainted out of service while the node was still Ready")
+	}
+	setReady(corev1.ConditionFalse, "boot-1")
+	e.c.Eventually(t, 30*time.Second, outOfService)
+	if m, _, _ := drain.ReadMark(e.getNode(t, name)); m == nil || len(m.Taints) == 0 {
+		t.Fatalf("the out-of-service taint is not recorded as lifeboat's: %+v", m)
+	}
+	setReady(corev1.ConditionTrue, "boot-2")
+	e.c.Eventually(t, 30*time.Second, func() (bool, error) {
+		ok, err := outOfService()
+		return !ok && err == nil, err
+	})
+	e.c.Eventually(t, 30*time.Second, released(e, name))
+}
