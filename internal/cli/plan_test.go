@@ -73,10 +73,11 @@ func seedRiskyCluster(t *testing.T) (ns, selector string, shapes []seededShape) 
 		{"stays", []atrisk.Reason{atrisk.EvictNever}},
 		{"lonely", []atrisk.Reason{atrisk.SingleReplica}},
 	}
-	// graceful: three replicas, 10 s grace, a budget of one that its quick
-	// replacements refill in time.
-	deploy("graceful", 3)
-	pdb("graceful", 1)
+	// graceful: three replicas, 5 s grace, a budget of two; the third pod
+	// waits for a quick replacement, long before its fallback point
+	// (30 s - 2 s margin - 1 s - 5 s = 22 s), even on a loaded machine.
+	deploy("graceful", 3, grace(5))
+	pdb("graceful", 2)
 	deploy("guarded", 2)
 	pdb("guarded", 0)
 	deploy("slowstop", 2, grace(60))
