@@ -52,7 +52,8 @@ FUZZ_TARGETS := \
 	./internal/notice/azure:FuzzDocument \
 	./internal/notice/azure:FuzzTrackerSequence \
 	./internal/notice/gcp:FuzzWatcherValues \
-	./internal/queue/events:FuzzParse \
+	./internal/queue/message:FuzzParse \
+	./internal/queue:FuzzDeadLetterTarget \
 	./internal/drain:FuzzReadMark \
 	./internal/atrisk:FuzzAssessPod \
 	./internal/handled:FuzzIDs \

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-
-	"slices"
-	"strings"
 
 	"github.com/lifeboat-dev/lifeboat/internal/budget"
 )

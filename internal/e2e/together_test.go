@@ -26,7 +26,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	awsnotice "github.com/lifeboat-dev/lifeboat/internal/notice/aws"
 	"github.com/lifeboat-dev/lifeboat/internal/queue"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/nodeindex"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
@@ -176,7 +176,7 @@ func TestAgentAndQueueActOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := fake.SQS.Send(url, string(events.SpotInterruption("evb-1", instance, sp.NoticeTime.Add(time.Second))))
+	msg, err := fake.SQS.Send(url, string(message.SpotInterruption("evb-1", instance, sp.NoticeTime.Add(time.Second))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/nodeindex"
 	"github.com/lifeboat-dev/lifeboat/internal/report"
 )
@@ -126,7 +126,7 @@ func (p *Processor) expiredAtRisk(n *corev1.Node, now time.Time) []drain.MarkNot
 
 // dueMaintenance lists, as events, queue mode's taint-only entries on n of a
 // deferred maintenance whose lead is reached.
-func (p *Processor) dueMaintenance(n *corev1.Node, now time.Time) []events.Event {
+func (p *Processor) dueMaintenance(n *corev1.Node, now time.Time) []message.Event {
 	mark, has, err := drain.ReadMark(n)
 	if err != nil || !has {
 		return nil
@@ -135,7 +135,7 @@ func (p *Processor) dueMaintenance(n *corev1.Node, now time.Time) []events.Event
 	if !ok {
 		return nil
 	}
-	var out []events.Event
+	var out []message.Event
 	for _, e := range mark.Notices {
 		k := notice.Kind(e.Kind)
 		if !ownEntry(e) || e.Cordon || e.Deadline.IsZero() || (k != notice.KindScheduledReboot && k != notice.KindHostMaintenance) {
@@ -144,7 +144,7 @@ func (p *Processor) dueMaintenance(n *corev1.Node, now time.Time) []events.Event
 		if now.Before(e.Deadline.Add(-p.Policy.MaintenanceLead)) {
 			continue
 		}
-		out = append(out, events.Event{Notice: notice.Notice{
+		out = append(out, message.Event{Notice: notice.Notice{
 			ID: e.ID, Kind: k, InstanceID: instance, Node: n.Name, Deadline: e.Deadline, Reason: e.Reason,
 			Detected: now, Source: "sqs",
 		}})

@@ -20,7 +20,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/awsfake"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/handled"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
@@ -64,7 +64,7 @@ func TestQueueUndoesItsOwnCordon(t *testing.T) {
 	t.Run("health event closed", func(t *testing.T) {
 		node, id := e.node(t)
 		e.pod(t, ns, node.Name)
-		open := events.HealthScheduledChange("h-"+id, "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", now.Add(time.Hour), id)
+		open := message.HealthScheduledChange("h-"+id, "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", now.Add(time.Hour), id)
 		e.waitDeleted(t, e.send(t, open), 60*time.Second)
 		e.c.Eventually(t, 10*time.Second, cordoned(e, node.Name))
 		closed := bytes.Replace(open, []byte(`"statusCode":"upcoming"`), []byte(`"statusCode":"closed"`), 1)
@@ -78,7 +78,7 @@ func TestQueueUndoesItsOwnCordon(t *testing.T) {
 	t.Run("node back after an EC2 stop", func(t *testing.T) {
 		node, id := e.node(t, func(n *corev1.Node) { n.Status.NodeInfo.BootID = "boot-before-stop" })
 		e.pod(t, ns, node.Name)
-		e.waitDeleted(t, e.send(t, events.StateChange("s-"+id, id, "stopping", time.Now())), 60*time.Second)
+		e.waitDeleted(t, e.send(t, message.StateChange("s-"+id, id, "stopping", time.Now())), 60*time.Second)
 		e.c.Eventually(t, 10*time.Second, cordoned(e, node.Name))
 		if _, err := e.c.Client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{}); err != nil {
 			t.Fatalf("a stop deleted the Node: %v", err)
@@ -95,7 +95,7 @@ func TestQueueUndoesItsOwnCordon(t *testing.T) {
 
 	t.Run("an administrator's cordon stays", func(t *testing.T) {
 		node, id := e.node(t, func(n *corev1.Node) { n.Spec.Unschedulable = true })
-		open := events.HealthScheduledChange("a-"+id, "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", now.Add(time.Hour), id)
+		open := message.HealthScheduledChange("a-"+id, "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", now.Add(time.Hour), id)
 		e.waitDeleted(t, e.send(t, open), 60*time.Second)
 		closed := bytes.Replace(open, []byte(`"statusCode":"upcoming"`), []byte(`"statusCode":"closed"`), 1)
 		e.waitDeleted(t, e.send(t, closed), 60*time.Second)
@@ -134,7 +134,7 @@ func TestNodeNotFoundYetIsLookedForAgain(t *testing.T) {
 	r := e.replica(t, nil)
 	r.start(t)
 	id := newInstanceID()
-	msg := e.send(t, events.SpotInterruption("late-"+id, id, time.Now()))
+	msg := e.send(t, message.SpotInterruption("late-"+id, id, time.Now()))
 	time.Sleep(2 * time.Second)
 	if st, _ := e.fake.SQS.State(msg); st.Deleted {
 		t.Fatal("the message was deleted although the notice's node may still appear")
@@ -180,9 +180,9 @@ func TestRedeliveredHookKeepsTheDrainsResult(t *testing.T) {
 	if _, err := e.c.Client.PolicyV1().PodDisruptionBudgets(ns).Create(context.Background(), testbed.PDB(ns, "stuck", "stuck", 0), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	h := events.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: events.TransitionTerminating}
+	h := message.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: message.TransitionTerminating}
 	h.Token = e.fake.AutoScaling.Start(awsfake.LifecycleAction{Group: h.Group, Hook: h.Name, InstanceID: id})
-	e.waitDeleted(t, e.send(t, events.LifecycleAction("abandon-"+id, h, time.Now())), 90*time.Second)
+	e.waitDeleted(t, e.send(t, message.LifecycleAction("abandon-"+id, h, time.Now())), 90*time.Second)
 	act, _ := e.fake.AutoScaling.Action(h.Token)
 	if act.Result != ResultAbandon || act.TimedOut {
 		t.Fatalf("lifecycle action = %+v, want ABANDON from the redelivery", act)
@@ -250,7 +250,7 @@ func TestQueueMaintenanceLead(t *testing.T) {
 
 	node, id := e.node(t)
 	p := e.pod(t, ns, node.Name)
-	e.waitDeleted(t, e.send(t, events.HealthScheduledChange("m-"+id, "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", time.Now().Add(time.Hour), id)), 60*time.Second)
+	e.waitDeleted(t, e.send(t, message.HealthScheduledChange("m-"+id, "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", time.Now().Add(time.Hour), id)), 60*time.Second)
 	n := e.getNode(t, node.Name)
 	if n.Spec.Unschedulable || !hasTaint(n, TaintRebalance) {
 		t.Fatalf("before the lead: unschedulable=%v taints=%v, want the at-risk taint only", n.Spec.Unschedulable, n.Spec.Taints)
@@ -266,7 +266,7 @@ func TestQueueMaintenanceLead(t *testing.T) {
 	e.c.Eventually(t, 10*time.Second, cordoned(e, node.Name))
 
 	other, oid := e.node(t)
-	e.waitDeleted(t, e.send(t, events.Rebalance("r-"+oid, oid, time.Now())), 60*time.Second)
+	e.waitDeleted(t, e.send(t, message.Rebalance("r-"+oid, oid, time.Now())), 60*time.Second)
 	e.c.Eventually(t, 30*time.Second, func() (bool, error) {
 		n := e.getNode(t, other.Name)
 		_, marked, _ := drain.ReadMark(n)
@@ -290,9 +290,9 @@ func TestQueueDryRun(t *testing.T) {
 	r.start(t)
 	node, id := e.node(t)
 	p := e.pod(t, ns, node.Name)
-	h := events.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: events.TransitionTerminating}
+	h := message.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: message.TransitionTerminating}
 	h.Token = e.fake.AutoScaling.Start(awsfake.LifecycleAction{Group: h.Group, Hook: h.Name, InstanceID: id})
-	e.waitDeleted(t, e.send(t, events.LifecycleAction("dry-"+id, h, time.Now())), 60*time.Second)
+	e.waitDeleted(t, e.send(t, message.LifecycleAction("dry-"+id, h, time.Now())), 60*time.Second)
 	mu.Lock()
 	var would []string
 	for _, s := range steps {
@@ -362,7 +362,7 @@ func TestOutOfServiceTaint(t *testing.T) {
 	setReady(corev1.ConditionTrue, "boot-1")
 	e.c.Eventually(t, 10*time.Second, func() (bool, error) { _, ok := r.index.ByInstanceID(id); return ok, nil })
 
-	e.waitDeleted(t, e.send(t, events.StateChange("stop-"+id, id, "stopped", time.Now())), 60*time.Second)
+	e.waitDeleted(t, e.send(t, message.StateChange("stop-"+id, id, "stopped", time.Now())), 60*time.Second)
 	if ok, _ := outOfService(); ok {
 		t.Fatal("tainted out of service while the node was still Ready")
 	}

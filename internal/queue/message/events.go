@@ -1,11 +1,12 @@
-// Package events turns the messages AWS delivers to lifeboat's queue and
-// Lambda modes into notices (facts only; internal/decide decides): EventBridge envelopes (EC2 spot interruption
-// warnings, rebalance recommendations, instance state changes, AWS Health
-// scheduled changes, Auto Scaling lifecycle actions), direct Auto Scaling
-// lifecycle notifications (including TEST_NOTIFICATION) and either of them
-// wrapped in an SNS notification. Each notice comes with the action it calls
-// carries and, for lifecycle actions, the hook to heartbeat and complete.
-package events
+// Package message parses the messages AWS delivers to lifeboat's queue and
+// Lambda modes into notices — facts only; internal/decide decides what to
+// do: EventBridge envelopes (EC2 spot interruption warnings, rebalance
+// recommendations, instance state changes, AWS Health scheduled changes,
+// Auto Scaling lifecycle actions), direct Auto Scaling lifecycle
+// notifications (including TEST_NOTIFICATION) and either of them wrapped in
+// an SNS notification. Lifecycle actions come with the hook to heartbeat and
+// complete.
+package message
 
 import (
 	"fmt"
