@@ -72,6 +72,7 @@ FUZZ_TARGETS := \
 	./internal/queue/message:FuzzParse \
 	./internal/queue:FuzzDeadLetterTarget \
 	./internal/drain:FuzzReadMark \
+	./internal/atrisk:FuzzAssessPod \
 	./internal/handled:FuzzIDs \
 	./internal/notice:FuzzSameEvent
 FUZZTIME         ?= 30s

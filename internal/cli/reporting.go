@@ -79,7 +79,7 @@ func (o *ReportingOptions) start(ctx context.Context, log *slog.Logger, cfg *res
 		return nil, err
 	}
 	r.notifier = n
-	r.fanout = report.Fanout{metrics.NewReporter(m), n}
+	r.fanout = report.Fanout{metrics.NewReporter(m), metrics.NewBudgetObserver(m), n}
 	if r.events != nil {
 		r.fanout = append(r.fanout, r.events)
 	}

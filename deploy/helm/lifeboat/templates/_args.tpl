@@ -80,3 +80,19 @@
 {{ toYaml . }}
 {{- end }}
 {{- end }}
+
+{{/* Arguments of `lifeboat plan --serve` (after the sub-command). */}}
+{{- define "lifeboat.plan.args" -}}
+{{- $p := .Values.plan -}}
+- --serve
+{{ include "lifeboat.globalArgs" . }}
+- --notice={{ join "," $p.notices }}
+- --refresh={{ $p.refresh }}
+{{- with $p.selector }}
+- --selector={{ . }}
+{{- end }}
+{{- include "lifeboat.flagArgs" $p.flags }}
+{{- with $p.extraArgs }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}

@@ -242,3 +242,11 @@ it reuses), shared by the agent and the queue consumer:
   resources: [volumeattachments]
   verbs: [list]
 {{- end }}
+
+{{- define "lifeboat.plan.serviceAccountName" -}}
+{{- if .Values.plan.serviceAccount.create }}
+{{- default (printf "%s-plan" (include "lifeboat.fullname" .)) .Values.plan.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.plan.serviceAccount.name }}
+{{- end }}
+{{- end }}
