@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
+
 	"k8s.io/utils/clock"
 )
 
@@ -82,7 +84,7 @@ func (l *Loop) Run(ctx context.Context) {
 func (l *Loop) assess(t Trigger) {
 	c, err := l.Source.Snapshot()
 	if err != nil {
-		l.Log.Warn("reading the informer caches", "err", err)
+		l.Log.Warn("reading the informer caches", logging.KeyError, err)
 		return
 	}
 	l.Publish(AssessAll(c, l.nodes(c), l.Notices, l.Options, l.Clock.Now()), t)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
+
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
@@ -266,7 +268,7 @@ func (o *PlanOptions) serve(ctx context.Context, g *Globals, src *atrisk.Source,
 		Selected: func(c *atrisk.Cluster) []string {
 			nodes, err := o.selectNodes(c)
 			if err != nil {
-				g.Log.Warn("assessing", "err", err)
+				g.Log.Warn("assessing", logging.KeyError, err)
 				return []string{}
 			}
 			return nodes
