@@ -48,6 +48,9 @@ type LambdaOptions struct {
 	OnRebalance, OnDrainFailure string
 	// Actions overrides the action per notice kind ("kind=action").
 	Actions []string
+	// DetachFromASG detaches spot-interrupted instances from their Auto
+	// Scaling groups without decrementing the desired capacity.
+	DetachFromASG bool
 	// Notify configures notifications (Kubernetes Events are always written).
 	Notify notify.Options
 	// Margin is kept free before the invocation's deadline.
@@ -84,6 +87,8 @@ func (o *LambdaOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&p.Taint, "going-away-taint", p.Taint, "Add the taint "+queue.TaintGoingAway+"=<notice kind>:NoSchedule on cordon (unless --taint names another).")
 	fs.StringVar(&o.OnRebalance, "on-rebalance", o.OnRebalance, "Rebalance recommendations: taint, cordon, drain or ignore.")
 	fs.StringArrayVar(&o.Actions, "action", o.Actions, actionFlagUsage)
+	fs.BoolVar(&o.DetachFromASG, "detach-from-asg", o.DetachFromASG, "On a spot interruption, detach the instance from its Auto Scaling group without decrementing the desired capacity "+
+		"(autoscaling:DescribeAutoScalingInstances, autoscaling:DetachInstances).")
 	fs.StringVar(&o.OnDrainFailure, "on-drain-failure", o.OnDrainFailure, "Lifecycle hook result when a drain ends incomplete: continue or abandon.")
 	fs.DurationVar(&p.HeartbeatInterval, "heartbeat-interval", p.HeartbeatInterval, "Interval of lifecycle heartbeats while draining; set it well below the hook's HeartbeatTimeout.")
 	fs.BoolVar(&p.PrivateDNSFallback, "private-dns-fallback", p.PrivateDNSFallback, "Find the Node by the instance's private DNS name when no Node has its providerID.")
@@ -206,7 +211,8 @@ func (o *LambdaOptions) opener(g *Globals) func(context.Context) (*lambda.Sessio
 			return nil, err
 		}
 		sess, err := lambda.OpenSession(ctx, client, lambda.Deps{
-			AWS: awsCfg, Policy: pol, Clock: clock.RealClock{}, Log: g.Log,
+			DetachFromASG: o.DetachFromASG,
+			AWS:           awsCfg, Policy: pol, Clock: clock.RealClock{}, Log: g.Log,
 			Observer: rep.reporter(), Reporter: rep.reporter(),
 		})
 		if err != nil {

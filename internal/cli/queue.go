@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
@@ -16,14 +17,20 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/uuid"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/lifeboat-dev/lifeboat/internal/asgdetach"
 	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/kube"
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/metrics"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
+	"github.com/lifeboat-dev/lifeboat/internal/notice/nodecondition"
 	"github.com/lifeboat-dev/lifeboat/internal/queue"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/nodeindex"
 )
 
@@ -63,6 +70,11 @@ type QueueOptions struct {
 	Actions []string
 	// DryRun detects, decides and reports, and writes nothing.
 	DryRun bool
+	// OnCondition are --on-condition rules (TYPE[=STATUS]=ACTION) for every Node.
+	OnCondition []string
+	// DetachFromASG detaches spot-interrupted instances from their Auto
+	// Scaling groups without decrementing the desired capacity.
+	DetachFromASG bool
 	// LeaderElect runs under a Lease so one replica of several consumes.
 	LeaderElect bool
 	// Leader configures the election.
@@ -133,6 +145,9 @@ func (o *QueueOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.BoolVar(&p.Taint, "going-away-taint", p.Taint, "Add the taint "+queue.TaintGoingAway+"=<notice kind>:NoSchedule on cordon (unless --taint names another).")
 	fs.StringVar(&o.OnRebalance, "on-rebalance", o.OnRebalance, "Rebalance recommendations: taint ("+queue.TaintRebalance+":PreferNoSchedule only), cordon, drain or ignore.")
 	fs.StringArrayVar(&o.Actions, "action", o.Actions, actionFlagUsage)
+	addOnConditionFlag(fs, &o.OnCondition)
+	fs.BoolVar(&o.DetachFromASG, "detach-from-asg", o.DetachFromASG, "On a spot interruption, detach the instance from its Auto Scaling group without decrementing the desired capacity, "+
+		"so the group launches the replacement at once (autoscaling:DescribeAutoScalingInstances, autoscaling:DetachInstances).")
 	fs.BoolVar(&o.DryRun, "dry-run", o.DryRun, "Observe mode: decide and report what lifeboat would do (Events, metrics, notifications) and change nothing: "+
 		"no cordon, eviction, handled record, lifecycle heartbeat or completion. Messages are still deleted: give it its own queue.")
 	fs.StringVar(&o.OnDrainFailure, "on-drain-failure", o.OnDrainFailure, "Lifecycle hook result when a drain ends incomplete: continue or abandon.")
@@ -172,6 +187,9 @@ func (o *QueueOptions) Validate() error {
 	}
 	if o.Drain.PodSelector != "" {
 		return errors.New("--pod-selector is not supported by queue mode: a node that goes away must be emptied")
+	}
+	if err := validateOnCondition(o.OnCondition); err != nil {
+		return err
 	}
 	pol := o.Policy
 	pol.Drain = o.Drain.Options()
@@ -260,6 +278,7 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 			Client: client, Nodes: ix, Drainer: queueDrainer(drain.New(client, drain.Config{Log: g.Log, Observer: rep.reporter()}), o.DryRun), DryRun: o.DryRun,
 			AutoScaling: autoscaling.NewFromConfig(awsCfg), EC2: ec2.NewFromConfig(awsCfg),
 			Policy: o.Policy, Clock: clk, Log: g.Log, Stats: stats, Reporter: rep.reporter(),
+			Detacher: detacher(o.DetachFromASG, awsCfg),
 		},
 	}
 	rep.setReady(true)
@@ -268,11 +287,14 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 	// that came back (queue.Processor.TendMarks).
 	lead := func(lctx context.Context) error {
 		rctx, stop := context.WithCancel(lctx)
-		released := make(chan struct{})
-		go func() { defer close(released); c.Processor.TendMarks(rctx, ix) }()
+		var helpers sync.WaitGroup
+		helpers.Go(func() { c.Processor.TendMarks(rctx, ix) })
+		if len(o.OnCondition) > 0 {
+			helpers.Go(func() { watchConditions(rctx, client, o.OnCondition, c.Processor, g) })
+		}
 		err := c.Run(lctx)
 		stop()
-		<-released
+		helpers.Wait()
 		return err
 	}
 	if !o.LeaderElect {
@@ -299,4 +321,49 @@ func queueDrainer(d *drain.Drainer, dryRun bool) queue.Drainer {
 		return drain.DryRun{Drainer: d}
 	}
 	return d
+}
+
+// detacher is the Auto Scaling client for --detach-from-asg, nil without it.
+func detacher(on bool, cfg aws.Config) asgdetach.API {
+	if !on {
+		return nil
+	}
+	return autoscaling.NewFromConfig(cfg)
+}
+
+// watchConditions runs the node-condition source over every Node
+// (--on-condition) while queue mode leads, and acts on each notice through
+// the processor like a message's; a withdrawn notice releases the cordon.
+func watchConditions(ctx context.Context, client kubernetes.Interface, specs []string, p *queue.Processor, g *Globals) {
+	rules, err := nodecondition.ParseRules(specs, validAction)
+	if err != nil {
+		g.Log.Error("--on-condition", logging.KeyError, err)
+		return
+	}
+	src, err := nodecondition.New(nodecondition.Config{Client: client, Rules: rules, Log: g.Log})
+	if err != nil {
+		g.Log.Error("--on-condition", logging.KeyError, err)
+		return
+	}
+	notices := make(chan notice.Notice, 16)
+	var work sync.WaitGroup
+	defer work.Wait()
+	go func() {
+		if err := src.Run(ctx, notices); err != nil && ctx.Err() == nil {
+			g.Log.Error("node-condition source stopped", logging.KeyError, err)
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case n := <-notices:
+			n.Source = nodecondition.Name
+			work.Go(func() {
+				if _, err := p.Process(ctx, message.Event{Notice: n}, 1); err != nil && ctx.Err() == nil {
+					g.Log.Warn("acting on a node condition failed", logging.KeyNotice, n.ID, logging.KeyNode, n.Node, logging.KeyError, err)
+				}
+			})
+		}
+	}
 }

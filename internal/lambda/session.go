@@ -20,6 +20,9 @@ import (
 type Deps struct {
 	// AWS configures the Auto Scaling and EC2 clients.
 	AWS aws.Config
+	// DetachFromASG detaches a spot-interrupted instance from its Auto
+	// Scaling group beside the drain (--detach-from-asg).
+	DetachFromASG bool
 	// Policy decides the actions; the handler caps every drain at the
 	// invocation's deadline (Policy.NotAfter).
 	Policy queue.Policy
@@ -57,10 +60,14 @@ func OpenSession(ctx context.Context, client kubernetes.Interface, d Deps) (*Ses
 	if stats == nil {
 		stats = &queue.Stats{}
 	}
+	asg := autoscaling.NewFromConfig(d.AWS)
 	p := &queue.Processor{
 		Client: client, Nodes: ix, Drainer: dr,
-		AutoScaling: autoscaling.NewFromConfig(d.AWS), EC2: ec2.NewFromConfig(d.AWS),
+		AutoScaling: asg, EC2: ec2.NewFromConfig(d.AWS),
 		Policy: d.Policy, Clock: d.Clock, Log: d.Log, Stats: stats, Reporter: d.Reporter, Actor: queue.ActorLambda,
+	}
+	if d.DetachFromASG {
+		p.Detacher = asg
 	}
 	return &Session{Processor: p, Close: func() { cancel(); ix.Shutdown() }}, nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"time"
 
 	"github.com/lifeboat-dev/lifeboat/internal/handled"
 
@@ -16,9 +18,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
+	"github.com/lifeboat-dev/lifeboat/internal/asgdetach"
 	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
+	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/report"
 )
@@ -66,6 +70,10 @@ type Processor struct {
 	// Reporter hears every notice acted on and how it was finished (drain
 	// steps reach it through the Drainer's observer); nil reports nothing.
 	Reporter report.Reporter
+	// Detacher, if set, detaches a spot-interrupted instance from its Auto
+	// Scaling group without decrementing the desired capacity, so the group
+	// launches the replacement at once (--detach-from-asg).
+	Detacher asgdetach.API
 	// DryRun is observe mode (--dry-run): Drainer is a drain.DryRun, and
 	// nothing is recorded on Nodes and no lifecycle hook is heartbeated or
 	// completed (the handler in charge does that).
@@ -140,6 +148,10 @@ func (p *Processor) Prepare(ctx context.Context, ev message.Event, attempt int) 
 		return t.finishEarly(ctx, OutcomeNotManaged, ResultContinue)
 	}
 	node := p.find(n.InstanceID, inst)
+	if node == nil && n.Node != "" {
+		// A notice about a Node (a node condition) names it.
+		node, _ = p.Nodes.ByDNSName(n.Node)
+	}
 	if node != nil {
 		t.node = node.Name
 		t.log = t.log.With(logging.KeyNode, node.Name)
@@ -166,6 +178,7 @@ func (p *Processor) Prepare(ctx context.Context, ev message.Event, attempt int) 
 		return t.finishEarly(ctx, OutcomeIgnored, ResultContinue)
 	}
 	p.reporter().NoticeReceived(n)
+	p.detachFromASG(n)
 	if ev.Hook != nil && !p.DryRun {
 		t.stop = p.hooks().keepAlive(ctx, ev.Hook, p.Policy.HeartbeatInterval, t.node)
 	}
@@ -176,6 +189,27 @@ func (p *Processor) Prepare(ctx context.Context, ev message.Event, attempt int) 
 		}
 	}
 	return t, nil
+}
+
+// detachFromASG starts, in the background, the detach of a spot-interrupted
+// instance from its Auto Scaling group (Detacher); a failure is logged and
+// never touches the drain. Detaching twice is harmless.
+func (p *Processor) detachFromASG(n notice.Notice) {
+	if p.Detacher == nil || p.DryRun || n.Kind != notice.KindSpotInterruption || n.Canceled || !strings.HasPrefix(n.InstanceID, "i-") {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		res, err := asgdetach.Detach(ctx, p.Detacher, n.InstanceID, "")
+		if err != nil {
+			p.Log.Warn("cannot detach the interrupted instance from its Auto Scaling group", logging.KeyNotice, n.ID, "instance", n.InstanceID, logging.KeyError, err)
+			return
+		}
+		if res.Detached {
+			p.Log.Info("interrupted instance detached from its Auto Scaling group: the replacement launches now", logging.KeyNotice, n.ID, "instance", n.InstanceID, "group", res.Group)
+		}
+	}()
 }
 
 // NodePendingError is a transient failure: no Node has the instance yet,
@@ -429,7 +463,7 @@ func (p *Processor) find(instanceID string, inst *ec2types.Instance) *corev1.Nod
 // describe fetches the instance when the policy needs EC2 data.
 func (p *Processor) describe(ctx context.Context, id string) (*ec2types.Instance, error) {
 	needs := p.Policy.ManagedTag != "" || (p.Policy.PrivateDNSFallback && !p.hasNode(id))
-	if !needs || p.EC2 == nil {
+	if !needs || p.EC2 == nil || !strings.HasPrefix(id, "i-") {
 		return nil, nil
 	}
 	out, err := p.EC2.DescribeInstances(ctx, &ec2.DescribeInstancesInput{InstanceIds: []string{id}})

@@ -20,6 +20,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/awsfake"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/handled"
+	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
@@ -377,4 +378,52 @@ func TestOutOfServiceTaint(t *testing.T) {
 		return !ok && err == nil, err
 	})
 	e.c.Eventually(t, 30*time.Second, released(e, name))
+}
+
+// TestNodeConditionNotice: a node-condition notice (--on-condition in queue
+// mode) names its Node rather than an EC2 instance; the processor finds it
+// by name, drains it per the rule's action, and a withdrawn condition
+// releases the cordon.
+func TestNodeConditionNotice(t *testing.T) {
+	e := newEnv(t, nil)
+	ns := e.c.Namespace(t)
+	r := e.replica(t, nil)
+	node, _ := e.node(t)
+	p := e.pod(t, ns, node.Name)
+	ctx := context.Background()
+	n := notice.Notice{
+		ID: "node-condition/" + node.Name + "/VMEventScheduled/True/x", Source: "node-condition", Kind: notice.KindNodeCondition,
+		Node: node.Name, InstanceID: "azure:///subscriptions/s/vm-1", Detected: time.Now(), Deadline: time.Now().Add(time.Minute),
+		Attributes: map[string]string{"action": "drain"},
+	}
+	o, err := r.consumer.Processor.Process(ctx, message.Event{Notice: n}, 1)
+	if err != nil || o != OutcomeDrained {
+		t.Fatalf("Process = %s, %v; want drained", o, err)
+	}
+	e.c.Eventually(t, 30*time.Second, podGone(e, ns, p.Name))
+	e.c.Eventually(t, 10*time.Second, cordoned(e, node.Name))
+	n.Canceled = true
+	if o, err := r.consumer.Processor.Process(ctx, message.Event{Notice: n}, 1); err != nil || o != OutcomeReleased {
+		t.Fatalf("withdrawn: %s, %v; want released", o, err)
+	}
+	e.c.Eventually(t, 10*time.Second, released(e, node.Name))
+}
+
+// TestDetachFromASG: with --detach-from-asg, queue mode detaches a
+// spot-interrupted instance from its Auto Scaling group (the desired
+// capacity kept, so a replacement launches) while it drains the node.
+func TestDetachFromASG(t *testing.T) {
+	e := newEnv(t, nil)
+	ns := e.c.Namespace(t)
+	r := e.replica(t, nil, func(c *Consumer) { c.Processor.Detacher = autoscaling.NewFromConfig(e.aws) })
+	r.start(t)
+	node, id := e.node(t)
+	p := e.pod(t, ns, node.Name)
+	e.fake.AutoScaling.AddGroup(awsfake.Group{Name: "spot-nodes", Desired: 2, Instances: []string{id, "i-other"}})
+	e.waitDeleted(t, e.send(t, message.SpotInterruption("spot-"+id, id, time.Now())), 60*time.Second)
+	e.c.Eventually(t, 30*time.Second, podGone(e, ns, p.Name))
+	testbed.Eventually(t, 30*time.Second, func() (bool, error) {
+		g, _ := e.fake.AutoScaling.Group("spot-nodes")
+		return len(g.Detached) == 1 && g.Detached[0] == id && g.Desired == 2 && g.Replacements == 1, nil
+	})
 }
