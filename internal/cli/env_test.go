@@ -66,6 +66,9 @@ func envValue(f *pflag.Flag) string {
 		if f.Name == "action" {
 			return "freeze=none"
 		}
+		if f.Value.Type() == "durationSlice" {
+			return "30s,2m"
+		}
 		return "a=b"
 	}
 	return f.DefValue
