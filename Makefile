@@ -64,7 +64,13 @@ FUZZ_TARGETS := \
 	./internal/notice/azure:FuzzDocument \
 	./internal/notice/azure:FuzzTrackerSequence \
 	./internal/notice/gcp:FuzzWatcherValues \
-	./internal/queue/events:FuzzParse \
+	./internal/notice/gcp:FuzzUpcomingMaintenance \
+	./internal/notice/alibaba:FuzzTerminationTime \
+	./internal/notice/tencent:FuzzTerminationTime \
+	./internal/notice/digitalocean:FuzzMaintenanceEvent \
+	./internal/notice/nodecondition:FuzzConditionMessage \
+	./internal/queue/message:FuzzParse \
+	./internal/queue:FuzzDeadLetterTarget \
 	./internal/drain:FuzzReadMark \
 	./internal/handled:FuzzIDs \
 	./internal/notice:FuzzSameEvent
@@ -88,9 +94,11 @@ $(GOLANGCI):
 bench: controlplane
 	LIFEBOAT_CONTROLPLANE_DIR=$(CONTROLPLANE) $(GO) test ./internal/drain -run '^$$' -bench 'DrainVersusKubectl|Drain110Pods' -benchtime 2x -timeout 60m
 
-# The agent binary against the AWS emulator: start-up, detection, 100-pod drain, peak RSS.
+# The agent binary against the AWS emulator: start-up, detection, 100-pod drain, peak RSS;
+# then the detection latency of the polling sources (Alibaba, Tencent) at their default interval.
 bench-agent: controlplane
 	LIFEBOAT_CONTROLPLANE_DIR=$(CONTROLPLANE) $(GO) test ./internal/cli -run '^$$' -bench AgentSpot100Pods -benchtime 3x -timeout 30m
+	$(GO) test ./internal/notice/alibaba ./internal/notice/tencent -run '^$$' -bench Detection -benchtime 8x -timeout 5m
 
 # Queue mode: 1000 kwok nodes, 200 interruption messages at once.
 bench-queue: controlplane

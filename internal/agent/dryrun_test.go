@@ -18,15 +18,15 @@ import (
 
 type stepLog struct {
 	mu    sync.Mutex
-	steps []drain.Event
+	steps []drain.Step
 }
 
-func (s *stepLog) Observe(e drain.Event) { s.mu.Lock(); s.steps = append(s.steps, e); s.mu.Unlock() }
+func (s *stepLog) Observe(e drain.Step) { s.mu.Lock(); s.steps = append(s.steps, e); s.mu.Unlock() }
 
-func (s *stepLog) of(t drain.EventType) []drain.Event {
+func (s *stepLog) of(t drain.StepType) []drain.Step {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []drain.Event
+	var out []drain.Step
 	for _, e := range s.steps {
 		if e.Type == t {
 			out = append(out, e)
@@ -58,8 +58,8 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if _, err := f.emu.ScheduleSpot(0, "terminate", 0); err != nil {
 		t.Fatal(err)
 	}
-	f.c.Eventually(t, 30*time.Second, func() (bool, error) { return len(steps.of(drain.EventWouldDrain)) > 0, nil })
-	t.Logf("reported: %s", steps.of(drain.EventWouldDrain)[0].Message)
+	f.c.Eventually(t, 30*time.Second, func() (bool, error) { return len(steps.of(drain.StepWouldDrain)) > 0, nil })
+	t.Logf("reported: %s", steps.of(drain.StepWouldDrain)[0].Message)
 	time.Sleep(time.Second)
 	n, err := f.getNode()
 	if err != nil {
@@ -76,7 +76,7 @@ func TestDryRunChangesNothing(t *testing.T) {
 	if ready, err := f.c.ReadyPods(f.ctx, f.ns, "app=web"); err != nil || ready != 2 {
 		t.Errorf("%d ready pods (%v), want both", ready, err)
 	}
-	if evicted := steps.of(drain.EventPodEvicted); len(evicted) != 0 {
+	if evicted := steps.of(drain.StepPodEvicted); len(evicted) != 0 {
 		t.Errorf("dry run evicted %d pods", len(evicted))
 	}
 }

@@ -56,6 +56,7 @@ type AutoScaling struct {
 
 	mu      sync.Mutex
 	actions map[string]*LifecycleAction // by token
+	groups  map[string]*Group           // by name (autoscaling_groups.go)
 }
 
 func newAutoScaling(clk clock.Clock) *AutoScaling {
@@ -128,10 +129,14 @@ func (a *AutoScaling) find(form func(string) string) (*LifecycleAction, error) {
 	return nil, &queryError{"ValidationError", "No active Lifecycle Action found with instance ID " + instance}
 }
 
-// ServeHTTP answers CompleteLifecycleAction and RecordLifecycleActionHeartbeat.
+// ServeHTTP answers CompleteLifecycleAction, RecordLifecycleActionHeartbeat,
+// DetachInstances and DescribeAutoScalingInstances.
 func (a *AutoScaling) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := r.ParseForm(); err != nil {
 		writeQueryError(w, asgNS, &queryError{"MalformedInput", err.Error()})
+		return
+	}
+	if a.serveGroups(w, r) {
 		return
 	}
 	action := r.Form.Get("Action")

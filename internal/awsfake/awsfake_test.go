@@ -150,6 +150,48 @@ func TestSQSDeadLetterRedrive(t *testing.T) {
 	}
 }
 
+// TestSQSRedrivePolicyAttribute reads a queue's RedrivePolicy through the
+// SDK as queue mode does: normalised JSON (the count as a number) when a
+// dead-letter queue is set, left out when none is, and an unknown attribute
+// name refused with InvalidAttributeName.
+func TestSQSRedrivePolicyAttribute(t *testing.T) {
+	fake, cfg := start(t)
+	c := sqs.NewFromConfig(cfg)
+	ctx := context.Background()
+	withDLQ, err := fake.SQS.CreateQueue("main", map[string]string{
+		"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:dlq","maxReceiveCount":"3"}`,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := fake.SQS.CreateQueue("plain", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(url string, names ...sqstypes.QueueAttributeName) (map[string]string, error) {
+		out, err := c.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+			QueueUrl:       aws.String(url),
+			AttributeNames: names,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return out.Attributes, nil
+	}
+	got, err := read(withDLQ, sqstypes.QueueAttributeNameRedrivePolicy)
+	if want := `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:dlq","maxReceiveCount":3}`; err != nil || len(got) != 1 || got["RedrivePolicy"] != want {
+		t.Errorf("RedrivePolicy = %v, %v; want only %s", got, err, want)
+	}
+	if got, err := read(plain, sqstypes.QueueAttributeNameRedrivePolicy); err != nil || len(got) != 0 {
+		t.Errorf("attributes of a queue without a policy = %v, %v; want none", got, err)
+	}
+	_, err = read(plain, "DeadLetterQueue")
+	var apiErr smithy.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode() != "InvalidAttributeName" {
+		t.Errorf("unknown attribute: %v, want InvalidAttributeName", err)
+	}
+}
+
 // TestAutoScalingLifecycle checks heartbeats, completion, the heartbeat
 // timeout and the errors Auto Scaling returns for finished actions.
 func TestAutoScalingLifecycle(t *testing.T) {

@@ -74,7 +74,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := r.ParseForm(); err == nil {
 		switch r.PostForm.Get("Action") {
-		case "CompleteLifecycleAction", "RecordLifecycleActionHeartbeat":
+		case "CompleteLifecycleAction", "RecordLifecycleActionHeartbeat", "DetachInstances", "DescribeAutoScalingInstances":
 			s.AutoScaling.ServeHTTP(w, r)
 			return
 		case "DescribeInstances":

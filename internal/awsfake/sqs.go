@@ -124,6 +124,12 @@ func (q *sqsQueue) setAttr(k, v string) error {
 			return &sqsError{"InvalidAttributeValue", "Invalid value for maxReceiveCount."}
 		}
 		q.dlq, q.maxRecv = rp.Target[strings.LastIndex(rp.Target, ":")+1:], n
+		// SQS hands the policy back normalised, the count as a number.
+		norm, _ := json.Marshal(struct {
+			Target string `json:"deadLetterTargetArn"`
+			Max    int    `json:"maxReceiveCount"`
+		}{rp.Target, n})
+		v = string(norm)
 	}
 	q.attrs[k] = v
 	return nil
@@ -252,6 +258,7 @@ var queryCodes = map[string]string{
 	"ReceiptHandleIsInvalid": "ReceiptHandleIsInvalid",
 	"InvalidParameterValue":  "InvalidParameterValue",
 	"InvalidAttributeValue":  "InvalidAttributeValue",
+	"InvalidAttributeName":   "InvalidAttributeName",
 	"UnsupportedOperation":   "AWS.SimpleQueueService.UnsupportedOperation",
 	"InternalError":          "InternalError",
 }
@@ -423,13 +430,26 @@ func (s *SQS) getAttributes(in *sqsRequest) (any, error) {
 	}
 	out := map[string]string{}
 	for _, n := range in.AttributeNames {
-		if n == "All" {
-			out = all
-			break
+		switch {
+		case n == "All":
+			return map[string]any{"Attributes": all}, nil
+		case !knownQueueAttrs[n]:
+			return nil, &sqsError{"InvalidAttributeName", "Unknown Attribute " + n + "."}
 		}
-		if v, ok := all[n]; ok {
+		if v, ok := all[n]; ok { // an attribute never set (RedrivePolicy) is left out
 			out[n] = v
 		}
 	}
 	return map[string]any{"Attributes": out}, nil
+}
+
+// knownQueueAttrs are the queue attribute names SQS accepts in
+// GetQueueAttributes (QueueAttributeName).
+var knownQueueAttrs = map[string]bool{
+	"Policy": true, "VisibilityTimeout": true, "MaximumMessageSize": true, "MessageRetentionPeriod": true,
+	"ApproximateNumberOfMessages": true, "ApproximateNumberOfMessagesNotVisible": true, "CreatedTimestamp": true,
+	"LastModifiedTimestamp": true, "QueueArn": true, "ApproximateNumberOfMessagesDelayed": true,
+	"DelaySeconds": true, "ReceiveMessageWaitTimeSeconds": true, "RedrivePolicy": true, "FifoQueue": true,
+	"ContentBasedDeduplication": true, "KmsMasterKeyId": true, "KmsDataKeyReusePeriodSeconds": true,
+	"DeduplicationScope": true, "FifoThroughputLimit": true, "RedriveAllowPolicy": true, "SqsManagedSseEnabled": true,
 }

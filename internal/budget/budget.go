@@ -1,9 +1,9 @@
 // Package budget is lifeboat's cluster-wide drain budget: at most Max nodes
 // (per value of a node label, or in the whole cluster) drain at once for
 // voluntary reasons. Each running drain holds a coordination.k8s.io Lease in
-// lifeboat's namespace, renewed while it runs and deleted after; a Lease
-// whose holder died expires after its duration, so no slot outlives its
-// holder by more than that. Voluntary work (scheduled maintenance, rebalance
+// lifeboat's namespace — slot 0 to Max-1 of its group, created atomically —
+// renewed while it runs and deleted after; a Lease whose holder died expires
+// after its duration, so no slot outlives its holder by more than that. Voluntary work (scheduled maintenance, rebalance
 // drains, scale-in, `lifeboat drain --max-concurrent-drains`) waits for a
 // free slot; involuntary work (spot, preemption, host shutdown) never waits
 // but holds a Lease too, so voluntary work backs off while it runs.
@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -26,6 +27,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
+
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
 // Labels on the budget's Leases.
@@ -35,6 +38,9 @@ const (
 	LabelGroup = "lifeboat.dev/drain-group"
 	// LabelNode names the node whose drain holds the Lease.
 	LabelNode = "lifeboat.dev/node"
+	// LabelSlot numbers a slot Lease (0 to Max-1); overflow Leases of
+	// involuntary drains beyond Max have none.
+	LabelSlot = "lifeboat.dev/slot"
 )
 
 // DefaultLeaseDuration is how long a Lease outlives a holder that stopped
@@ -120,33 +126,56 @@ type Slot struct {
 // once whatever the count; voluntary work waits until fewer than Max drains
 // of its group hold one, calling waiting (if not nil) each time it finds the
 // budget full, until ctx ends. The slot is renewed until Release.
+//
+// Slots are Leases with fixed names (slot 0 to Max-1 of the group): creating
+// one is atomic, so two voluntary drains never hold one slot. Involuntary
+// work takes a free slot if there is one, else an overflow Lease named after
+// its node; voluntary work counts overflow Leases against Max.
 func (b *Budget) Acquire(ctx context.Context, n *corev1.Node, voluntary bool, waiting func(Waiting)) (*Slot, error) {
 	group := b.Group(n)
-	name := leaseName(group, n.Name)
-	for attempt := 0; ; attempt++ {
-		holders, err := b.holders(ctx, group, name)
+	for {
+		leases, err := b.live(ctx, group)
 		if err != nil {
 			return nil, err
 		}
-		if !voluntary || len(holders) < b.cfg.Max {
-			if err := b.write(ctx, name, group, n.Name); err != nil {
+		held := map[string]bool{}
+		overflow := 0
+		var holders []string
+		for _, l := range leases {
+			if l.Labels[LabelNode] == n.Name {
+				// A restarted holder finds its own slot again.
+				return b.keep(ctx, l.Name), nil
+			}
+			held[l.Name] = true
+			holders = append(holders, l.Labels[LabelNode])
+			if l.Labels[LabelSlot] == "" {
+				overflow++
+			}
+		}
+		free := b.cfg.Max
+		if voluntary {
+			free = b.cfg.Max - overflow
+		}
+		for i := range free {
+			name := slotName(group, i)
+			if held[name] {
+				continue
+			}
+			switch err := b.create(ctx, name, group, n.Name, fmt.Sprint(i)); {
+			case err == nil:
+				return b.keep(ctx, name), nil
+			case !apierrors.IsAlreadyExists(err):
 				return nil, err
 			}
-			if !voluntary {
-				return b.keep(ctx, name, group, n.Name), nil
-			}
-			// Another drain may have taken a slot at the same time: the
-			// oldest Max Leases win, the others step back and wait.
-			if ok, err := b.won(ctx, group, name); err != nil || ok {
-				if err != nil {
-					_ = b.delete(context.WithoutCancel(ctx), name)
-					return nil, err
-				}
-				return b.keep(ctx, name, group, n.Name), nil
-			}
-			_ = b.delete(ctx, name)
-			holders, _ = b.holders(ctx, group, name)
 		}
+		if !voluntary {
+			name := overflowName(group, n.Name)
+			if err := b.create(ctx, name, group, n.Name, ""); err != nil && !apierrors.IsAlreadyExists(err) {
+				return nil, err
+			}
+			return b.keep(ctx, name), nil
+		}
+		slices.Sort(holders)
 		if waiting != nil {
 			waiting(Waiting{Group: group, Holders: holders, Max: b.cfg.Max})
 		}
@@ -162,25 +191,8 @@ func (b *Budget) pollInterval() time.Duration {
 	return max(b.cfg.LeaseDuration/10, 200*time.Millisecond)
 }
 
-// holders lists the nodes whose live Leases (not expired) hold a slot in
-// group, other than the Lease named self. Expired Leases are deleted.
-func (b *Budget) holders(ctx context.Context, group, self string) ([]string, error) {
-	leases, err := b.live(ctx, group)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, l := range leases {
-		if l.Name != self {
-			out = append(out, l.Labels[LabelNode])
-		}
-	}
-	slices.Sort(out)
-	return out, nil
-}
-
-// live returns the group's unexpired Leases, oldest first; it deletes the
-// expired ones (a holder that died).
+// live returns the group's unexpired Leases; it deletes the expired ones (a
+// holder that died), only if nobody renewed them meanwhile.
 func (b *Budget) live(ctx context.Context, group string) ([]coordinationv1.Lease, error) {
 	l, err := b.cfg.Client.CoordinationV1().Leases(b.cfg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: LabelGroup + "=" + groupHash(group)})
 	if err != nil {
@@ -191,28 +203,16 @@ func (b *Budget) live(ctx context.Context, group string) ([]coordinationv1.Lease
 	for _, lease := range l.Items {
 		if expired(&lease, now) {
 			b.cfg.Log.Info("drain budget lease expired (its holder stopped renewing): freeing the slot", "lease", lease.Name, "node", lease.Labels[LabelNode])
-			_ = b.delete(ctx, lease.Name)
+			rv := lease.ResourceVersion
+			err := b.cfg.Client.CoordinationV1().Leases(b.cfg.Namespace).Delete(ctx, lease.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{ResourceVersion: &rv}})
+			if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
+				return nil, fmt.Errorf("freeing an expired drain budget lease: %w", err)
+			}
 			continue
 		}
 		out = append(out, lease)
 	}
-	slices.SortFunc(out, func(a, c coordinationv1.Lease) int {
-		if d := a.CreationTimestamp.Compare(c.CreationTimestamp.Time); d != 0 {
-			return d
-		}
-		return strings.Compare(a.Name, c.Name)
-	})
 	return out, nil
-}
-
-// won reports whether the Lease name is among the Max oldest of its group.
-func (b *Budget) won(ctx context.Context, group, name string) (bool, error) {
-	leases, err := b.live(ctx, group)
-	if err != nil {
-		return false, err
-	}
-	i := slices.IndexFunc(leases, func(l coordinationv1.Lease) bool { return l.Name == name })
-	return i >= 0 && i < b.cfg.Max, nil
 }
 
 // expired reports whether a Lease was not renewed within its duration.
@@ -223,27 +223,32 @@ func expired(l *coordinationv1.Lease, now time.Time) bool {
 	return now.After(l.Spec.RenewTime.Add(time.Duration(*l.Spec.LeaseDurationSeconds) * time.Second))
 }
 
-// write creates or renews the Lease.
-func (b *Budget) write(ctx context.Context, name, group, node string) error {
+// create creates the Lease name; it fails with AlreadyExists when another
+// holder has it.
+func (b *Budget) create(ctx context.Context, name, group, node, slot string) error {
 	now := metav1.NewMicroTime(b.cfg.Clock.Now())
-	secs := int32(b.cfg.LeaseDuration / time.Second)
+	secs := int32(min(b.cfg.LeaseDuration/time.Second, math.MaxInt32)) //nolint:gosec // bounded just above
 	holder := b.cfg.Holder
+	labels := map[string]string{LabelGroup: groupHash(group), LabelNode: node}
+	if slot != "" {
+		labels[LabelSlot] = slot
+	}
+	_, err := b.cfg.Client.CoordinationV1().Leases(b.cfg.Namespace).Create(ctx, &coordinationv1.Lease{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: b.cfg.Namespace, Labels: labels},
+		Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now},
+	}, metav1.CreateOptions{})
+	return err
+}
+
+// renew moves the Lease's renew time to now.
+func (b *Budget) renew(ctx context.Context, name string) error {
 	leases := b.cfg.Client.CoordinationV1().Leases(b.cfg.Namespace)
 	cur, err := leases.Get(ctx, name, metav1.GetOptions{})
-	if apierrors.IsNotFound(err) {
-		_, err = leases.Create(ctx, &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: b.cfg.Namespace, Labels: map[string]string{LabelGroup: groupHash(group), LabelNode: node}},
-			Spec:       coordinationv1.LeaseSpec{HolderIdentity: &holder, LeaseDurationSeconds: &secs, AcquireTime: &now, RenewTime: &now},
-		}, metav1.CreateOptions{})
-		if apierrors.IsAlreadyExists(err) {
-			return b.write(ctx, name, group, node)
-		}
-		return err
-	}
 	if err != nil {
 		return err
 	}
-	cur.Spec.HolderIdentity, cur.Spec.LeaseDurationSeconds, cur.Spec.RenewTime = &holder, &secs, &now
+	now := metav1.NewMicroTime(b.cfg.Clock.Now())
+	cur.Spec.RenewTime = &now
 	_, err = leases.Update(ctx, cur, metav1.UpdateOptions{})
 	return err
 }
@@ -257,7 +262,7 @@ func (b *Budget) delete(ctx context.Context, name string) error {
 }
 
 // keep renews the Lease every third of its duration until Release.
-func (b *Budget) keep(ctx context.Context, name, group, node string) *Slot {
+func (b *Budget) keep(ctx context.Context, name string) *Slot {
 	kctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s := &Slot{b: b, lease: name, cancel: cancel, done: make(chan struct{})}
 	go func() {
@@ -269,8 +274,8 @@ func (b *Budget) keep(ctx context.Context, name, group, node string) *Slot {
 			case <-kctx.Done():
 				return
 			case <-t.C():
-				if err := b.write(kctx, name, group, node); err != nil && kctx.Err() == nil {
-					b.cfg.Log.Warn("cannot renew the drain budget lease", "lease", name, "err", err)
+				if err := b.renew(kctx, name); err != nil && kctx.Err() == nil {
+					b.cfg.Log.Warn("cannot renew the drain budget lease", "lease", name, logging.KeyError, err)
 				}
 			}
 		}
@@ -286,14 +291,19 @@ func (s *Slot) Release(ctx context.Context) {
 	s.cancel()
 	<-s.done
 	if err := s.b.delete(ctx, s.lease); err != nil {
-		s.b.cfg.Log.Warn("cannot delete the drain budget lease; it expires", "lease", s.lease, "err", err)
+		s.b.cfg.Log.Warn("cannot delete the drain budget lease; it expires", "lease", s.lease, logging.KeyError, err)
 	}
 }
 
-// leaseName is the Lease of node's drain in group: one per node, so a
-// restarted holder finds (and renews) its own.
-func leaseName(group, node string) string {
-	return "lifeboat-drain-" + groupHash(group)[:10] + "-" + truncate(node, 63-len("lifeboat-drain-")-11)
+// slotName is the Lease of slot i of group.
+func slotName(group string, i int) string {
+	return fmt.Sprintf("lifeboat-drain-%s-%d", groupHash(group)[:10], i)
+}
+
+// overflowName is the Lease an involuntary drain of node holds when every
+// slot of its group is taken.
+func overflowName(group, node string) string {
+	return "lifeboat-drain-" + groupHash(group)[:10] + "-x-" + truncate(node, 63-len("lifeboat-drain--x-")-10)
 }
 
 func groupHash(group string) string {

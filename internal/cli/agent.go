@@ -16,6 +16,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
+	"github.com/lifeboat-dev/lifeboat/internal/notice/detect"
 )
 
 func init() { addCommand(newAgentCommand) }
@@ -31,7 +32,7 @@ type AgentOptions struct {
 	Reporting ReportingOptions
 	// Node is this node's name (default: $NODE_NAME, then the hostname).
 	Node string
-	// Platform is none, aws, azure, gcp or auto.
+	// Platform is none, auto or one of detect.Platforms.
 	Platform string
 	// MetadataURL is the cloud metadata service's base URL.
 	MetadataURL string
@@ -66,6 +67,11 @@ type AgentOptions struct {
 	AzureVMName string
 	// GCPPreemptionWindow is the deadline after a GCP preemption is detected.
 	GCPPreemptionWindow time.Duration
+	// OnCondition are --on-condition rules (TYPE[=STATUS]=ACTION).
+	OnCondition []string
+	// DetachFromASG detaches a spot-interrupted instance from its Auto
+	// Scaling group without decrementing the desired capacity (AWS).
+	DetachFromASG bool
 
 	// Set by Complete: the action table, the resolved run mode and a
 	// warning to log at start, whether $KUBERNETES_SERVICE_HOST is set.
@@ -94,7 +100,7 @@ func (o *AgentOptions) AddFlags(fs *pflag.FlagSet) {
 	o.Drain.AddFlags(fs)
 	o.Reporting.AddFlags(fs)
 	fs.StringVar(&o.Node, "node", o.Node, "This node's name (default: $NODE_NAME, then the hostname).")
-	fs.StringVar(&o.Platform, "platform", o.Platform, "Cloud platform: none, aws, azure, gcp, or auto (from the Node's providerID, then metadata probes).")
+	fs.StringVar(&o.Platform, "platform", o.Platform, "Cloud platform: none, aws, azure, gcp, alibaba, tencent, digitalocean, or auto (from the Node's providerID, then metadata probes).")
 	fs.StringVar(&o.MetadataURL, "metadata-url", o.MetadataURL, "Base URL of the cloud metadata service (default: the platform's, http://169.254.169.254).")
 	fs.BoolVar(&o.DeleteNode, "delete-node", o.DeleteNode, "Delete the Node object after draining for notices that end the machine (spot, termination, scale-in).")
 	fs.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", o.ShutdownTimeout, "How long a host-shutdown drain may take; keep it below systemd's TimeoutStopSec.")
@@ -115,7 +121,13 @@ func (o *AgentOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&o.PodNamespace, "pod-namespace", o.PodNamespace, "The agent's pod namespace in pod mode (default: $POD_NAMESPACE).")
 	fs.BoolVar(&o.AWSAllowIMDSv1, "aws-allow-imdsv1", o.AWSAllowIMDSv1, "Allow token-less IMDSv1 requests when no IMDSv2 token can be had.")
 	fs.StringVar(&o.AzureVMName, "azure-vm-name", o.AzureVMName, "This VM's name in Azure Scheduled Events (default: from the providerID or IMDS).")
-	fs.DurationVar(&o.GCPPreemptionWindow, "gcp-preemption-window", o.GCPPreemptionWindow, "Deadline after a GCP preemption is detected.")
+	fs.DurationVar(&o.GCPPreemptionWindow, "gcp-preemption-window", o.GCPPreemptionWindow, "Deadline after a GCP preemption is detected: 30s, "+
+		"or 120s for Spot VMs created with scheduling.preemptionNoticeDuration=120s (the metadata server does not tell).")
+	// Issue 15 additions: node conditions, ASG detach.
+	addOnConditionFlag(fs, &o.OnCondition)
+	fs.BoolVar(&o.DetachFromASG, "detach-from-asg", o.DetachFromASG, "AWS: on a spot interruption, detach the instance from its Auto Scaling group "+
+		"without decrementing the desired capacity, so the replacement launches at once (needs credentials with autoscaling:DetachInstances "+
+		"and autoscaling:DescribeAutoScalingInstances, and AWS_REGION).")
 }
 
 // Complete fills what the flags left unset from the environment (read
@@ -152,7 +164,7 @@ func (o *AgentOptions) Validate() error {
 			return err
 		}
 	}
-	if err := oneOf("--platform", o.Platform, "none", "aws", "azure", "gcp", "auto"); err != nil {
+	if err := oneOf("--platform", o.Platform, append([]string{"none", "auto"}, detect.Platforms...)...); err != nil {
 		return err
 	}
 	if _, err := agent.ParseShutdownDelete(o.ShutdownDeleteNode); err != nil {
@@ -181,6 +193,9 @@ func (o *AgentOptions) Validate() error {
 	}
 	if o.GCPPreemptionWindow <= 0 {
 		return fmt.Errorf("--gcp-preemption-window must be positive, got %s", o.GCPPreemptionWindow)
+	}
+	if err := validateOnCondition(o.OnCondition); err != nil { // issue 15
+		return err
 	}
 	if err := o.actions.Set(o.Actions, decide.ModeAgent); err != nil {
 		return err

@@ -505,7 +505,7 @@ func TestDrainInterruptedSaysWhatBlocksIt(t *testing.T) {
 	})
 	e.c.Eventually(t, 60*time.Second, func() (bool, error) {
 		p, err := e.c.Client.CoreV1().Pods(e.ns).Get(e.ctx, "lifeboat-agent", metav1.GetOptions{})
-		return err == nil && p.DeletionTimestamp != nil && strings.Contains(stderr.String(), string(drain.EventPodBlocked)), err
+		return err == nil && p.DeletionTimestamp != nil && strings.Contains(stderr.String(), string(drain.StepPodBlocked)), err
 	})
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)

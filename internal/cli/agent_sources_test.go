@@ -6,13 +6,16 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 
 	emugcp "github.com/lifeboat-dev/lifeboat/internal/emulate/gcp"
+	emutencent "github.com/lifeboat-dev/lifeboat/internal/emulate/tencent"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
+	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed/faultproxy"
 )
@@ -52,7 +55,35 @@ func TestDetectPlatformProbesMetadata(t *testing.T) {
 	if got := detectPlatform(context.Background(), c.Client, node, srv.URL, logging.Discard()); got != "gcp" {
 		t.Errorf("platform = %q, want gcp from the metadata probe", got)
 	}
+	tc := httptest.NewServer(emutencent.New(emutencent.Options{Log: logging.Discard()}))
+	t.Cleanup(tc.Close)
+	if got := detectPlatform(context.Background(), c.Client, node, tc.URL, logging.Discard()); got != "tencent" {
+		t.Errorf("platform = %q, want tencent from the metadata probe", got)
+	}
 	if got := detectPlatform(context.Background(), c.Client, node, "http://127.0.0.1:1", logging.Discard()); got != "none" {
 		t.Errorf("platform = %q with no metadata service, want none", got)
+	}
+}
+
+// --detach-from-asg wraps the AWS source (keeping its name and readiness)
+// and fails at start, naming the flag, when no AWS region is configured.
+func TestDetachFromASGWrapsTheAWSSource(t *testing.T) {
+	o := NewAgentOptions()
+	o.Node, o.MetadataURL, o.DetachFromASG = "n1", "http://127.0.0.1:1", true
+	g := &Globals{Log: logging.Discard()}
+	noErr := func(string) func(string) { return func(string) {} }
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_DEFAULT_REGION", "")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	if _, err := o.platformSource(context.Background(), nil, "aws", g, noErr); err == nil || !strings.Contains(err.Error(), "--detach-from-asg") {
+		t.Fatalf("without a region: %v, want an error naming --detach-from-asg", err)
+	}
+	t.Setenv("AWS_REGION", "eu-west-1")
+	s, err := o.platformSource(context.Background(), nil, "aws", g, noErr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := s.(notice.Readier); !ok || s.Name() != "aws" {
+		t.Errorf("source %T named %q: want the AWS source, wrapped, still a Readier", s, s.Name())
 	}
 }

@@ -2,14 +2,14 @@ package cli
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
+	"time"
 
 	"k8s.io/client-go/kubernetes"
 
-	"fmt"
 	"github.com/lifeboat-dev/lifeboat/internal/budget"
-	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"

@@ -45,13 +45,13 @@ func newProgressView(w io.Writer, node string) *progressView {
 }
 
 // Observe records the latest progress.
-func (v *progressView) Observe(e drain.Event) {
+func (v *progressView) Observe(e drain.Step) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if e.Progress.Total > 0 || e.Type == drain.EventDrainStarted {
+	if e.Progress.Total > 0 || e.Type == drain.StepDrainStarted {
 		v.last = e.Progress
 	}
-	if e.Message != "" && e.Type != drain.EventPodGone {
+	if e.Message != "" && e.Type != drain.StepPodGone {
 		v.lastMsg = e.Pod + " " + e.Message
 	}
 }
@@ -219,22 +219,22 @@ func newDrainWaits() *drainWaits {
 }
 
 // Observe records one drain event.
-func (w *drainWaits) Observe(e drain.Event) {
+func (w *drainWaits) Observe(e drain.Step) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if e.Progress.Total > 0 || e.Type == drain.EventDrainStarted {
+	if e.Progress.Total > 0 || e.Type == drain.StepDrainStarted {
 		w.progress = e.Progress
 	}
 	switch e.Type {
-	case drain.EventPodEvicted, drain.EventPodDeleted:
+	case drain.StepPodEvicted, drain.StepPodDeleted:
 		w.terminating[e.Pod] = true
 		delete(w.failing, e.Pod)
-	case drain.EventPodGone:
+	case drain.StepPodGone:
 		delete(w.terminating, e.Pod)
 		delete(w.failing, e.Pod)
-	case drain.EventPodBlocked:
+	case drain.StepPodBlocked:
 		delete(w.failing, e.Pod)
-	case drain.EventEvictionFailed:
+	case drain.StepEvictionFailed:
 		if e.Err != nil {
 			w.failing[e.Pod] = e.Err.Error()
 		}
@@ -339,7 +339,7 @@ func (r *waitReporter) report(ctx context.Context, waited time.Duration) {
 	}
 	args := []any{logging.KeyNode, r.node, "left", p.Left, "total", p.Total, "waited", waited.Round(time.Second)}
 	if err != nil {
-		args = append(args, "err", err)
+		args = append(args, logging.KeyError, err)
 	}
 	r.log.Warn(fmt.Sprintf("drain still waiting after %s: %d of %d pod(s) left", waited.Round(time.Second), p.Left, p.Total), args...)
 	for _, w := range waits {

@@ -13,11 +13,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/kube"
+	"github.com/lifeboat-dev/lifeboat/internal/metrics"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/queue"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/nodeindex"
@@ -63,6 +65,8 @@ type QueueOptions struct {
 	LeaderElect bool
 	// Leader configures the election.
 	Leader queue.LeaderConfig
+
+	podName string // $POD_NAME, read by Complete
 }
 
 // NewQueueOptions returns the defaults.
@@ -76,12 +80,38 @@ func NewQueueOptions() *QueueOptions {
 	// The machine is going away: pods without a controller or with emptyDir
 	// data are lost either way, so they are evicted gracefully by default.
 	o.Drain.Force, o.Drain.DeleteEmptyDirData = true, true
-	o.Leader.Namespace = inClusterNamespace()
-	o.Leader.Identity = os.Getenv("POD_NAME")
-	if o.Leader.Identity == "" {
-		o.Leader.Identity, _ = os.Hostname()
-	}
 	return o
+}
+
+// Complete fills what the flags leave to the environment, read through
+// lookup: the pod name (POD_NAME), the Lease namespace when
+// --leader-elect-namespace is empty, and the replica's identity (leader
+// election, drain-budget Leases); only leader election requires one.
+func (o *QueueOptions) Complete(lookup func(string) (string, bool), hostname func() (string, error)) error {
+	o.podName, _ = lookup("POD_NAME")
+	if o.Leader.Namespace == "" {
+		o.Leader.Namespace = inClusterNamespace(lookup)
+	}
+	id, err := leaderIdentity(o.podName, hostname)
+	if err != nil && o.LeaderElect {
+		return err
+	}
+	o.Leader.Identity = id // also names this replica's drain-budget Leases
+	return nil
+}
+
+// leaderIdentity is the pod name, else the host name plus a random suffix
+// (as kube-controller-manager does), so two replicas on one host never share
+// an identity: with one identity both would think they hold the Lease.
+func leaderIdentity(podName string, hostname func() (string, error)) (string, error) {
+	if podName != "" {
+		return podName, nil
+	}
+	h, err := hostname()
+	if err != nil || h == "" {
+		return "", fmt.Errorf("leader election needs an identity: POD_NAME is empty and the host name is unknown: %w", err)
+	}
+	return h + "_" + string(uuid.NewUUID()), nil
 }
 
 // AddFlags registers the flags.
@@ -96,7 +126,7 @@ func (o *QueueOptions) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", c.MaxInFlight, "Messages received and not yet finished, at most.")
 	fs.DurationVar(&c.VisibilityTimeout, "visibility-timeout", c.VisibilityTimeout, "Visibility timeout requested for received messages; re-applied every third of it while their work runs. A crashed consumer's messages reappear after it.")
 	fs.DurationVar(&c.WaitTime, "wait-time", c.WaitTime, "Long-poll wait of each receive (0s to 20s).")
-	fs.StringVar(&c.Poison, "poison-messages", c.Poison, "Unparseable messages: delete (log, count, delete) or keep (log, count, leave them to the queue's redrive policy / dead-letter queue).")
+	fs.StringVar((*string)(&c.Poison), "poison-messages", string(c.Poison), "Unparseable messages (always logged and counted): auto (keep them for the dead-letter queue when the queue's RedrivePolicy names one, read with sqs:GetQueueAttributes at start; delete them otherwise), delete, or keep (leave them to the queue's redrive policy).")
 	fs.BoolVar(&p.DeleteNode, "delete-node", p.DeleteNode, "Delete the Node object after draining an instance that is terminated for good (never for stop, hibernate or reboot).")
 	fs.BoolVar(&p.Taint, "going-away-taint", p.Taint, "Add the taint "+queue.TaintGoingAway+"=<notice kind>:NoSchedule on cordon (unless --taint names another).")
 	fs.StringVar(&o.OnRebalance, "on-rebalance", o.OnRebalance, "Rebalance recommendations: taint ("+queue.TaintRebalance+":PreferNoSchedule only), cordon, drain or ignore.")
@@ -158,8 +188,8 @@ func (o *QueueOptions) Validate() error {
 	return nil
 }
 
-func inClusterNamespace() string {
-	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+func inClusterNamespace(lookup func(string) (string, bool)) string {
+	if ns, _ := lookup("POD_NAMESPACE"); ns != "" {
 		return ns
 	}
 	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
@@ -178,9 +208,14 @@ func newQueueCommand(g *Globals) *cobra.Command {
 			"changes, AWS Health scheduled changes, Auto Scaling lifecycle actions) and Auto Scaling lifecycle\n" +
 			"notifications, finds each instance's Node by spec.providerID, and cordons and drains it, heartbeating and\n" +
 			"completing lifecycle hooks. A message is deleted only after its work is done. See docs/QUEUE.md.",
-		Args:    cobra.NoArgs,
-		PreRunE: func(*cobra.Command, []string) error { return o.Validate() },
-		RunE:    func(cmd *cobra.Command, _ []string) error { return runQueue(cmd.Context(), g, o) },
+		Args: cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error {
+			if err := o.Complete(g.LookupEnv, os.Hostname); err != nil {
+				return err
+			}
+			return o.Validate()
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return runQueue(cmd.Context(), g, o) },
 	}
 	o.AddFlags(cmd.Flags())
 	return cmd
@@ -195,7 +230,7 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 	if err != nil {
 		return err
 	}
-	rep, err := o.Reporting.start(context.WithoutCancel(ctx), g.Log, cfg, os.Getenv("POD_NAME"))
+	rep, err := o.Reporting.start(context.WithoutCancel(ctx), g.Log, cfg, o.podName)
 	if err != nil {
 		return err
 	}
@@ -211,7 +246,11 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 	if o.Policy.Drain.Budget, err = o.Drain.Budget(client, "queue/"+o.Leader.Identity, o.Leader.Namespace, g.Log); err != nil {
 		return err
 	}
-	stats := &queue.Stats{}
+	qm, err := metrics.NewQueue(rep.metrics)
+	if err != nil {
+		return err
+	}
+	stats := queue.NewStats(qm)
 	clk := clock.RealClock{}
 	c := &queue.Consumer{
 		SQS: sqs.NewFromConfig(awsCfg), Config: o.Consumer, Clock: clk, Log: g.Log, Stats: stats,
@@ -222,12 +261,7 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 		},
 	}
 	rep.setReady(true)
-	exported := make(chan struct{})
-	go func() { defer close(exported); exportQueueStats(ctx, stats, rep.metrics, 2*time.Second) }()
-	defer func() {
-		<-exported
-		g.Log.Info("queue mode stopped", "stats", fmt.Sprintf("%+v", stats.Snapshot()))
-	}()
+	defer func() { g.Log.Info("queue mode stopped", "stats", fmt.Sprintf("%+v", stats.Snapshot())) }()
 	// While leading: consume, and undo queue mode's own cordons of nodes
 	// that came back (queue.Processor.TendMarks).
 	lead := func(lctx context.Context) error {

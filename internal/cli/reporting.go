@@ -10,11 +10,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/lifeboat-dev/lifeboat/internal/drain"
-	"github.com/lifeboat-dev/lifeboat/internal/events"
+	"github.com/lifeboat-dev/lifeboat/internal/kubeevents"
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/metrics"
-	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/notify"
+	"github.com/lifeboat-dev/lifeboat/internal/report"
 	"github.com/lifeboat-dev/lifeboat/internal/version"
 )
 
@@ -47,13 +47,14 @@ func (o *ReportingOptions) Validate() error {
 }
 
 // reporters are the running metrics server, notifier and Kubernetes Event
-// recorder.
+// recorder, and the one Reporter that feeds them.
 type reporters struct {
+	// fanout is the one seam every mode reports through (see reporter).
+	fanout   report.Fanout
 	metrics  *metrics.Metrics
-	drainObs *metrics.DrainObserver
 	server   *metrics.Server
 	notifier *notify.Observer
-	events   *events.Recorder
+	events   *kubeevents.Recorder
 	log      *slog.Logger
 }
 
@@ -63,7 +64,7 @@ type reporters struct {
 // reporting instance (the node for the agent).
 func (o *ReportingOptions) start(ctx context.Context, log *slog.Logger, cfg *rest.Config, host string) (*reporters, error) {
 	m := metrics.New(version.Version)
-	r := &reporters{metrics: m, drainObs: metrics.NewDrainObserver(m, nil), log: log}
+	r := &reporters{metrics: m, log: log}
 	if cfg != nil {
 		ec := rest.CopyConfig(cfg)
 		ec.QPS, ec.Burst = 10, 25
@@ -71,13 +72,17 @@ func (o *ReportingOptions) start(ctx context.Context, log *slog.Logger, cfg *res
 		if err != nil {
 			return nil, err
 		}
-		r.events = events.New(client, events.Config{Host: host, Log: log})
+		r.events = kubeevents.New(client, kubeevents.Config{Host: host, Log: log})
 	}
 	n, err := notify.New(o.Notify, notify.Deps{Log: log, Metrics: m})
 	if err != nil {
 		return nil, err
 	}
 	r.notifier = n
+	r.fanout = report.Fanout{metrics.NewReporter(m), n}
+	if r.events != nil {
+		r.fanout = append(r.fanout, r.events)
+	}
 	if o.Metrics.Address != "" {
 		r.server = metrics.NewServer(o.Metrics, m, log)
 		if _, err := r.server.Listen(); err != nil {
@@ -85,21 +90,17 @@ func (o *ReportingOptions) start(ctx context.Context, log *slog.Logger, cfg *res
 		}
 		go func() {
 			if err := r.server.Run(ctx); err != nil {
-				log.Error("metrics server stopped", "err", err)
+				log.Error("metrics server stopped", logging.KeyError, err)
 			}
 		}()
 	}
 	return r, nil
 }
 
-// observer is the drain observer feeding metrics and notifications.
-func (r *reporters) observer(extra ...drain.Observer) drain.Observer {
-	obs := drain.Observers{r.drainObs, r.notifier}
-	if r.events != nil {
-		obs = append(obs, r.events)
-	}
-	return append(obs, extra...)
-}
+// reporter is the one report.Reporter every mode reports through: notices,
+// drain steps (it is the drain.Config Observer) and finishes go to
+// Kubernetes Events, metrics and notifications alike, in one loop.
+func (r *reporters) reporter() report.Reporter { return r.fanout }
 
 func (r *reporters) setReady(ready bool) {
 	r.metrics.SetReady(ready)
@@ -115,31 +116,16 @@ func (r *reporters) setLiveness(check func() error) {
 	}
 }
 
-func (r *reporters) noticeReceived(n notice.Notice) {
-	r.drainObs.NoticeReceived(n)
-	r.notifier.NoticeReceived(n)
-	if r.events != nil {
-		r.events.NoticeReceived(n)
-	}
-}
-
-func (r *reporters) acknowledged(n notice.Notice) {
-	r.notifier.Acknowledged(n)
-	if r.events != nil {
-		r.events.Acknowledged(n)
-	}
-}
-
 // close flushes queued notifications, bounded by timeout.
 func (r *reporters) close(timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	if err := r.notifier.Close(ctx); err != nil {
-		r.log.Warn("notifications not all delivered before exit", "err", err)
+		r.log.Warn("notifications not all delivered before exit", logging.KeyError, err)
 	}
 	if r.events != nil {
 		if err := r.events.Close(ctx); err != nil {
-			r.log.Warn("Kubernetes Events not all written before exit", "err", err)
+			r.log.Warn("Kubernetes Events not all written before exit", logging.KeyError, err)
 		}
 	}
 }

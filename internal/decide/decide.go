@@ -73,10 +73,12 @@ var kindsByMode = map[Mode][]notice.Kind{
 		notice.KindScheduledTermination, notice.KindASGTermination, notice.KindPreemption,
 		notice.KindTermination, notice.KindHostMaintenance, notice.KindMigration,
 		notice.KindFreeze, notice.KindShutdown,
+		notice.KindNodeCondition,
 	},
 	ModeQueue: {
 		notice.KindSpotInterruption, notice.KindRebalance, notice.KindScheduledReboot,
 		notice.KindScheduledTermination, notice.KindASGTermination, notice.KindTermination,
+		notice.KindNodeCondition,
 	},
 }
 
@@ -110,6 +112,7 @@ func DefaultTable() Table {
 		notice.KindMigration:            ActionNone,
 		notice.KindFreeze:               ActionNone,
 		notice.KindShutdown:             ActionDrain,
+		notice.KindNodeCondition:        ActionDrain,
 	}
 }
 
@@ -148,12 +151,18 @@ func (t Table) Set(overrides []string, m Mode) error {
 	return nil
 }
 
-// For returns the action for a notice: the table's entry for its kind (none
-// for kinds not in the table), except that a notice whose machine comes back
+// For returns the action for a notice: the action a node-condition notice
+// carries from its --on-condition rule, else the table's entry for its kind
+// (none for kinds not in the table), except that a notice whose machine comes back
 // (an AWS spot stop or hibernate, an EC2 stop) keeps its Node: drain-delete
 // becomes drain, because a hibernated or restarted kubelet resumes without
 // registering its Node again.
 func (t Table) For(n notice.Notice) Action {
+	if n.Kind == notice.KindNodeCondition { // an --on-condition rule names its action
+		if a, err := ParseAction(n.Attributes["action"]); err == nil {
+			return a
+		}
+	}
 	a, ok := t[n.Kind]
 	if !ok {
 		return ActionNone
@@ -167,12 +176,12 @@ func (t Table) For(n notice.Notice) Action {
 // comesBack reports notices whose instance survives: a spot stop or
 // hibernate, an EC2 stop.
 func comesBack(n notice.Notice) bool {
-	switch {
-	case n.Kind == notice.KindSpotInterruption:
+	switch n.Kind {
+	case notice.KindSpotInterruption:
 		return n.Attributes["action"] == "stop" || n.Attributes["action"] == "hibernate"
-	case n.Kind == notice.KindTermination:
+	case notice.KindTermination:
 		return n.Attributes["state"] == "stopping" || n.Attributes["state"] == "stopped"
-	case n.Kind == notice.KindScheduledTermination:
+	case notice.KindScheduledTermination:
 		return strings.Contains(n.Attributes["health-event"], "STOP") || n.Attributes["code"] == "instance-stop"
 	}
 	return false

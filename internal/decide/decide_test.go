@@ -45,54 +45,106 @@ func TestDecide(t *testing.T) {
 		s     Settings
 		want  Plan
 	}{
-		{"spot terminate: drain-delete by its deadline", nt(notice.KindSpotInterruption, spotDeadline, "action", "terminate"), nil, agent,
-			Plan{Action: ActionDrainDelete, DeleteNode: true, Deadline: spotDeadline, OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
-		{"spot stop keeps the Node", nt(notice.KindSpotInterruption, spotDeadline, "action", "stop"), nil, agent,
-			Plan{Action: ActionDrain, Deadline: spotDeadline, OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
-		{"spot hibernate keeps the Node", nt(notice.KindSpotInterruption, spotDeadline, "action", "hibernate"), nil, queue,
-			Plan{Action: ActionDrain, Deadline: spotDeadline, OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
-		{"deleting Nodes not allowed", nt(notice.KindSpotInterruption, spotDeadline), nil, noDelete,
-			Plan{Action: ActionDrainDelete, Deadline: spotDeadline, OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
-		{"rebalance: taint, no deadline", nt(notice.KindRebalance, time.Time{}), nil, agent,
-			Plan{Action: ActionTaint, OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
-		{"rebalance drain in the agent: no bound", nt(notice.KindRebalance, time.Time{}), rebalanceDrain, agent,
-			Plan{Action: ActionDrain, OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
-		{"rebalance drain in queue mode: bounded, gives up", nt(notice.KindRebalance, time.Time{}), rebalanceDrain, queue,
-			Plan{Action: ActionDrain, Deadline: t0.Add(time.Hour), OnDeadline: DeadlineGiveUp, Finish: FinishNone}},
-		{"maintenance a week away keeps its time", nt(notice.KindScheduledReboot, week), nil, queue,
-			Plan{Action: ActionDrain, Deadline: week, OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
-		{"maintenance without a time gets no fuse in the agent", nt(notice.KindScheduledReboot, time.Time{}), nil, agent,
-			Plan{Action: ActionDrain, OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
-		{"instance-stop maintenance keeps the Node", nt(notice.KindScheduledTermination, week, "code", "instance-stop"), nil, agent,
-			Plan{Action: ActionDrain, Deadline: week, OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
-		{"retirement deletes the Node", nt(notice.KindScheduledTermination, week, "code", "instance-retirement"), nil, agent,
-			Plan{Action: ActionDrainDelete, DeleteNode: true, Deadline: week, OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
-		{"health STOP keeps the Node", nt(notice.KindScheduledTermination, week, "health-event", "AWS_EC2_INSTANCE_STOP_SCHEDULED"), nil, queue,
-			Plan{Action: ActionDrain, Deadline: week, OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
-		{"scale-in without a time: notice timeout, hook completed", nt(notice.KindASGTermination, time.Time{}), nil, hook,
-			Plan{Action: ActionDrainDelete, DeleteNode: true, Deadline: t0.Add(15 * time.Minute), OnDeadline: DeadlineDeletePods,
-				Finish: FinishCompleteHook, HookResult: ResultContinue, HookResultOnFailure: ResultAbandon}},
-		{"launch: await the Node, complete the hook", nt(KindASGLaunch, time.Time{}), nil, hook,
-			Plan{Action: ActionNone, AwaitReady: true, OnDeadline: DeadlineDeletePods,
-				Finish: FinishCompleteHook, HookResult: ResultContinue, HookResultOnFailure: ResultAbandon}},
-		{"EC2 stopping already under way: minimum window, Node kept", nt(notice.KindTermination, t0, "state", "stopping"), nil, queue,
-			Plan{Action: ActionDrain, Deadline: clk.Now().Add(15 * time.Second), OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
-		{"EC2 terminated: minimum window, Node deleted", nt(notice.KindTermination, t0, "state", "terminated"), nil, queue,
-			Plan{Action: ActionDrainDelete, DeleteNode: true, Deadline: clk.Now().Add(15 * time.Second), OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
-		{"Azure preemption: acknowledged after the drain", nt(notice.KindPreemption, t0.Add(30*time.Second)), nil, azure,
-			Plan{Action: ActionDrainDelete, DeleteNode: true, Deadline: t0.Add(30 * time.Second), OnDeadline: DeadlineDeletePods, Finish: FinishAcknowledge}},
-		{"Azure freeze: nothing to do, nothing to acknowledge", nt(notice.KindFreeze, t0.Add(15*time.Second)), nil, azure,
-			Plan{Action: ActionNone, OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
-		{"GCP live migration: none", nt(notice.KindMigration, time.Time{}), nil, agent,
-			Plan{Action: ActionNone, OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
-		{"host shutdown: drain, keep the Node, notice timeout", nt(notice.KindShutdown, time.Time{}), nil, agent,
-			Plan{Action: ActionDrain, Deadline: t0.Add(5 * time.Minute), OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
-		{"host shutdown set to none", nt(notice.KindShutdown, time.Time{}), Table{notice.KindShutdown: ActionNone}, agent,
-			Plan{Action: ActionNone, OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
-		{"canceled notice: release", func() notice.Notice { n := nt(notice.KindScheduledReboot, week); n.Canceled = true; return n }(), nil, agent,
-			Plan{Action: ActionNone, Finish: FinishRelease}},
-		{"unknown kind: none", nt("something-new", spotDeadline), nil, agent,
-			Plan{Action: ActionNone, OnDeadline: DeadlineDeletePods, Finish: FinishNone}},
+		{
+			"spot terminate: drain-delete by its deadline", nt(notice.KindSpotInterruption, spotDeadline, "action", "terminate"), nil, agent,
+			Plan{Action: ActionDrainDelete, DeleteNode: true, Deadline: spotDeadline, OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
+		{
+			"spot stop keeps the Node", nt(notice.KindSpotInterruption, spotDeadline, "action", "stop"), nil, agent,
+			Plan{Action: ActionDrain, Deadline: spotDeadline, OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
+		{
+			"spot hibernate keeps the Node", nt(notice.KindSpotInterruption, spotDeadline, "action", "hibernate"), nil, queue,
+			Plan{Action: ActionDrain, Deadline: spotDeadline, OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
+		{
+			"deleting Nodes not allowed", nt(notice.KindSpotInterruption, spotDeadline), nil, noDelete,
+			Plan{Action: ActionDrainDelete, Deadline: spotDeadline, OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
+		{
+			"rebalance: taint, no deadline", nt(notice.KindRebalance, time.Time{}), nil, agent,
+			Plan{Action: ActionTaint, OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
+		{
+			"rebalance drain in the agent: no bound", nt(notice.KindRebalance, time.Time{}), rebalanceDrain, agent,
+			Plan{Action: ActionDrain, OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
+		{
+			"rebalance drain in queue mode: bounded, gives up", nt(notice.KindRebalance, time.Time{}), rebalanceDrain, queue,
+			Plan{Action: ActionDrain, Deadline: t0.Add(time.Hour), OnDeadline: DeadlineGiveUp, Finish: FinishNone},
+		},
+		{
+			"maintenance a week away keeps its time", nt(notice.KindScheduledReboot, week), nil, queue,
+			Plan{Action: ActionDrain, Deadline: week, OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
+		{
+			"maintenance without a time gets no fuse in the agent", nt(notice.KindScheduledReboot, time.Time{}), nil, agent,
+			Plan{Action: ActionDrain, OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
+		{
+			"instance-stop maintenance keeps the Node", nt(notice.KindScheduledTermination, week, "code", "instance-stop"), nil, agent,
+			Plan{Action: ActionDrain, Deadline: week, OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
+		{
+			"retirement deletes the Node", nt(notice.KindScheduledTermination, week, "code", "instance-retirement"), nil, agent,
+			Plan{Action: ActionDrainDelete, DeleteNode: true, Deadline: week, OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
+		{
+			"health STOP keeps the Node", nt(notice.KindScheduledTermination, week, "health-event", "AWS_EC2_INSTANCE_STOP_SCHEDULED"), nil, queue,
+			Plan{Action: ActionDrain, Deadline: week, OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
+		{
+			"scale-in without a time: notice timeout, hook completed", nt(notice.KindASGTermination, time.Time{}), nil, hook,
+			Plan{
+				Action: ActionDrainDelete, DeleteNode: true, Deadline: t0.Add(15 * time.Minute), OnDeadline: DeadlineDeletePods,
+				Finish: FinishCompleteHook, HookResult: ResultContinue, HookResultOnFailure: ResultAbandon,
+			},
+		},
+		{
+			"launch: await the Node, complete the hook", nt(KindASGLaunch, time.Time{}), nil, hook,
+			Plan{
+				Action: ActionNone, AwaitReady: true, OnDeadline: DeadlineDeletePods,
+				Finish: FinishCompleteHook, HookResult: ResultContinue, HookResultOnFailure: ResultAbandon,
+			},
+		},
+		{
+			"EC2 stopping already under way: minimum window, Node kept", nt(notice.KindTermination, t0, "state", "stopping"), nil, queue,
+			Plan{Action: ActionDrain, Deadline: clk.Now().Add(15 * time.Second), OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
+		{
+			"EC2 terminated: minimum window, Node deleted", nt(notice.KindTermination, t0, "state", "terminated"), nil, queue,
+			Plan{Action: ActionDrainDelete, DeleteNode: true, Deadline: clk.Now().Add(15 * time.Second), OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
+		{
+			"Azure preemption: acknowledged after the drain", nt(notice.KindPreemption, t0.Add(30*time.Second)), nil, azure,
+			Plan{Action: ActionDrainDelete, DeleteNode: true, Deadline: t0.Add(30 * time.Second), OnDeadline: DeadlineDeletePods, Finish: FinishAcknowledge},
+		},
+		{
+			"Azure freeze: nothing to do, nothing to acknowledge", nt(notice.KindFreeze, t0.Add(15*time.Second)), nil, azure,
+			Plan{Action: ActionNone, OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
+		{
+			"GCP live migration: none", nt(notice.KindMigration, time.Time{}), nil, agent,
+			Plan{Action: ActionNone, OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
+		{
+			"host shutdown: drain, keep the Node, notice timeout", nt(notice.KindShutdown, time.Time{}), nil, agent,
+			Plan{Action: ActionDrain, Deadline: t0.Add(5 * time.Minute), OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
+		{
+			"host shutdown set to none", nt(notice.KindShutdown, time.Time{}),
+			Table{notice.KindShutdown: ActionNone},
+			agent,
+			Plan{Action: ActionNone, OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
+		{
+			"canceled notice: release", func() notice.Notice { n := nt(notice.KindScheduledReboot, week); n.Canceled = true; return n }(), nil, agent,
+			Plan{Action: ActionNone, Finish: FinishRelease},
+		},
+		{
+			"unknown kind: none", nt("something-new", spotDeadline), nil, agent,
+			Plan{Action: ActionNone, OnDeadline: DeadlineDeletePods, Finish: FinishNone},
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

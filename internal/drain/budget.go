@@ -4,23 +4,23 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
-	"slices"
-	"strings"
-
 	"github.com/lifeboat-dev/lifeboat/internal/budget"
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
-// EventWaitingForBudget reports a voluntary drain waiting for a slot of the
+// StepWaitingForBudget reports a voluntary drain waiting for a slot of the
 // cluster's drain budget (--max-concurrent-drains).
-const EventWaitingForBudget EventType = "WaitingForDrainBudget"
+const StepWaitingForBudget StepType = "WaitingForDrainBudget"
 
 // waitingForBudget reports, each time the holders change, that the drain of
 // node waits for a budget slot.
-func (d *Drainer) waitingForBudget(node string) func(budget.Waiting) {
+func (d *Drainer) waitingForBudget(node string, opts Options) func(budget.Waiting) {
 	var last []string
 	return func(w budget.Waiting) {
 		if last != nil && slices.Equal(last, w.Holders) {
@@ -31,8 +31,10 @@ func (d *Drainer) waitingForBudget(node string) func(budget.Waiting) {
 			last = []string{}
 		}
 		msg := fmt.Sprintf("waiting for a drain slot: %d of %d in %s held by %s", len(w.Holders), w.Max, w.Group, strings.Join(w.Holders, ", "))
-		d.log.Info("drain waits for the drain budget", "node", node, "group", w.Group, "holders", w.Holders, "max", w.Max)
-		d.emit(Event{Type: EventWaitingForBudget, Node: node, Message: msg})
+		d.log.Info("drain waits for the drain budget", logging.KeyNode, node, "group", w.Group, "holders", w.Holders, "max", w.Max)
+		e := opts.step(StepWaitingForBudget, node)
+		e.Message = msg
+		d.emit(e)
 	}
 }
 
@@ -62,9 +64,9 @@ func (d *Drainer) acquireSlot(ctx context.Context, n *corev1.Node, opts Options)
 		wctx, cancel = context.WithDeadline(ctx, until)
 		defer cancel()
 	}
-	slot, err := opts.Budget.Acquire(wctx, n, true, d.waitingForBudget(n.Name))
+	slot, err := opts.Budget.Acquire(wctx, n, true, d.waitingForBudget(n.Name, opts))
 	if err != nil && errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-		d.log.Warn("the drain budget stayed full for half the time to the deadline; draining anyway", "node", n.Name)
+		d.log.Warn("the drain budget stayed full for half the time to the deadline; draining anyway", logging.KeyNode, n.Name)
 		return opts.Budget.Acquire(ctx, n, false, nil)
 	}
 	return slot, err

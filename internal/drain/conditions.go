@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 )
 
@@ -92,7 +93,7 @@ func (d *Drainer) writeConditions(ctx context.Context, node string, limit time.T
 		cancel()
 	}
 	if err != nil {
-		d.log.Warn("cannot write node conditions", "node", node, "err", err)
+		d.log.Warn("cannot write node conditions", logging.KeyNode, node, logging.KeyError, err)
 	}
 }
 
@@ -114,7 +115,7 @@ func (d *Drainer) markConditions(ctx context.Context, n *corev1.Node, opts Optio
 	}
 	if draining {
 		if hasCondition(n, ConditionKubeletShutdown) {
-			d.log.Info("the kubelet is shutting the node down; not marking the drain in progress", "node", n.Name)
+			d.log.Info("the kubelet is shutting the node down; not marking the drain in progress", logging.KeyNode, n.Name)
 		} else {
 			msg := fmt.Sprintf("lifeboat drains for notice %s", id)
 			if !opts.Deadline.IsZero() {

@@ -193,8 +193,8 @@ func TestLeftReason(t *testing.T) {
 }
 
 func TestFailedLogsEachKindOnce(t *testing.T) {
-	var events []Event
-	d := New(nil, Config{Observer: ObserverFunc(func(e Event) { events = append(events, e) })})
+	var events []Step
+	d := New(nil, Config{Observer: ObserverFunc(func(e Step) { events = append(events, e) })})
 	r := newRun(d, "n1", Options{}, &podTracker{waiting: map[types.UID]chan struct{}{}}, &Result{})
 	p := podWithGrace(1)
 	p.Namespace, p.Name = "ns", "p"

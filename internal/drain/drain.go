@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
+
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
 // Config holds a Drainer's collaborators.
@@ -107,41 +109,52 @@ func (d *Drainer) Drain(ctx context.Context, node string, opts Options) (*Result
 			return res, fmt.Errorf("waiting for a drain budget slot: %w", err)
 		case err != nil:
 			// A drain that cannot wait never fails for the budget's sake.
-			d.log.Warn("cannot take a drain budget slot; draining anyway", "node", node, "err", err)
+			d.log.Warn("cannot take a drain budget slot; draining anyway", logging.KeyNode, node, logging.KeyError, err)
 		default:
 			defer slot.Release(context.WithoutCancel(ctx))
 		}
 	}
-	err = d.drain(ctx, n, opts, res)
+	blocked, err := d.drain(ctx, n, opts, res)
 	res.Duration = d.clock.Since(res.Started)
 	if res.marked && !res.NodeDeleted && !stoppedByCaller(ctx) {
 		d.drainEndConditions(context.WithoutCancel(ctx), node, opts, res, err)
 	}
+	end := opts.step(StepDrained, node)
+	end.Result, end.BlockedFor = res, blocked
 	if err != nil {
 		var claimed *ClaimedError
 		switch {
 		case stoppedByCaller(ctx):
 			// Replaced by a more urgent drain, its notice withdrawn, the
 			// process stopping: not a failure to report.
-			d.log.Info("drain stopped before it finished", "node", node, "err", err)
+			d.log.Info("drain stopped before it finished", logging.KeyNode, node, logging.KeyNotice, opts.NoticeID, logging.KeyError, err)
 			return res, err
 		case errors.As(err, &claimed):
 			// Another lifeboat mode drains for the same event.
-			d.log.Info("not draining: another lifeboat mode acts on this event", "node", node, "err", err)
+			d.log.Info("not draining: another lifeboat mode acts on this event", logging.KeyNode, node, logging.KeyNotice, opts.NoticeID, logging.KeyError, err)
 			return res, err
 		}
-		d.emit(Event{Type: EventDrainFailed, Node: node, Result: res, Err: err, Message: err.Error()})
+		end.Type, end.Outcome, end.Err, end.Message = StepDrainFailed, OutcomeFailed, err, err.Error()
+		d.emit(end)
 		return res, err
 	}
-	d.emit(Event{Type: EventDrained, Node: node, Result: res, Message: fmt.Sprintf("drained in %s", res.Duration.Round(time.Millisecond))})
+	end.Outcome, end.Message = res.Outcome(), fmt.Sprintf("drained in %s", res.Duration.Round(time.Millisecond))
+	d.emit(end)
 	return res, nil
 }
 
-func (d *Drainer) drain(ctx context.Context, n *corev1.Node, opts Options, res *Result) error {
+// step starts a step about node carrying the drain's notice and deadline.
+func (o *Options) step(t StepType, node string) Step {
+	return Step{Type: t, Node: node, NoticeID: o.NoticeID, NoticeKind: o.NoticeKind, Progress: Progress{Deadline: o.Deadline}}
+}
+
+// drain does the work of Drain; it returns the time pods still blocked by
+// a PDB at its end had been waiting (see Step.BlockedFor).
+func (d *Drainer) drain(ctx context.Context, n *corev1.Node, opts Options, res *Result) (time.Duration, error) {
 	node := n.Name
 	change, err := d.cordon(ctx, node, n, opts, true)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	res.Cordoned, res.marked = change.cordoned, true
 	// One watch on the node's pods serves the whole drain: pods are chosen
@@ -150,7 +163,7 @@ func (d *Drainer) drain(ctx context.Context, n *corev1.Node, opts Options, res *
 	defer stopWatch()
 	tracker, err := trackPods(wctx, d, node, opts.Deadline)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	onNode := tracker.pods()
 	done := map[types.UID]bool{}
@@ -159,54 +172,57 @@ func (d *Drainer) drain(ctx context.Context, n *corev1.Node, opts Options, res *
 			done[onNode[i].UID] = true
 		}
 	}
-	if res.LeftoversRemoved, err = d.removeLeftovers(ctx, node, onNode, opts.Deadline); err != nil {
-		return err
+	if res.LeftoversRemoved, err = d.removeLeftovers(ctx, node, onNode, opts); err != nil {
+		return 0, err
 	}
 	sel, err := d.selectPods(ctx, opts, onNode, done)
 	if err != nil {
-		return err // an API failure: the cordon stays, the caller retries
+		return 0, err // an API failure: the cordon stays, the caller retries
 	}
 	if ce := sel.consent(node); ce != nil {
 		// Nothing was evicted: restore exactly what this call changed on
 		// the node; other notices' entries and cordons stay.
 		res.Cordoned, res.marked = false, false
-		if rerr := d.revert(ctx, node, change); rerr != nil {
-			return errors.Join(ce, rerr)
+		if rerr := d.revert(ctx, node, opts, change); rerr != nil {
+			return 0, errors.Join(ce, rerr)
 		}
 		d.writeConditions(ctx, node, opts.Deadline, nil, change.conds)
-		return ce
+		return 0, ce
 	}
 	res.Pods, res.Skipped = sel.total(), sel.skipped
-	d.emit(Event{
-		Type: EventDrainStarted, Node: node, Progress: Progress{Total: res.Pods, Left: res.Pods, Deadline: opts.Deadline},
-		Message: fmt.Sprintf("draining %d pod(s), %d skipped", res.Pods, len(sel.skipped)),
-	})
+	start := opts.step(StepDrainStarted, node)
+	start.Progress = Progress{Total: res.Pods, Left: res.Pods, Deadline: opts.Deadline}
+	start.Message = fmt.Sprintf("draining %d pod(s), %d skipped", res.Pods, len(sel.skipped))
+	d.emit(start)
 	var evicted []corev1.Pod
 	for _, w := range sel.waves() {
 		evicted = append(evicted, w...)
 	}
-	if err := d.removePods(ctx, node, opts, sel, tracker, res, done); err != nil {
-		return err
+	blocked, err := d.removePods(ctx, node, opts, sel, tracker, res, done)
+	if err != nil {
+		return blocked, err
 	}
 	if opts.WaitForVolumeDetach {
 		d.waitVolumesDetached(ctx, node, evicted, opts, res)
 	}
 	if opts.DeleteNode {
-		return d.deleteNode(ctx, node, opts.Deadline, res)
+		return blocked, d.deleteNode(ctx, node, opts, res)
 	}
-	return nil
+	return blocked, nil
 }
 
 // deleteNode deletes the emptied Node object.
-func (d *Drainer) deleteNode(ctx context.Context, node string, deadline time.Time, res *Result) error {
-	cctx, cancel := context.WithTimeout(ctx, callTimeout(d.clock.Now(), deadline))
+func (d *Drainer) deleteNode(ctx context.Context, node string, opts Options, res *Result) error {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout(d.clock.Now(), opts.Deadline))
 	defer cancel()
 	err := d.client.CoreV1().Nodes().Delete(cctx, node, metav1.DeleteOptions{})
 	if err != nil && !apierrors.IsNotFound(err) {
 		return fmt.Errorf("deleting node %s: %w", node, err)
 	}
 	res.NodeDeleted = true
-	d.emit(Event{Type: EventNodeDeleted, Node: node, Message: "node object deleted"})
+	e := opts.step(StepNodeDeleted, node)
+	e.Message = "node object deleted"
+	d.emit(e)
 	return nil
 }
 
@@ -215,8 +231,9 @@ func (d *Drainer) deleteNode(ctx context.Context, node string, deadline time.Tim
 const maxSweeps = 3
 
 // removePods runs the evictions wave by wave, then removes pods that
-// arrived meanwhile, and fills res.
-func (d *Drainer) removePods(ctx context.Context, node string, opts Options, sel *selection, tracker *podTracker, res *Result, done map[types.UID]bool) error {
+// arrived meanwhile, and fills res. It returns how long the pods still
+// blocked by a PDB at the end had been waiting.
+func (d *Drainer) removePods(ctx context.Context, node string, opts Options, sel *selection, tracker *podTracker, res *Result, done map[types.UID]bool) (time.Duration, error) {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if !opts.Deadline.IsZero() {
@@ -246,24 +263,25 @@ func (d *Drainer) removePods(ctx context.Context, node string, opts Options, sel
 		}
 		late, err := d.selectPods(runCtx, opts, tracker.pods(), done)
 		if err != nil {
-			d.log.Warn("cannot check for pods that arrived during the drain", "node", node, "err", err)
+			d.log.Warn("cannot check for pods that arrived during the drain", logging.KeyNode, node, logging.KeyError, err)
 			break
 		}
 		if late.total() == 0 && len(late.refused) == 0 && len(late.skipped) == 0 {
 			break
 		}
 		if late.total() > 0 {
-			d.log.Info("pods arrived on the node during the drain; removing them too", "node", node, "pods", late.total())
+			d.log.Info("pods arrived on the node during the drain; removing them too", logging.KeyNode, node, "pods", late.total())
 		}
 		res.Skipped = append(res.Skipped, late.skipped...)
 		sel = late
 	}
 	res.Pods = len(r.pods)
 	res.Left = append(r.left(), refused...)
+	blocked := r.endBlocks()
 	if len(res.Left) == 0 {
-		return nil
+		return blocked, nil
 	}
-	return &IncompleteError{Node: node, Reason: incompleteReason(context.Cause(runCtx), len(refused)), Left: res.Left}
+	return blocked, &IncompleteError{Node: node, Reason: incompleteReason(context.Cause(runCtx), len(refused)), Left: res.Left}
 }
 
 var errDeadline = errors.New("deadline passed")
@@ -325,38 +343,47 @@ func (r *run) waitPrevious(ctx context.Context, prev <-chan struct{}, next []cor
 	case <-prev:
 		return true
 	case <-latest:
-		r.d.log.Warn("starting the next eviction wave early to fit the deadline", "node", r.node)
+		r.d.log.Warn("starting the next eviction wave early to fit the deadline", logging.KeyNode, r.node, logging.KeyNotice, r.opts.NoticeID)
 		return true
 	case <-ctx.Done():
 		return false
 	}
 }
 
-func (d *Drainer) emit(e Event) {
+func (d *Drainer) emit(e Step) {
 	if e.Time.IsZero() {
 		e.Time = d.clock.Now()
 	}
-	args := []any{"node", e.Node, "event", string(e.Type)}
-	if e.Pod != "" {
-		args = append(args, "pod", e.Pod)
-	}
-	if e.PDB != "" {
-		args = append(args, "pdb", e.PDB)
-	}
-	if e.Err != nil {
-		args = append(args, "err", e.Err)
-	}
-	lvl := slog.LevelInfo
-	switch e.Type {
-	case EventPodEvicted, EventPodGone, EventPodDeleted:
-		lvl = slog.LevelDebug
-	case EventDrainFailed, EventEvictionFailed, EventDeadlineFallback:
-		lvl = slog.LevelWarn
-	}
-	d.log.Log(context.Background(), lvl, e.Message, args...)
+	d.log.Log(context.Background(), logLevel(e.Type), e.Message, stepAttrs(e)...)
 	if d.obs != nil {
 		d.obs.Observe(e)
 	}
+}
+
+// stepAttrs are the log attributes of a step: only the keys it has.
+func stepAttrs(e Step) []any {
+	args := []any{logging.KeyNode, e.Node, logging.KeyStep, string(e.Type)}
+	for _, kv := range [][2]string{
+		{logging.KeyNotice, e.NoticeID}, {logging.KeyPod, e.Pod}, {logging.KeyPDB, e.PDB},
+	} {
+		if kv[1] != "" {
+			args = append(args, kv[0], kv[1])
+		}
+	}
+	if e.Err != nil {
+		args = append(args, logging.KeyError, e.Err)
+	}
+	return args
+}
+
+func logLevel(t StepType) slog.Level {
+	switch t {
+	case StepPodEvicted, StepPodGone, StepPodDeleted:
+		return slog.LevelDebug
+	case StepDrainFailed, StepEvictionFailed, StepDeadlineFallback:
+		return slog.LevelWarn
+	}
+	return slog.LevelInfo
 }
 
 // stoppedByCaller reports that the caller canceled ctx on purpose (not a

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -89,8 +90,8 @@ func TestDrainRespectsPDBsAndSkipsDaemonSetAndMirrorPods(t *testing.T) {
 	if got := len(e.podsOn(spare)); got != 4 {
 		t.Errorf("spare node runs %d web pods, want 4", got)
 	}
-	if len(rec.of(drain.EventPodBlocked)) == 0 {
-		t.Errorf("no %s event: with maxUnavailable=1 some evictions must have waited", drain.EventPodBlocked)
+	if len(rec.of(drain.StepPodBlocked)) == 0 {
+		t.Errorf("no %s event: with maxUnavailable=1 some evictions must have waited", drain.StepPodBlocked)
 	}
 	mark, ok, err := drain.ReadMark(e.getNode(node))
 	if err != nil || !ok || !mark.Unschedulable {
@@ -165,13 +166,15 @@ func TestDeadlineFallback(t *testing.T) {
 			deleted := e.watchDeletions("app=db")
 			deadline := time.Now().Add(tc.deadline)
 			rec := &recorder{}
-			res, err := e.drainer(rec).Drain(e.ctx, node, drain.Options{GracePeriodSeconds: -1, Deadline: deadline})
+			opts := drain.Options{GracePeriodSeconds: -1, Deadline: deadline, NoticeID: "spot/1", NoticeKind: "spot-interruption"}
+			res, err := e.drainer(rec).Drain(e.ctx, node, opts)
 			if err != nil {
 				t.Fatalf("drain: %v (result %+v)", err, res)
 			}
-			if res.Fallbacks != 3 || len(rec.of(drain.EventDeadlineFallback)) != 3 {
-				t.Errorf("fallbacks = %d (events %d), want 3", res.Fallbacks, len(rec.of(drain.EventDeadlineFallback)))
+			if res.Fallbacks != 3 || len(rec.of(drain.StepDeadlineFallback)) != 3 {
+				t.Errorf("fallbacks = %d (events %d), want 3", res.Fallbacks, len(rec.of(drain.StepDeadlineFallback)))
 			}
+			checkFallbackSteps(t, rec, opts)
 			for name, d := range deleted.get() {
 				if d.grace < tc.wantGrace {
 					t.Errorf("pod %s got a %ds grace period, want at least %ds", name, d.grace, tc.wantGrace)
@@ -366,7 +369,7 @@ func TestCriticalAndLastPodsGoLast(t *testing.T) {
 		t.Fatal(err)
 	}
 	var order []string
-	for _, ev := range rec.of(drain.EventPodEvicted) {
+	for _, ev := range rec.of(drain.StepPodEvicted) {
 		order = append(order, strings.TrimPrefix(ev.Pod, e.ns+"/"))
 	}
 	if strings.Join(order, ",") != "ordinary,late,critical" {
@@ -425,12 +428,12 @@ func TestDrainStoppedByCallerIsNotAFailure(t *testing.T) {
 		_, err := d.Drain(ctx, node, drain.Options{GracePeriodSeconds: -1})
 		done <- err
 	}()
-	e.c.Eventually(t, 30*time.Second, func() (bool, error) { return len(rec.of(drain.EventPodBlocked)) > 0, nil })
+	e.c.Eventually(t, 30*time.Second, func() (bool, error) { return len(rec.of(drain.StepPodBlocked)) > 0, nil })
 	cancel()
 	if err := <-done; err == nil {
 		t.Fatal("a canceled drain returned no error")
 	}
-	if got := rec.of(drain.EventDrainFailed); len(got) != 0 {
+	if got := rec.of(drain.StepDrainFailed); len(got) != 0 {
 		t.Errorf("a drain stopped by its caller was reported as failed: %+v", got[0].Message)
 	}
 	tctx, tcancel := context.WithTimeout(e.ctx, 2*time.Second)
@@ -438,7 +441,44 @@ func TestDrainStoppedByCallerIsNotAFailure(t *testing.T) {
 	if _, err := d.Drain(tctx, node, drain.Options{GracePeriodSeconds: -1}); err == nil {
 		t.Fatal("a drain out of time returned no error")
 	}
-	if got := rec.of(drain.EventDrainFailed); len(got) != 1 {
+	if got := rec.of(drain.StepDrainFailed); len(got) != 1 {
 		t.Errorf("a drain that ran out of time reported %d DrainFailed events, want 1", len(got))
+	}
+}
+
+// checkFallbackSteps checks that the steps of a drain whose three pods all
+// fell back carry the facts reporters need: the notice on every step, the
+// fallback flag on each fallback deletion, exactly one first fallback, the
+// time each pod was blocked, and the outcome.
+func checkFallbackSteps(t *testing.T, rec *recorder, opts drain.Options) {
+	t.Helper()
+	rec.mu.Lock()
+	steps := slices.Clone(rec.events)
+	rec.mu.Unlock()
+	first := 0
+	for _, s := range steps {
+		if s.NoticeID != opts.NoticeID || s.NoticeKind != opts.NoticeKind {
+			t.Errorf("%s step carries notice %q/%q, want %q/%q", s.Type, s.NoticeID, s.NoticeKind, opts.NoticeID, opts.NoticeKind)
+		}
+		switch s.Type {
+		case drain.StepDeadlineFallback:
+			if !s.Fallback || s.PDB == "" {
+				t.Errorf("DeadlineFallback step %+v lacks Fallback or PDB", s)
+			}
+			if s.Progress.Fallbacks == 1 {
+				first++
+			}
+		case drain.StepPodDeleted:
+			if !s.Fallback || s.BlockedFor <= 0 {
+				t.Errorf("PodDeleted of %s: Fallback %v, BlockedFor %s; want a fallback that was blocked", s.Pod, s.Fallback, s.BlockedFor)
+			}
+		case drain.StepDrained:
+			if s.Outcome != drain.OutcomeFallback {
+				t.Errorf("Drained outcome = %q, want %q", s.Outcome, drain.OutcomeFallback)
+			}
+		}
+	}
+	if first != 1 {
+		t.Errorf("%d DeadlineFallback steps have Progress.Fallbacks 1, want exactly one first", first)
 	}
 }

@@ -4,15 +4,17 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
 // Dry-run steps: what a drain engine wrapped in DryRun would have done.
 const (
-	// EventWouldDrain: the notice would have drained the node (Message says
+	// StepWouldDrain: the notice would have drained the node (Message says
 	// how many pods, by when, and whether the Node would be deleted).
-	EventWouldDrain EventType = "WouldDrain"
-	// EventWouldMark: the notice would have cordoned or tainted the node.
-	EventWouldMark EventType = "WouldMark"
+	StepWouldDrain StepType = "WouldDrain"
+	// StepWouldMark: the notice would have cordoned or tainted the node.
+	StepWouldMark StepType = "WouldMark"
 )
 
 // DryRun wraps the drain engine for `--dry-run` (observe mode): it reads the
@@ -41,8 +43,10 @@ func (d DryRun) Drain(ctx context.Context, node string, opts Options) (*Result, 
 	if n := len(res.Skipped); n > 0 {
 		msg += fmt.Sprintf(" (%d skipped)", n)
 	}
-	d.log.Info(msg, "node", node, "notice", opts.NoticeID, "plan", res.Plan)
-	d.emit(Event{Type: EventWouldDrain, Node: node, Message: msg})
+	d.log.Info(msg, logging.KeyNode, node, logging.KeyNotice, opts.NoticeID, "plan", res.Plan)
+	e := opts.step(StepWouldDrain, node)
+	e.Message = msg
+	d.emit(e)
 	return res, nil
 }
 
@@ -60,8 +64,10 @@ func (d DryRun) Taint(_ context.Context, node string, opts Options) (bool, error
 
 func (d DryRun) would(node, what string, opts Options) {
 	msg := fmt.Sprintf("dry run: would %s node %s for notice %s", what, node, noticeOf(opts))
-	d.log.Info(msg, "node", node)
-	d.emit(Event{Type: EventWouldMark, Node: node, Message: msg})
+	d.log.Info(msg, logging.KeyNode, node, logging.KeyNotice, opts.NoticeID)
+	e := opts.step(StepWouldMark, node)
+	e.Message = msg
+	d.emit(e)
 }
 
 // Release changes nothing (a dry run marked nothing).

@@ -12,6 +12,8 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
 // run is the state of one drain's pod removal.
@@ -32,10 +34,22 @@ type run struct {
 
 // podState is what happened to one pod, to report why it is left.
 type podState struct {
-	tried   bool   // an eviction or deletion was sent
-	removed bool   // an eviction was accepted or a deletion succeeded
-	blocked string // the PDB refusing the eviction, while it does
-	lastErr string // the last failure, while not removed
+	tried        bool      // an eviction or deletion was sent
+	removed      bool      // an eviction was accepted or a deletion succeeded
+	blocked      string    // the PDB refusing the eviction, while it does
+	blockedSince time.Time // when the PDB started refusing it
+	lastErr      string    // the last failure, while not removed
+}
+
+// unblock ends the pod's PDB block at now and returns how long it lasted
+// (0 if it was not blocked).
+func (s *podState) unblock(now time.Time) time.Duration {
+	var d time.Duration
+	if s.blocked != "" && !s.blockedSince.IsZero() {
+		d = max(now.Sub(s.blockedSince), 0)
+	}
+	s.blocked, s.blockedSince = "", time.Time{}
+	return d
 }
 
 // leftReason says why a pod is still on the node when the drain ends.
@@ -85,6 +99,47 @@ func (r *run) state(p *corev1.Pod, f func(*podState)) {
 	}
 }
 
+// change applies f to p's state and the result and returns the progress
+// right after it, in one critical section: concurrent steps then agree on
+// which was first (Progress.FirstBlockBy, Progress.Fallbacks).
+func (r *run) change(p *corev1.Pod, f func(*podState, *Result)) Progress {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.states[key(p)]
+	if s == nil {
+		s = &podState{}
+	}
+	f(s, r.res)
+	return r.progressLocked()
+}
+
+// removed records that p's eviction was accepted or its deletion
+// succeeded, counting it with count, and returns how long a PDB had
+// blocked it and the progress after it.
+func (r *run) removed(p *corev1.Pod, count func(*Result)) (time.Duration, Progress) {
+	now := r.d.clock.Now()
+	var blocked time.Duration
+	prog := r.change(p, func(s *podState, res *Result) {
+		count(res)
+		s.removed, s.lastErr = true, ""
+		blocked = s.unblock(now)
+	})
+	return blocked, prog
+}
+
+// endBlocks ends the blocks of pods still blocked when the drain ends and
+// returns their summed duration.
+func (r *run) endBlocks() time.Duration {
+	now := r.d.clock.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var sum time.Duration
+	for _, s := range r.states {
+		sum += s.unblock(now)
+	}
+	return sum
+}
+
 // removePod evicts one pod and waits until it is gone. While a PDB blocks
 // it, the eviction is retried on every budget change; once waiting longer
 // would cost the pod its grace period before the deadline, the OnDeadline
@@ -93,7 +148,7 @@ func (r *run) state(p *corev1.Pod, f func(*podState)) {
 func (r *run) removePod(ctx context.Context, p *corev1.Pod) {
 	gone := r.tracker.gone(p.UID)
 	if isFinished(p) {
-		r.deletePod(ctx, p, gone, "finished pod deleted")
+		r.deletePod(ctx, p, gone, false, "finished pod deleted")
 		return
 	}
 	var lastFail string
@@ -105,16 +160,18 @@ func (r *run) removePod(ctx context.Context, p *corev1.Pod) {
 		case ctx.Err() != nil:
 			return
 		case err == nil:
-			r.count(func(res *Result) { res.Evicted++ })
-			r.state(p, func(s *podState) { s.removed, s.blocked, s.lastErr = true, "", "" })
-			r.emit(Event{Type: EventPodEvicted, Pod: key(p), GracePeriodSeconds: r.graceValue(grace, p), Message: "eviction accepted"})
+			blocked, prog := r.removed(p, func(res *Result) { res.Evicted++ })
+			r.emitAt(Step{
+				Type: StepPodEvicted, Pod: key(p), GracePeriodSeconds: r.graceValue(grace, p), BlockedFor: blocked,
+				Message: "eviction accepted",
+			}, prog)
 			r.waitGone(ctx, p, gone)
 			return
 		case apierrors.IsNotFound(err):
 			r.waitGone(ctx, p, gone) // deleted meanwhile: the watch reports it
 			return
 		case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
-			r.deletePod(ctx, p, gone, "pod deleted (namespace terminating)")
+			r.deletePod(ctx, p, gone, false, "pod deleted (namespace terminating)")
 			return
 		case apierrors.IsTooManyRequests(err):
 			lastFail = "" // a failure after the block is news again
@@ -203,10 +260,10 @@ func (r *run) failed(p *corev1.Pod, err error, last, msg string) string {
 	}
 	r.state(p, func(s *podState) { s.lastErr = err.Error() })
 	if kind == last {
-		r.d.log.Debug(msg, "node", r.node, "pod", key(p), "err", err)
+		r.d.log.Debug(msg, logging.KeyNode, r.node, logging.KeyNotice, r.opts.NoticeID, logging.KeyPod, key(p), logging.KeyError, err)
 		return kind
 	}
-	r.emit(Event{Type: EventEvictionFailed, Pod: key(p), Err: err, Message: msg})
+	r.emit(Step{Type: StepEvictionFailed, Pod: key(p), Err: err, Message: msg})
 	return kind
 }
 
@@ -231,10 +288,16 @@ func (r *run) block(ctx context.Context, p *corev1.Pod, err error) bool {
 	if pdb == "" {
 		pdb = "unknown"
 	}
+	now := r.d.clock.Now()
 	var prev string
-	r.state(p, func(s *podState) { prev, s.blocked = s.blocked, pdb })
+	prog := r.change(p, func(s *podState, _ *Result) {
+		prev, s.blocked = s.blocked, pdb
+		if s.blockedSince.IsZero() {
+			s.blockedSince = now
+		}
+	})
 	if prev != pdb {
-		r.emit(Event{Type: EventPodBlocked, Pod: key(p), PDB: pdb, Message: fmt.Sprintf("eviction blocked by PodDisruptionBudget %s: %v", pdb, err)})
+		r.emitAt(Step{Type: StepPodBlocked, Pod: key(p), PDB: pdb, Message: fmt.Sprintf("eviction blocked by PodDisruptionBudget %s: %v", pdb, err)}, prog)
 	}
 	return fallBack || r.shouldFallBack(p)
 }
@@ -269,19 +332,22 @@ func (r *run) waitRetry(ctx context.Context, p *corev1.Pod, gone, changed <-chan
 func (r *run) fallback(ctx context.Context, p *corev1.Pod, gone <-chan struct{}) {
 	grace := r.grace(p)
 	var pdb string
-	r.state(p, func(s *podState) { pdb = s.blocked })
-	r.count(func(res *Result) { res.Fallbacks++ })
-	r.emit(Event{
-		Type: EventDeadlineFallback, Pod: key(p), PDB: pdb, GracePeriodSeconds: r.graceValue(grace, p),
-		Message: fmt.Sprintf("deadline near: deleting pod with a %ds grace period instead of waiting for PDB %s", r.graceValue(grace, p), pdb),
+	prog := r.change(p, func(s *podState, res *Result) {
+		pdb = s.blocked
+		res.Fallbacks++
 	})
-	r.deletePod(ctx, p, gone, "pod deleted (deadline fallback)")
+	r.emitAt(Step{
+		Type: StepDeadlineFallback, Pod: key(p), PDB: pdb, Fallback: true, GracePeriodSeconds: r.graceValue(grace, p),
+		Message: fmt.Sprintf("deadline near: deleting pod with a %ds grace period instead of waiting for PDB %s", r.graceValue(grace, p), pdb),
+	}, prog)
+	r.deletePod(ctx, p, gone, true, "pod deleted (deadline fallback)")
 }
 
 // deletePod deletes p (UID precondition) and waits until it is gone. A
 // failed deletion is retried with backoff while time remains, each time
-// with the grace period that still fits before the deadline.
-func (r *run) deletePod(ctx context.Context, p *corev1.Pod, gone <-chan struct{}, msg string) {
+// with the grace period that still fits before the deadline. fallback says
+// that the deletion replaces an eviction because of the deadline.
+func (r *run) deletePod(ctx context.Context, p *corev1.Pod, gone <-chan struct{}, fallback bool, msg string) {
 	var lastFail string
 	for fails := 0; !isClosed(gone) && ctx.Err() == nil; fails++ {
 		grace := r.grace(p)
@@ -295,9 +361,11 @@ func (r *run) deletePod(ctx context.Context, p *corev1.Pod, gone <-chan struct{}
 			return
 		case err == nil, apierrors.IsNotFound(err), apierrors.IsConflict(err):
 			// Conflict: the UID precondition failed, the pod is gone.
-			r.state(p, func(s *podState) { s.removed, s.blocked, s.lastErr = true, "", "" })
-			r.count(func(res *Result) { res.Deleted++ })
-			r.emit(Event{Type: EventPodDeleted, Pod: key(p), GracePeriodSeconds: r.graceValue(grace, p), Message: msg})
+			blocked, prog := r.removed(p, func(res *Result) { res.Deleted++ })
+			r.emitAt(Step{
+				Type: StepPodDeleted, Pod: key(p), Fallback: fallback, GracePeriodSeconds: r.graceValue(grace, p), BlockedFor: blocked,
+				Message: msg,
+			}, prog)
 			r.waitGone(ctx, p, gone)
 			return
 		}
@@ -313,7 +381,11 @@ func (r *run) deletePod(ctx context.Context, p *corev1.Pod, gone <-chan struct{}
 func (r *run) waitGone(ctx context.Context, p *corev1.Pod, gone <-chan struct{}) {
 	select {
 	case <-gone:
-		r.emit(Event{Type: EventPodGone, Pod: key(p), Message: "pod gone"})
+		// A pod deleted by someone else while blocked ends its block here.
+		now := r.d.clock.Now()
+		var blocked time.Duration
+		prog := r.change(p, func(s *podState, _ *Result) { blocked = s.unblock(now) })
+		r.emitAt(Step{Type: StepPodGone, Pod: key(p), BlockedFor: blocked, Message: "pod gone"}, prog)
 	case <-ctx.Done():
 	}
 }
@@ -353,28 +425,30 @@ func (r *run) graceValue(g *int64, p *corev1.Pod) int64 {
 	return r.tm.ownGrace(p)
 }
 
-func (r *run) count(f func(*Result)) {
-	r.mu.Lock()
-	f(r.res)
-	r.mu.Unlock()
-}
+func (r *run) emit(e Step) { r.emitAt(e, r.progress()) }
 
-func (r *run) emit(e Event) {
-	e.Node = r.node
-	e.Progress = r.progress()
+// emitAt reports a step of the run with the progress taken with its change.
+func (r *run) emitAt(e Step, prog Progress) {
+	e.Node, e.NoticeID, e.NoticeKind = r.node, r.opts.NoticeID, r.opts.NoticeKind
+	e.Progress = prog
 	r.d.emit(e)
 }
 
 func (r *run) progress() Progress {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.progressLocked()
+}
+
+// progressLocked is progress; callers hold r.mu.
+func (r *run) progressLocked() Progress {
 	b := map[string]string{}
 	for k, s := range r.states {
 		if s.blocked != "" {
 			b[k] = s.blocked
 		}
 	}
-	return Progress{Total: len(r.pods), Left: r.tracker.remaining(), Blocked: b, Deadline: r.opts.Deadline}
+	return Progress{Total: len(r.pods), Left: r.tracker.remaining(), Blocked: b, Fallbacks: r.res.Fallbacks, Deadline: r.opts.Deadline}
 }
 
 // left lists the pods still on the node, each with why.

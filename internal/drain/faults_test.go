@@ -251,7 +251,7 @@ func TestForbiddenPDBWatchStillFallsBack(t *testing.T) {
 	if rule.Hits() == 0 {
 		t.Error("the drain never tried to watch PodDisruptionBudgets")
 	}
-	if len(rec.of(drain.EventPodBlocked)) == 0 {
+	if len(rec.of(drain.StepPodBlocked)) == 0 {
 		t.Error("no PodBlockedByPDB event")
 	}
 }
@@ -372,8 +372,8 @@ func TestMaxConcurrencyBoundsRequestsNotWaiting(t *testing.T) {
 	if err != nil {
 		t.Fatalf("drain: %v (%+v)", err, res)
 	}
-	started := rec.of(drain.EventDrainStarted)
-	evicted := rec.of(drain.EventPodEvicted)
+	started := rec.of(drain.StepDrainStarted)
+	evicted := rec.of(drain.StepPodEvicted)
 	if len(started) != 1 || len(evicted) != 3 {
 		t.Fatalf("%d drain starts, %d evictions; want 1 and the 3 bare pods", len(started), len(evicted))
 	}
@@ -400,8 +400,8 @@ func TestLateBindingIsDrainedBeforeNodeDelete(t *testing.T) {
 	}))
 	rec := &recorder{}
 	created := make(chan error, 1)
-	obs := drain.Observers{rec, drain.ObserverFunc(func(ev drain.Event) {
-		if ev.Type == drain.EventPodEvicted && ev.Pod == e.ns+"/first" {
+	obs := drain.Observers{rec, drain.ObserverFunc(func(ev drain.Step) {
+		if ev.Type == drain.StepPodEvicted && ev.Pod == e.ns+"/first" {
 			go func() {
 				_, err := e.c.Client.CoreV1().Pods(e.ns).Create(e.ctx, testbed.Pod(e.ns, "late", node), metav1.CreateOptions{})
 				created <- err
@@ -416,7 +416,7 @@ func TestLateBindingIsDrainedBeforeNodeDelete(t *testing.T) {
 		t.Fatalf("drain: %+v, %v", res, err)
 	}
 	var evicted []string
-	for _, ev := range rec.of(drain.EventPodEvicted) {
+	for _, ev := range rec.of(drain.StepPodEvicted) {
 		evicted = append(evicted, ev.Pod)
 	}
 	if want := []string{e.ns + "/first", e.ns + "/late"}; !reflect.DeepEqual(evicted, want) || res.Pods != 2 {
@@ -437,8 +437,8 @@ func TestAPIServerOutageMidDrain(t *testing.T) {
 	e.blockedDB(2, 3)
 	blocked := make(chan struct{}, 2)
 	rec := &recorder{}
-	obs := drain.Observers{rec, drain.ObserverFunc(func(ev drain.Event) {
-		if ev.Type == drain.EventPodBlocked {
+	obs := drain.Observers{rec, drain.ObserverFunc(func(ev drain.Step) {
+		if ev.Type == drain.StepPodBlocked {
 			select {
 			case blocked <- struct{}{}:
 			default:
@@ -491,7 +491,7 @@ func TestAPIServerOutageMidDrain(t *testing.T) {
 	}
 	// The test's own watches died with the API server: judge the grace
 	// periods by the drain's events.
-	for _, ev := range rec.of(drain.EventDeadlineFallback) {
+	for _, ev := range rec.of(drain.StepDeadlineFallback) {
 		if end := ev.Time.Add(time.Duration(ev.GracePeriodSeconds) * time.Second); ev.GracePeriodSeconds < 1 || end.After(deadline) {
 			t.Errorf("%s: fallback with a %ds grace period ending %s, deadline %s", ev.Pod, ev.GracePeriodSeconds, end, deadline)
 		}

@@ -200,19 +200,19 @@ func (w *readyWatcher) minimumByApp() map[string]int {
 // recorder collects drain events.
 type recorder struct {
 	mu     sync.Mutex
-	events []drain.Event
+	events []drain.Step
 }
 
-func (r *recorder) Observe(e drain.Event) {
+func (r *recorder) Observe(e drain.Step) {
 	r.mu.Lock()
 	r.events = append(r.events, e)
 	r.mu.Unlock()
 }
 
-func (r *recorder) of(t drain.EventType) []drain.Event {
+func (r *recorder) of(t drain.StepType) []drain.Step {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []drain.Event
+	var out []drain.Step
 	for _, e := range r.events {
 		if e.Type == t {
 			out = append(out, e)

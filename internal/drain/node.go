@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/strategicpatch"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/util/retry"
+
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
 // Mark returns lifeboat's mark on the named node.
@@ -45,7 +47,9 @@ func (d *Drainer) cordon(ctx context.Context, node string, have *corev1.Node, op
 		return ch, err
 	}
 	if ch.cordoned {
-		d.emit(Event{Type: EventCordoned, Node: node, Message: "cordoned: " + opts.Reason})
+		e := opts.step(StepCordoned, node)
+		e.Message = "cordoned: " + opts.Reason
+		d.emit(e)
 	}
 	if len(req.conditions) > 0 {
 		d.markConditions(ctx, ch.node, opts, draining)
@@ -75,7 +79,7 @@ func (d *Drainer) applyMark(ctx context.Context, node string, have *corev1.Node,
 		return true, err
 	})
 	if ch.malformed && err == nil {
-		d.log.Warn("replaced a malformed cordon annotation", "node", node)
+		d.log.Warn("replaced a malformed cordon annotation", logging.KeyNode, node)
 	}
 	if err != nil {
 		return markChange{}, err
@@ -84,12 +88,14 @@ func (d *Drainer) applyMark(ctx context.Context, node string, have *corev1.Node,
 }
 
 // revert restores the pre-image of what one cordon changed (see revertMark).
-func (d *Drainer) revert(ctx context.Context, node string, ch markChange) error {
+func (d *Drainer) revert(ctx context.Context, node string, opts Options, ch markChange) error {
 	_, err := d.updateNode(ctx, node, func(n *corev1.Node) (bool, error) {
 		return true, revertMark(n, ch)
 	})
 	if err == nil && ch.cordoned {
-		d.emit(Event{Type: EventUncordoned, Node: node, Message: "cordon made by the refused drain undone"})
+		e := opts.step(StepUncordoned, node)
+		e.Message = "cordon made by the refused drain undone"
+		d.emit(e)
 	}
 	return err
 }
@@ -104,9 +110,13 @@ func (d *Drainer) Release(ctx context.Context, node, noticeID string) (*Mark, er
 		left       *Mark
 		uncordoned bool
 		over       []string
+		kind       string
 	)
 	_, err := d.updateNode(ctx, node, func(n *corev1.Node) (bool, error) {
 		pre, _, _ := ReadMark(n)
+		if e, ok := pre.Notice(noticeID); ok {
+			kind = e.Kind
+		}
 		var err error
 		if left, uncordoned, err = releaseMark(n, noticeID); err != nil {
 			return true, err
@@ -122,7 +132,10 @@ func (d *Drainer) Release(ctx context.Context, node, noticeID string) (*Mark, er
 	}
 	d.writeConditions(ctx, node, time.Time{}, nil, over)
 	if uncordoned {
-		d.emit(Event{Type: EventUncordoned, Node: node, Message: "lifeboat's cordon removed: notice " + noticeID + " released"})
+		d.emit(Step{
+			Type: StepUncordoned, Node: node, NoticeID: noticeID, NoticeKind: kind,
+			Message: "lifeboat's cordon removed: notice " + noticeID + " released",
+		})
 	}
 	return left, nil
 }
@@ -146,7 +159,7 @@ func (d *Drainer) Uncordon(ctx context.Context, node string) (bool, error) {
 		d.writeConditions(ctx, node, time.Time{}, nil, over)
 	}
 	if changed && err == nil {
-		d.emit(Event{Type: EventUncordoned, Node: node, Message: "lifeboat's cordon removed"})
+		d.emit(Step{Type: StepUncordoned, Node: node, Message: "lifeboat's cordon removed"})
 	}
 	return changed, err
 }

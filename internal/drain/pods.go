@@ -272,11 +272,11 @@ func (d *Drainer) RemoveShutdownLeftovers(ctx context.Context, node string) (int
 	if err != nil {
 		return 0, err
 	}
-	return d.removeLeftovers(ctx, node, l.Items, time.Time{})
+	return d.removeLeftovers(ctx, node, l.Items, Options{})
 }
 
 // removeLeftovers deletes the GracefulNodeShutdown leftovers among pods.
-func (d *Drainer) removeLeftovers(ctx context.Context, node string, pods []corev1.Pod, limit time.Time) (int, error) {
+func (d *Drainer) removeLeftovers(ctx context.Context, node string, pods []corev1.Pod, opts Options) (int, error) {
 	n := 0
 	for i := range pods {
 		p := &pods[i]
@@ -284,7 +284,7 @@ func (d *Drainer) removeLeftovers(ctx context.Context, node string, pods []corev
 			continue
 		}
 		uid := p.UID
-		cctx, cancel := context.WithTimeout(ctx, callTimeout(d.clock.Now(), limit))
+		cctx, cancel := context.WithTimeout(ctx, callTimeout(d.clock.Now(), opts.Deadline))
 		err := d.client.CoreV1().Pods(p.Namespace).Delete(cctx, p.Name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 		cancel()
 		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
@@ -293,7 +293,9 @@ func (d *Drainer) removeLeftovers(ctx context.Context, node string, pods []corev
 		n++
 	}
 	if n > 0 {
-		d.emit(Event{Type: EventLeftoversRemoved, Node: node, Message: "removed pods left by GracefulNodeShutdown"})
+		e := opts.step(StepLeftoversRemoved, node)
+		e.Message = "removed pods left by GracefulNodeShutdown"
+		d.emit(e)
 	}
 	return n, nil
 }

@@ -9,12 +9,14 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
-// EventVolumesStillAttached reports that the volumes of the evicted pods
+// StepVolumesStillAttached reports that the volumes of the evicted pods
 // were still attached to the node when the wait for their detachment ran
 // out of time.
-const EventVolumesStillAttached EventType = "VolumesStillAttached"
+const StepVolumesStillAttached StepType = "VolumesStillAttached"
 
 // volumeDetachPoll is how often the VolumeAttachments are listed while
 // waiting for the evicted pods' volumes to detach.
@@ -87,12 +89,12 @@ func (d *Drainer) waitVolumesDetached(ctx context.Context, node string, pods []c
 			}
 			if len(attached) == 0 {
 				if waited := d.clock.Since(started); waited >= volumeDetachPoll {
-					d.log.Info("volumes of the evicted pods detached", "node", node, "waited", waited.Round(time.Millisecond))
+					d.log.Info("volumes of the evicted pods detached", logging.KeyNode, node, "waited", waited.Round(time.Millisecond))
 				}
 				return
 			}
 		} else {
-			d.log.Warn("cannot list VolumeAttachments; retrying", "node", node, "err", err)
+			d.log.Warn("cannot list VolumeAttachments; retrying", logging.KeyNode, node, logging.KeyError, err)
 		}
 		if !d.clock.Now().Add(volumeDetachPoll).Before(until) {
 			break
@@ -109,6 +111,8 @@ func (d *Drainer) waitVolumesDetached(ctx context.Context, node string, pods []c
 	if len(attached) == 0 {
 		msg = "cannot tell whether the volumes detached (VolumeAttachments could not be listed)"
 	}
-	d.log.Warn("going on without the volumes detached", "node", node, "attachments", attached)
-	d.emit(Event{Type: EventVolumesStillAttached, Node: node, Message: msg})
+	d.log.Warn("going on without the volumes detached", logging.KeyNode, node, "attachments", attached)
+	e := opts.step(StepVolumesStillAttached, node)
+	e.Message = msg
+	d.emit(e)
 }

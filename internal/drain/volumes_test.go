@@ -157,7 +157,7 @@ func TestVolumeWaitIsBoundedByTheDeadline(t *testing.T) {
 	if err != nil || !res.NodeDeleted || len(res.VolumesAttached) != 1 {
 		t.Fatalf("drain = %+v, %v; want the Node deleted with one attachment reported", res, err)
 	}
-	if evs := rec.of(drain.EventVolumesStillAttached); len(evs) != 1 {
+	if evs := rec.of(drain.StepVolumesStillAttached); len(evs) != 1 {
 		t.Fatalf("%d VolumesStillAttached events, want 1", len(evs))
 	}
 	t.Logf("reported: %v (attachment %s)", res.VolumesAttached, attachment)

@@ -20,6 +20,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
+
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
 // signal is a broadcast: wait returns a channel closed at the next fire.
@@ -348,7 +350,7 @@ func (w *pdbWatch) start() <-chan struct{} {
 		w.warned = true
 		w.mu.Unlock()
 		if first {
-			w.log.Warn("cannot watch PodDisruptionBudgets; blocked evictions retry on a timer", "err", err)
+			w.log.Warn("cannot watch PodDisruptionBudgets; blocked evictions retry on a timer", logging.KeyError, err)
 		}
 	})
 	f.Start(ctx.Done())

@@ -26,7 +26,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	awsnotice "github.com/lifeboat-dev/lifeboat/internal/notice/aws"
 	"github.com/lifeboat-dev/lifeboat/internal/queue"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/nodeindex"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
@@ -42,13 +42,13 @@ type evictions struct {
 }
 
 func (e *evictions) observer(mode string) drain.Observer {
-	return drain.ObserverFunc(func(ev drain.Event) {
+	return drain.ObserverFunc(func(ev drain.Step) {
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		if ev.Type == drain.EventDrainStarted {
+		if ev.Type == drain.StepDrainStarted {
 			e.started[mode]++
 		}
-		if ev.Type != drain.EventPodEvicted && ev.Type != drain.EventPodDeleted {
+		if ev.Type != drain.StepPodEvicted && ev.Type != drain.StepPodDeleted {
 			return
 		}
 		if e.by[mode] == nil {
@@ -176,7 +176,7 @@ func TestAgentAndQueueActOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := fake.SQS.Send(url, string(events.SpotInterruption("evb-1", instance, sp.NoticeTime.Add(time.Second))))
+	msg, err := fake.SQS.Send(url, string(message.SpotInterruption("evb-1", instance, sp.NoticeTime.Add(time.Second))))
 	if err != nil {
 		t.Fatal(err)
 	}

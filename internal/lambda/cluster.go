@@ -66,7 +66,10 @@ func (c *ClusterConfig) RESTConfig(ctx context.Context, cfg aws.Config, s3Opts .
 		if err != nil {
 			return nil, err
 		}
-		obj, err := s3.NewFromConfig(cfg, s3Opts...).GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+		obj, err := s3.NewFromConfig(cfg, s3Opts...).GetObject(ctx, &s3.GetObjectInput{
+			Bucket: aws.String(bucket),
+			Key:    aws.String(key),
+		})
 		if err != nil {
 			return nil, fmt.Errorf("fetching kubeconfig %s: %w", c.KubeconfigS3, err)
 		}

@@ -19,13 +19,13 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/queue"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 )
 
 // Session is what one invocation works with: a processor wired to the
 // cluster, and a function that releases it (stops the node informer).
 type Session struct {
-	// Processor carries out events.
+	// Processor carries out message.
 	Processor *queue.Processor
 	// Close releases the session's resources.
 	Close func()
@@ -60,7 +60,7 @@ type Result struct {
 // Node's handled-notices annotation.
 func (h *Handler) Handle(ctx context.Context, raw json.RawMessage) (Result, error) {
 	now := h.Clock.Now()
-	parsed, err := events.Parse(raw, now)
+	parsed, err := message.Parse(raw, now)
 	if err != nil {
 		h.Log.Error("dropping unparseable event", "error", err)
 		return Result{Ignored: err.Error()}, nil

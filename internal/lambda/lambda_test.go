@@ -31,7 +31,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/queue"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
@@ -72,9 +72,9 @@ func TestHandlerInvokedTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	fake, cfg := fakeAWS(t)
-	hook := events.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: events.TransitionTerminating}
+	hook := message.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: message.TransitionTerminating}
 	hook.Token = fake.AutoScaling.Start(awsfake.LifecycleAction{Group: hook.Group, Hook: hook.Name, InstanceID: id, Transition: hook.Transition})
-	body := events.LifecycleAction("lambda-evt-1", hook, time.Now())
+	body := message.LifecycleAction("lambda-evt-1", hook, time.Now())
 
 	counter := &countingDrainer{Drainer: drain.New(c.Client, drain.Config{Log: logging.Discard()})}
 	pol := queue.DefaultPolicy()
@@ -133,7 +133,7 @@ func TestHandlerDeadlineFromInvocation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	dl, _ := ctx.Deadline()
-	if _, err := h.Handle(ctx, events.SpotInterruption("dl-1", id, time.Now().Add(time.Hour))); err != nil {
+	if _, err := h.Handle(ctx, message.SpotInterruption("dl-1", id, time.Now().Add(time.Hour))); err != nil {
 		t.Fatal(err)
 	}
 	if want := dl.Add(-10 * time.Second); !got.Equal(want) {
@@ -294,7 +294,7 @@ func TestShippedRBACSufficesToDrain(t *testing.T) {
 	}
 	ictx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	res, err := h.Handle(ictx, events.SpotInterruption("rbac-1", id, time.Now()))
+	res, err := h.Handle(ictx, message.SpotInterruption("rbac-1", id, time.Now()))
 	if err != nil || len(res.Outcomes) != 1 || !strings.HasSuffix(res.Outcomes[0], string(queue.OutcomeDrained)) {
 		t.Fatalf("drain as lifeboat:drainers = %+v, %v", res, err)
 	}

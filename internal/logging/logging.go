@@ -11,14 +11,36 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// Stable log keys.
+// The stable log keys: every package names these facts with these keys,
+// so one query finds a node's, a notice's or a pod's whole story. Other
+// keys describe details local to one log line.
 const (
-	KeyNode   = "node"
-	KeyPod    = "pod"
-	KeyEvent  = "event"
+	// KeyNode is the Kubernetes node name.
+	KeyNode = "node"
+	// KeyPod is a pod as "namespace/name".
+	KeyPod = "pod"
+	// KeyPDB is a PodDisruptionBudget as "namespace/name".
+	KeyPDB = "pdb"
+	// KeyNotice is a notice ID (notice.Notice.ID, drain.Options.NoticeID).
+	KeyNotice = "notice"
+	// KeyKind is a notice kind ("spot-interruption").
+	KeyKind = "kind"
+	// KeySource is the notice source ("aws", "sqs", "lambda").
 	KeySource = "source"
-	KeyPDB    = "pdb"
+	// KeyStep is a lifecycle step (a drain.StepType: "Cordoned", "Drained").
+	KeyStep = "step"
+	// KeyError is an error. "err" is not used.
+	KeyError = "error"
 )
+
+// KeyEvent was the key of a drain step, a notice ID, a notice kind and a
+// metadata path alike. Use KeyNotice for a notice ID, KeyStep for a step,
+// KeyKind for a kind; KeyEvent goes once internal/queue and internal/lambda
+// stop using it (.golangci.yml forbids the literal "event").
+const KeyEvent = "event"
+
+// Keys lists the stable keys.
+var Keys = []string{KeyNode, KeyPod, KeyPDB, KeyNotice, KeyKind, KeySource, KeyStep, KeyError}
 
 // Options select the log format and level.
 type Options struct {

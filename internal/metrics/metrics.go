@@ -1,7 +1,7 @@
 // Package metrics defines every Prometheus metric lifeboat exports, in one
 // place, on a registry of its own (never the global default). It also turns
-// drain events into drain, eviction, PDB and fallback metrics (DrainObserver)
-// and serves /metrics, /healthz, /readyz and, on request, pprof (Server).
+// reports (notices, drain steps, finishes) into metrics (Reporter) and
+// serves /metrics, /healthz, /readyz and, on request, pprof (Server).
 //
 // All methods of *Metrics accept a nil receiver and do nothing, so packages
 // can take an optional *Metrics without checking it.
@@ -43,6 +43,9 @@ type Metrics struct {
 	// DetectionDelay observes Detected minus Issued per source
 	// (lifeboat_detection_delay_seconds).
 	DetectionDelay *prometheus.HistogramVec
+	// NoticeFinishes counts how notices were finished, by finish and result
+	// (lifeboat_notice_finishes_total).
+	NoticeFinishes *prometheus.CounterVec
 	// Drains counts finished drains by result (lifeboat_drains_total).
 	Drains *prometheus.CounterVec
 	// DrainDuration observes drain durations by result
@@ -85,6 +88,7 @@ func New(version string) *Metrics {
 		Notices:           counterVec("notices_total", "Notices that a node is going away, by source and kind.", "source", "kind"),
 		NoticeErrors:      counterVec("notice_errors_total", "Notice sources' failures: malformed metadata or messages and fetch errors, by source and reason.", "source", "reason"),
 		DetectionDelay:    histogramVec("detection_delay_seconds", "Seconds between a notice being issued and lifeboat detecting it, by source.", detectionDelayBuckets, "source"),
+		NoticeFinishes:    newFinishes(),
 		Drains:            counterVec("drains_total", "Finished drains by result.", "result"),
 		DrainDuration:     histogramVec("drain_duration_seconds", "Duration of drains in seconds, by result.", drainDurationBuckets, "result"),
 		Evictions:         counterVec("evictions_total", "Pod evictions, eviction attempts and deletions during drains, by result.", "result"),
@@ -102,7 +106,7 @@ func New(version string) *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.Notices, m.NoticeErrors, m.DetectionDelay, m.Drains, m.DrainDuration, m.Evictions,
 		m.PDBBlockedSeconds, m.DeadlineFallbacks, m.Notifications, m.QueueMessages, m.LifecycleActions, m.BuildInfo,
-		m.Ready, m.SourceReady,
+		m.Ready, m.SourceReady, m.NoticeFinishes,
 	)
 	m.BuildInfo.WithLabelValues(version, runtime.Version()).Set(1)
 	// Known label values start at zero so that rate() and absent() work

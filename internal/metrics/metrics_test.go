@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 )
 
@@ -44,7 +45,7 @@ func touched(t *testing.T) *Metrics {
 	m.Notification("slack", NotificationSent)
 	m.QueueMessage("processed")
 	m.LifecycleAction("complete", "success")
-	m.drain(DrainSucceeded, 42*time.Second)
+	m.drain(string(drain.OutcomeSucceeded), 42*time.Second)
 	m.PDBBlockedSeconds.Add(1)
 	m.DeadlineFallbacks.Inc()
 	m.SetSourceReady("aws", true)
@@ -176,7 +177,7 @@ func TestNilMetricsIsANoOp(t *testing.T) {
 	m.Notification("slack", NotificationSent)
 	m.QueueMessage("processed")
 	m.LifecycleAction("complete", "success")
-	m.drain(DrainFailed, time.Second)
+	m.drain(string(drain.OutcomeFailed), time.Second)
 	m.eviction(EvictionEvicted)
 }
 

@@ -1,152 +1,75 @@
 package metrics
 
 import (
-	"sync"
 	"time"
-
-	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
+	"github.com/lifeboat-dev/lifeboat/internal/report"
 )
 
-// DrainObserver updates the drain, eviction, PDB and fallback metrics from
-// drain events. It implements drain.Observer; Observe only updates memory.
-type DrainObserver struct {
-	m     *Metrics
-	clock clock.PassiveClock
-
-	mu    sync.Mutex
-	nodes map[string]*nodeDrain
+// Reporter turns what lifeboat reports into metrics: notices, drain steps
+// (drains, evictions, PDB blocks, deadline fallbacks) and how notices were
+// finished. It keeps no state: every call maps the facts it is given to
+// counter and histogram updates, which only touch memory.
+type Reporter struct {
+	m *Metrics
 }
 
-var _ drain.Observer = (*DrainObserver)(nil)
+var _ report.Reporter = (*Reporter)(nil)
 
-// nodeDrain is what the observer remembers about one node's running drain.
-type nodeDrain struct {
-	started time.Time
-	// blockedSince is when each pod ("ns/name") was first refused by a PDB
-	// and not yet removed.
-	blockedSince map[string]time.Time
-	// wasBlocked remembers every pod a PDB ever blocked or that was named in
-	// a deadline fallback, to tell fallback deletions from finished pods.
-	wasBlocked map[string]bool
-}
+// NewReporter returns a Reporter feeding m (nil: a Reporter that does
+// nothing).
+func NewReporter(m *Metrics) *Reporter { return &Reporter{m: m} }
 
-// NewDrainObserver returns an observer feeding m. clk, used only when an
-// event carries no time, may be nil for the real clock.
-func NewDrainObserver(m *Metrics, clk clock.PassiveClock) *DrainObserver {
-	if clk == nil {
-		clk = clock.RealClock{}
+// NoticeReceived counts the notice and its detection delay; a withdrawal
+// is not a notice that a node goes away and is not counted.
+func (r *Reporter) NoticeReceived(n notice.Notice) {
+	if !n.Canceled {
+		r.m.Notice(n)
 	}
-	return &DrainObserver{m: m, clock: clk, nodes: map[string]*nodeDrain{}}
 }
 
-// NoticeReceived counts the notice and its detection delay.
-func (o *DrainObserver) NoticeReceived(n notice.Notice) { o.m.Notice(n) }
+// Finished counts how a notice was finished (lifeboat_notice_finishes_total).
+func (r *Reporter) Finished(_ notice.Notice, f report.Finish) { r.m.finish(f) }
 
-// Acknowledged does nothing; it exists so DrainObserver has the same
-// reporting methods as notify.Observer and events.Recorder.
-func (o *DrainObserver) Acknowledged(notice.Notice) {}
-
-// Observe updates the metrics for one drain event.
-func (o *DrainObserver) Observe(e drain.Event) {
-	if e.Time.IsZero() {
-		e.Time = o.clock.Now()
+// Observe updates the metrics for one drain step.
+func (r *Reporter) Observe(e drain.Step) {
+	if e.BlockedFor > 0 && r.m != nil {
+		r.m.PDBBlockedSeconds.Add(e.BlockedFor.Seconds())
 	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
+	if result, ok := EvictionResult(e); ok {
+		r.m.eviction(result)
+	}
 	switch e.Type {
-	case drain.EventDrainStarted:
-		o.node(e.Node).started = e.Time
-	case drain.EventPodBlocked:
-		o.m.eviction(EvictionBlocked)
-		nd := o.node(e.Node)
-		if _, ok := nd.blockedSince[e.Pod]; !ok {
-			nd.blockedSince[e.Pod] = e.Time
+	case drain.StepDeadlineFallback:
+		if e.Pod != "" && r.m != nil {
+			r.m.DeadlineFallbacks.Inc()
 		}
-		nd.wasBlocked[e.Pod] = true
-	case drain.EventEvictionFailed:
-		o.m.eviction(EvictionError)
-	case drain.EventDeadlineFallback:
-		o.deadlineFallback(e)
-	case drain.EventPodEvicted:
-		o.m.eviction(EvictionEvicted)
-		o.unblock(e)
-	case drain.EventPodDeleted:
-		o.podDeleted(e)
-	case drain.EventPodGone:
-		o.unblock(e)
-	case drain.EventDrained, drain.EventDrainFailed:
-		o.finish(e)
+	case drain.StepDrained, drain.StepDrainFailed:
+		var d time.Duration
+		if e.Result != nil {
+			d = e.Result.Duration
+		}
+		r.m.drain(string(e.Outcome), d)
 	}
 }
 
-func (o *DrainObserver) node(name string) *nodeDrain {
-	nd, ok := o.nodes[name]
-	if !ok {
-		nd = &nodeDrain{blockedSince: map[string]time.Time{}, wasBlocked: map[string]bool{}}
-		o.nodes[name] = nd
+// EvictionResult is the lifeboat_evictions_total result a step counts
+// as, if any.
+func EvictionResult(e drain.Step) (string, bool) {
+	switch e.Type {
+	case drain.StepPodBlocked:
+		return EvictionBlocked, true
+	case drain.StepEvictionFailed:
+		return EvictionError, true
+	case drain.StepPodEvicted:
+		return EvictionEvicted, true
+	case drain.StepPodDeleted:
+		if e.Fallback {
+			return EvictionFallbackDeleted, true
+		}
+		return EvictionFinishedDeleted, true
 	}
-	return nd
-}
-
-func (o *DrainObserver) deadlineFallback(e drain.Event) {
-	if e.Pod == "" {
-		// A drain-level announcement; the per-pod events are counted.
-		return
-	}
-	if o.m != nil {
-		o.m.DeadlineFallbacks.Inc()
-	}
-	o.node(e.Node).wasBlocked[e.Pod] = true
-}
-
-func (o *DrainObserver) podDeleted(e drain.Event) {
-	nd := o.node(e.Node)
-	if nd.wasBlocked[e.Pod] {
-		o.m.eviction(EvictionFallbackDeleted)
-	} else {
-		o.m.eviction(EvictionFinishedDeleted)
-	}
-	o.unblock(e)
-}
-
-// unblock ends a pod's PDB-blocked time, if it was blocked.
-func (o *DrainObserver) unblock(e drain.Event) {
-	nd, ok := o.nodes[e.Node]
-	if !ok {
-		return
-	}
-	if since, ok := nd.blockedSince[e.Pod]; ok {
-		o.addBlocked(e.Time.Sub(since))
-		delete(nd.blockedSince, e.Pod)
-	}
-}
-
-func (o *DrainObserver) addBlocked(d time.Duration) {
-	if o.m != nil && d > 0 {
-		o.m.PDBBlockedSeconds.Add(d.Seconds())
-	}
-}
-
-// finish records the drain and the blocked time of pods still blocked at
-// its end, then forgets the node.
-func (o *DrainObserver) finish(e drain.Event) {
-	nd := o.nodes[e.Node]
-	delete(o.nodes, e.Node)
-	var d time.Duration
-	switch {
-	case e.Result != nil && e.Result.Duration > 0:
-		d = e.Result.Duration
-	case nd != nil && !nd.started.IsZero():
-		d = e.Time.Sub(nd.started)
-	}
-	o.m.drain(DrainResult(e), d)
-	if nd == nil {
-		return
-	}
-	for _, since := range nd.blockedSince {
-		o.addBlocked(e.Time.Sub(since))
-	}
+	return "", false
 }

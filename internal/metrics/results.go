@@ -2,27 +2,18 @@ package metrics
 
 import "github.com/lifeboat-dev/lifeboat/internal/drain"
 
-// Results of a drain (label "result" of lifeboat_drains_total and
-// lifeboat_drain_duration_seconds). Notifications use the same words.
-const (
-	// DrainSucceeded: every pod that had to go was evicted or deleted
-	// without a deadline fallback.
-	DrainSucceeded = "succeeded"
-	// DrainFallback: the node is empty, but some PDB-blocked pods were
-	// deleted because of the deadline.
-	DrainFallback = "fallback"
-	// DrainIncomplete: the drain ended with pods left on the node.
-	DrainIncomplete = "incomplete"
-	// DrainFailed: the drain returned an error.
-	DrainFailed = "failed"
-	// DrainMissing: the node did not exist and that was allowed.
-	DrainMissing = "missing"
-	// DrainDryRun: a dry run that only computed the plan.
-	DrainDryRun = "dry_run"
-)
+// DrainResults lists every drain result label value (of
+// lifeboat_drains_total and lifeboat_drain_duration_seconds): the drain
+// engine's outcomes.
+var DrainResults = outcomes()
 
-// DrainResults lists every drain result label value.
-var DrainResults = []string{DrainSucceeded, DrainFallback, DrainIncomplete, DrainFailed, DrainMissing, DrainDryRun}
+func outcomes() []string {
+	out := make([]string, 0, len(drain.Outcomes))
+	for _, o := range drain.Outcomes {
+		out = append(out, string(o))
+	}
+	return out
+}
 
 // Results of lifeboat_evictions_total.
 const (
@@ -68,30 +59,3 @@ const (
 	// NotificationCanceled: dropped because lifeboat was shutting down.
 	NotificationCanceled = "canceled"
 )
-
-// DrainResult classifies a finished drain from its EventDrained or
-// EventDrainFailed event; it returns "" for any other event.
-func DrainResult(e drain.Event) string {
-	switch e.Type {
-	case drain.EventDrainFailed:
-		return DrainFailed
-	case drain.EventDrained:
-	default:
-		return ""
-	}
-	r := e.Result
-	switch {
-	case r == nil:
-		return DrainSucceeded
-	case r.Missing:
-		return DrainMissing
-	case len(r.Plan) > 0:
-		return DrainDryRun
-	case !r.Complete():
-		return DrainIncomplete
-	case r.Fallbacks > 0:
-		return DrainFallback
-	default:
-		return DrainSucceeded
-	}
-}

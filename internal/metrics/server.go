@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
 // shutdownTimeout bounds how long Run waits for in-flight scrapes on exit.
@@ -138,4 +140,6 @@ func (s *Server) Run(ctx context.Context) error {
 // slogPrinter lets promhttp report encoding errors through slog.
 type slogPrinter struct{ log *slog.Logger }
 
-func (p slogPrinter) Println(v ...any) { p.log.Error("serving metrics", "error", fmt.Sprint(v...)) }
+func (p slogPrinter) Println(v ...any) {
+	p.log.Error("serving metrics", logging.KeyError, fmt.Sprint(v...))
+}

@@ -42,6 +42,9 @@ const (
 	KindShutdown Kind = "host-shutdown"
 	// KindManual: `lifeboat drain` or another explicit request.
 	KindManual Kind = "manual"
+	// KindNodeCondition: a Node condition matched an --on-condition rule;
+	// the rule's action travels in Attributes["action"].
+	KindNodeCondition Kind = "node-condition"
 )
 
 // Notice is one observation that a node is going away, or, when Canceled is

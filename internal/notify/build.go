@@ -91,6 +91,11 @@ func (o *Options) notifiers(clk clock.PassiveClock) ([]registration, error) {
 			Token: tg, ChatID: o.TelegramChatID, APIURL: o.TelegramAPIURL, HTTP: hc,
 		}), o.Retries})
 	}
+	more, err := o.moreNotifiers(hc)
+	if err != nil {
+		return nil, err
+	}
+	regs = append(regs, more...)
 	wh, err := o.webhook()
 	if err != nil || wh == nil {
 		return regs, err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/metrics"
 	"github.com/lifeboat-dev/lifeboat/internal/notify/notifier"
 )
@@ -47,8 +48,8 @@ func (d *Dispatcher) deliver(w *worker, m notifier.Message) {
 			d.finish(name, m, metrics.NotificationExpired, attempt+1, err)
 			return
 		}
-		d.cfg.Log.Debug("notification failed, will retry", "notifier", name, "step", string(m.Step),
-			"node", m.Node, "attempt", attempt+1, "retry_in", wait, "error", err)
+		d.cfg.Log.Debug("notification failed, will retry", "notifier", name, logging.KeyStep, m.Step,
+			logging.KeyNode, m.Node, logging.KeyNotice, m.NoticeID, "attempt", attempt+1, "retryIn", wait, logging.KeyError, err)
 		if !d.sleep(wait) {
 			d.finish(name, m, metrics.NotificationCanceled, attempt+1, err)
 			return
@@ -98,9 +99,9 @@ func (d *Dispatcher) sleep(wait time.Duration) bool {
 // which redact secrets from them.
 func (d *Dispatcher) finish(name string, m notifier.Message, result string, attempts int, err error) {
 	d.cfg.Metrics.Notification(name, result)
-	args := []any{"notifier", name, "step", string(m.Step), "node", m.Node, "attempts", attempts}
+	args := []any{"notifier", name, logging.KeyStep, m.Step, logging.KeyNode, m.Node, logging.KeyNotice, m.NoticeID, "attempts", attempts}
 	if err != nil {
-		args = append(args, "error", err)
+		args = append(args, logging.KeyError, err)
 	}
 	switch result {
 	case metrics.NotificationSent, metrics.NotificationSkipped:

@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/metrics"
 	"github.com/lifeboat-dev/lifeboat/internal/notify/notifier"
 )
@@ -132,7 +133,7 @@ func (d *Dispatcher) Send(m notifier.Message) {
 func (d *Dispatcher) drop(name string, m notifier.Message, result string) {
 	d.cfg.Metrics.Notification(name, result)
 	d.cfg.Log.Warn("notification dropped", "notifier", name, "reason", result,
-		"step", string(m.Step), "node", m.Node)
+		logging.KeyStep, m.Step, logging.KeyNode, m.Node)
 }
 
 // Close stops accepting messages and waits until every queued message is

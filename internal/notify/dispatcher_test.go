@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/metrics"
 	"github.com/lifeboat-dev/lifeboat/internal/notify/notifier"
 	"github.com/lifeboat-dev/lifeboat/internal/notify/webhook"
@@ -100,7 +101,7 @@ func TestHangingEndpointNeverBlocksAndCloseIsBoundedByTheDeadline(t *testing.T) 
 	for i := range 3 {
 		// Send returns although the first delivery hangs: the loop
 		// finishing is the proof (Send has no way to wait).
-		d.Send(notifier.Message{Step: notifier.StepCordoned, Node: "n1", Expires: expires, Text: string(rune('a' + i))})
+		d.Send(notifier.Message{Step: string(drain.StepCordoned), Node: "n1", Expires: expires, Text: string(rune('a' + i))})
 	}
 	waitFor(t, arrived, "the webhook request")
 	for range 3 {
@@ -127,8 +128,8 @@ func TestCloseWithCanceledContextAbortsDeliveries(t *testing.T) {
 	d := NewDispatcher(DispatcherConfig{Metrics: m})
 	d.Add(webhook.New(webhook.Config{URL: srv.URL}), 0)
 	far := time.Now().Add(time.Hour)
-	d.Send(notifier.Message{Step: notifier.StepCordoned, Expires: far})
-	d.Send(notifier.Message{Step: notifier.StepDrained, Expires: far})
+	d.Send(notifier.Message{Step: string(drain.StepCordoned), Expires: far})
+	d.Send(notifier.Message{Step: string(drain.StepDrained), Expires: far})
 	waitFor(t, arrived, "the webhook request")
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -139,7 +140,7 @@ func TestCloseWithCanceledContextAbortsDeliveries(t *testing.T) {
 	if got := count(m, "webhook", metrics.NotificationCanceled); got != 2 {
 		t.Errorf("canceled = %v, want 2 (the one in flight and the queued one)", got)
 	}
-	d.Send(notifier.Message{Step: notifier.StepNodeDeleted})
+	d.Send(notifier.Message{Step: string(drain.StepNodeDeleted)})
 	if got := count(m, "webhook", metrics.NotificationCanceled); got != 3 {
 		t.Errorf("canceled after Send on a closed dispatcher = %v, want 3", got)
 	}
@@ -196,7 +197,7 @@ func TestRetriesOn5xxNotOn4xx(t *testing.T) {
 			m := metrics.New("test")
 			d := NewDispatcher(DispatcherConfig{Metrics: m, Backoff: time.Millisecond})
 			d.Add(webhook.New(webhook.Config{URL: srv.URL}), tc.retries)
-			d.Send(notifier.Message{Step: notifier.StepDrained, Expires: time.Now().Add(generous)})
+			d.Send(notifier.Message{Step: string(drain.StepDrained), Expires: time.Now().Add(generous)})
 			if err := closeWithin(context.Background(), t, d); err != nil {
 				t.Fatal(err)
 			}
@@ -216,14 +217,14 @@ func TestMessagesKeepTheirOrderAndGetIDs(t *testing.T) {
 	d := NewDispatcher(DispatcherConfig{})
 	rec := newRecorder("rec")
 	d.Add(rec, 0)
-	for _, s := range []notifier.Step{notifier.StepNoticeReceived, notifier.StepCordoned, notifier.StepDrainStarted, notifier.StepDrained} {
-		d.Send(notifier.Message{Step: s})
+	for _, s := range []drain.StepType{drain.StepNoticeReceived, drain.StepCordoned, drain.StepDrainStarted, drain.StepDrained} {
+		d.Send(notifier.Message{Step: string(s)})
 	}
 	if err := closeWithin(context.Background(), t, d); err != nil {
 		t.Fatal(err)
 	}
 	got := rec.messages()
-	if len(got) != 4 || got[0].Step != notifier.StepNoticeReceived || got[3].Step != notifier.StepDrained {
+	if len(got) != 4 || got[0].Step != string(drain.StepNoticeReceived) || got[3].Step != string(drain.StepDrained) {
 		t.Fatalf("delivered %+v, want the four steps in order", got)
 	}
 	for i := 1; i < len(got); i++ {

@@ -10,6 +10,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/notify/notifier"
+	"github.com/lifeboat-dev/lifeboat/internal/report"
 )
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -36,51 +37,54 @@ func spotNotice() notice.Notice {
 	}
 }
 
-func at(typ drain.EventType, sec int, pod string) drain.Event {
-	return drain.Event{Type: typ, Time: t0.Add(time.Duration(sec) * time.Second), Node: "n1", Pod: pod}
+func at(typ drain.StepType, sec int, pod string) drain.Step {
+	return drain.Step{Type: typ, Time: t0.Add(time.Duration(sec) * time.Second), Node: "n1", Pod: pod, NoticeID: spotNotice().ID, NoticeKind: "spot-interruption"}
 }
 
 func TestObserverSendsOneMessagePerMeaningfulStep(t *testing.T) {
 	msgs := observe(t, func(o *Observer) {
 		o.NoticeReceived(spotNotice())
 		o.NoticeReceived(spotNotice()) // the source repeats itself: ignored
-		o.Observe(at(drain.EventCordoned, 1, ""))
-		started := at(drain.EventDrainStarted, 1, "")
+		o.Observe(at(drain.StepCordoned, 1, ""))
+		started := at(drain.StepDrainStarted, 1, "")
 		started.Progress = drain.Progress{Total: 3, Left: 3, Deadline: t0.Add(2 * time.Minute)}
 		o.Observe(started)
 		for _, p := range []string{"ns/a", "ns/b"} {
-			o.Observe(at(drain.EventPodEvicted, 2, p))
-			o.Observe(at(drain.EventPodGone, 5, p))
+			o.Observe(at(drain.StepPodEvicted, 2, p))
+			o.Observe(at(drain.StepPodGone, 5, p))
 		}
-		o.Observe(at(drain.EventPodBlocked, 2, "ns/db-0"))
-		o.Observe(at(drain.EventPodBlocked, 7, "ns/db-0"))
-		fb := at(drain.EventDeadlineFallback, 100, "ns/db-0")
-		fb.PDB = "ns/db"
+		o.Observe(at(drain.StepPodBlocked, 2, "ns/db-0"))
+		o.Observe(at(drain.StepPodBlocked, 7, "ns/db-0"))
+		fb := at(drain.StepDeadlineFallback, 100, "ns/db-0")
+		fb.PDB, fb.Fallback, fb.Progress.Fallbacks = "ns/db", true, 1
 		o.Observe(fb)
-		o.Observe(at(drain.EventDeadlineFallback, 100, "ns/db-1")) // one message per lifecycle
-		o.Observe(at(drain.EventPodDeleted, 100, "ns/db-0"))
-		done := at(drain.EventDrained, 105, "")
+		fb2 := at(drain.StepDeadlineFallback, 100, "ns/db-1")
+		fb2.Fallback, fb2.Progress.Fallbacks = true, 2
+		o.Observe(fb2) // not the drain's first: no message
+		o.Observe(at(drain.StepPodDeleted, 100, "ns/db-0"))
+		done := at(drain.StepDrained, 105, "")
+		done.Outcome = drain.OutcomeFallback
 		done.Result = &drain.Result{Node: "n1", Pods: 3, Evicted: 2, Deleted: 1, Fallbacks: 1, Duration: 104 * time.Second}
 		o.Observe(done)
-		o.Observe(at(drain.EventNodeDeleted, 106, ""))
-		o.Acknowledged(spotNotice())
+		o.Observe(at(drain.StepNodeDeleted, 106, ""))
+		o.Finished(spotNotice(), report.Finish{Kind: report.FinishAcknowledged, Node: "n1"})
 	})
-	wantSteps := []notifier.Step{
-		notifier.StepNoticeReceived, notifier.StepCordoned, notifier.StepDrainStarted,
-		notifier.StepDeadlineFallback, notifier.StepDrained, notifier.StepNodeDeleted, notifier.StepAcknowledged,
+	wantSteps := []drain.StepType{
+		drain.StepNoticeReceived, drain.StepCordoned, drain.StepDrainStarted,
+		drain.StepDeadlineFallback, drain.StepDrained, drain.StepNodeDeleted, drain.StepAcknowledged,
 	}
 	if len(msgs) != len(wantSteps) {
 		t.Fatalf("got %d messages %v, want steps %v", len(msgs), stepsOf(msgs), wantSteps)
 	}
 	for i, m := range msgs {
-		if m.Step != wantSteps[i] {
+		if m.Step != string(wantSteps[i]) {
 			t.Errorf("message %d step = %s, want %s", i, m.Step, wantSteps[i])
 		}
-		if m.Lifecycle != msgs[0].Lifecycle {
-			t.Errorf("message %d lifecycle = %q, want every step in %q", i, m.Lifecycle, msgs[0].Lifecycle)
+		if m.Lifecycle != "n1/"+spotNotice().ID {
+			t.Errorf("message %d lifecycle = %q, want every step in the notice's %q", i, m.Lifecycle, "n1/"+spotNotice().ID)
 		}
 		// Every message carries the notice facts for templates.
-		if m.Cluster != "prod" || m.Node != "n1" || m.Kind != "spot-interruption" || m.Trigger != "aws" ||
+		if m.Cluster != "prod" || m.Node != "n1" || m.Kind != "spot-interruption" || m.Trigger != "aws" || m.NoticeID != spotNotice().ID ||
 			m.InstanceType != "m7g.large" || m.Region != "eu-west-1" || m.Zone != "eu-west-1a" || !m.Deadline.Equal(t0.Add(2*time.Minute)) {
 			t.Errorf("message %d (%s) lacks notice facts: %+v", i, m.Step, m)
 		}
@@ -99,22 +103,73 @@ func TestObserverSendsOneMessagePerMeaningfulStep(t *testing.T) {
 		}
 	}
 	final := msgs[4]
-	if final.Result != "fallback" || final.PodsEvicted != 2 || final.PodsDeleted != 1 || final.Fallbacks != 1 || final.Duration != 104*time.Second {
+	if final.Result != string(drain.OutcomeFallback) || final.PodsEvicted != 2 || final.PodsDeleted != 1 || final.Fallbacks != 1 || final.Duration != 104*time.Second {
 		t.Errorf("final message = %+v, want result fallback with the counts", final)
 	}
 }
 
-func stepsOf(ms []notifier.Message) []notifier.Step {
-	var s []notifier.Step
+func stepsOf(ms []notifier.Message) []string {
+	var s []string
 	for _, m := range ms {
 		s = append(s, m.Step)
 	}
 	return s
 }
 
+// TestStepMessageIsAFunctionOfTheStep maps steps on their own, without a
+// notice seen before: the message depends on the step only.
+func TestStepMessageIsAFunctionOfTheStep(t *testing.T) {
+	deadline := t0.Add(time.Minute)
+	cases := []struct {
+		name      string
+		step      drain.Step
+		wantSent  bool
+		lifecycle string
+		text      string
+	}{
+		{"pod-level steps are summarised later", drain.Step{Type: drain.StepPodEvicted, Node: "n1", Pod: "ns/a"}, false, "", ""},
+		{"later fallbacks are not sent", drain.Step{Type: drain.StepDeadlineFallback, Node: "n1", Pod: "ns/b", Progress: drain.Progress{Fallbacks: 2}}, false, "", ""},
+		{
+			"a drain without a notice is the node's manual lifecycle",
+			drain.Step{Type: drain.StepCordoned, Node: "n1", Message: "cordoned: maintenance"},
+			true, "n1/manual", "cordoned: maintenance",
+		},
+		{
+			"a notice's step is in the notice's lifecycle, its kind and deadline from the step",
+			drain.Step{Type: drain.StepDrainStarted, Node: "n2", NoticeID: "e1", NoticeKind: "preemption", Progress: drain.Progress{Total: 2, Left: 2, Deadline: deadline}},
+			true, "n2/e1", "draining 2 pods, deadline 12:01:00 UTC (in 1m0s)",
+		},
+		{
+			"a dry run says what it would do",
+			drain.Step{Type: drain.StepWouldDrain, Node: "n1", NoticeID: "e1", Message: "dry run: would drain node n1: 3 pod(s)"},
+			true, "n1/e1", "dry run: would drain node n1: 3 pod(s)",
+		},
+		{
+			"the first fallback",
+			drain.Step{Type: drain.StepDeadlineFallback, Node: "n1", NoticeID: "e1", Pod: "ns/a", PDB: "ns/p", Fallback: true, Progress: drain.Progress{Fallbacks: 1}},
+			true, "n1/e1", "deadline close: deleting PDB-blocked pods instead of waiting for their budgets (first: ns/a, PDB ns/p)",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, sent := stepMessage(tc.step, notifier.Message{}, t0)
+			if sent != tc.wantSent {
+				t.Fatalf("sent = %v, want %v", sent, tc.wantSent)
+			}
+			if !sent {
+				return
+			}
+			if m.Lifecycle != tc.lifecycle || m.Text != tc.text || m.Step != string(tc.step.Type) || m.Kind != tc.step.NoticeKind {
+				t.Errorf("message = %+v, want lifecycle %q text %q", m, tc.lifecycle, tc.text)
+			}
+		})
+	}
+}
+
 func TestObserverFailedAndIncompleteDrains(t *testing.T) {
 	msgs := observe(t, func(o *Observer) {
-		failed := at(drain.EventDrainFailed, 60, "")
+		failed := at(drain.StepDrainFailed, 60, "")
+		failed.Outcome = drain.OutcomeFailed
 		failed.Err = errors.New("PodDisruptionBudget ns/db blocks 1 pod")
 		failed.Result = &drain.Result{Pods: 2, Evicted: 1, Left: []drain.PodRef{{Namespace: "ns", Name: "db-0"}}, Duration: time.Minute}
 		o.Observe(failed)
@@ -124,33 +179,33 @@ func TestObserverFailedAndIncompleteDrains(t *testing.T) {
 	}
 	m := msgs[0]
 	want := "drain failed after 1m0s: PodDisruptionBudget ns/db blocks 1 pod, 1 left: ns/db-0"
-	if m.Step != notifier.StepDrainFailed || m.Result != "failed" || m.PodsLeft != 1 || m.Text != want {
+	if m.Step != string(drain.StepDrainFailed) || m.Result != string(drain.OutcomeFailed) || m.PodsLeft != 1 || m.Text != want {
 		t.Errorf("message = %s %q result=%q left=%d, want DrainFailed %q", m.Step, m.Text, m.Result, m.PodsLeft, want)
 	}
 }
 
-func TestObserverStartsANewLifecycleAfterTheLastEnded(t *testing.T) {
+// TestObserverThreadsByNotice: two notices for one node are two
+// lifecycles, whichever order their steps come in.
+func TestObserverThreadsByNotice(t *testing.T) {
+	rebalance := notice.Notice{ID: "rebalance/1", Node: "n1", Source: "aws", Kind: notice.KindRebalance, Detected: t0}
 	msgs := observe(t, func(o *Observer) {
-		// A manual drain: no notice.
-		o.Observe(at(drain.EventCordoned, 0, ""))
-		o.Observe(drain.Event{Type: drain.EventDrained, Time: t0.Add(time.Second), Node: "n1", Result: &drain.Result{}})
-		o.Observe(at(drain.EventUncordoned, 60, "")) // joins the ended lifecycle
-		o.Observe(at(drain.EventCordoned, 120, ""))  // a new drain of the same node
-		o.Observe(drain.Event{Type: drain.EventCordoned, Time: t0, Node: "n2"})
-		o.NoticeReceived(notice.Notice{ID: "other", Node: "n1", Source: "aws", Kind: notice.KindRebalance, Detected: t0.Add(130 * time.Second)})
+		o.NoticeReceived(rebalance)
+		o.NoticeReceived(spotNotice())
+		o.Observe(at(drain.StepCordoned, 1, "")) // the spot notice's drain
+		o.Finished(rebalance, report.Finish{Kind: report.FinishReleased})
+		o.Observe(drain.Step{Type: drain.StepCordoned, Time: t0, Node: "n2"})
 	})
-	if len(msgs) != 6 {
+	want := []string{"n1/rebalance/1", "n1/" + spotNotice().ID, "n1/" + spotNotice().ID, "n1/rebalance/1", "n2/manual"}
+	if len(msgs) != len(want) {
 		t.Fatalf("got %v", stepsOf(msgs))
 	}
-	first, second, third := msgs[0].Lifecycle, msgs[3].Lifecycle, msgs[5].Lifecycle
-	if msgs[1].Lifecycle != first || msgs[2].Lifecycle != first {
-		t.Errorf("Drained and Uncordoned should join the first lifecycle %q: %q %q", first, msgs[1].Lifecycle, msgs[2].Lifecycle)
+	for i, m := range msgs {
+		if m.Lifecycle != want[i] {
+			t.Errorf("message %d (%s) lifecycle = %q, want %q", i, m.Step, m.Lifecycle, want[i])
+		}
 	}
-	if second == first || third == second || msgs[4].Lifecycle == second {
-		t.Errorf("lifecycles %q %q %q (n2: %q) should all differ", first, second, third, msgs[4].Lifecycle)
-	}
-	if !strings.HasPrefix(third, "n1/other") {
-		t.Errorf("a notice's lifecycle key = %q, want it to name the node and notice", third)
+	if msgs[3].Step != string(drain.StepReleased) || msgs[3].Kind != string(notice.KindRebalance) {
+		t.Errorf("release message = %+v, want Released for the rebalance notice", msgs[3])
 	}
 }
 
@@ -160,10 +215,39 @@ func TestObserverCanceledNotice(t *testing.T) {
 		n := spotNotice()
 		n.Canceled = true
 		o.NoticeReceived(n)
+		o.NoticeReceived(n) // repeated withdrawal: ignored
 	})
-	if len(msgs) != 2 || msgs[1].Step != notifier.StepNoticeCanceled || msgs[1].Lifecycle != msgs[0].Lifecycle ||
+	if len(msgs) != 2 || msgs[1].Step != string(drain.StepNoticeCanceled) || msgs[1].Lifecycle != msgs[0].Lifecycle ||
 		!strings.HasPrefix(msgs[1].Text, "notice withdrawn: ") {
 		t.Errorf("got %+v, want NoticeCanceled in the notice's lifecycle", msgs)
+	}
+}
+
+func TestFinishMessage(t *testing.T) {
+	n := spotNotice()
+	cases := []struct {
+		f        report.Finish
+		step     drain.StepType
+		text     string
+		hasError bool
+	}{
+		{report.Finish{Kind: report.FinishAcknowledged}, drain.StepAcknowledged, "acknowledged the notice to aws: the platform may proceed", false},
+		{report.Finish{Kind: report.FinishAcknowledged, Err: errors.New("503")}, drain.StepAcknowledged, "acknowledging the notice to aws failed: 503", true},
+		{report.Finish{Kind: report.FinishHookCompleted, Result: "CONTINUE"}, drain.StepHookCompleted, "completed the lifecycle action with CONTINUE", false},
+		{report.Finish{Kind: report.FinishHookCompleted, Err: errors.New("gone")}, drain.StepHookCompleted, "completing the lifecycle action failed: gone", true},
+		{report.Finish{Kind: report.FinishReleased}, drain.StepReleased, "released: lifeboat undid its changes for the withdrawn notice", false},
+	}
+	for _, tc := range cases {
+		m, ok := finishMessage(n, tc.f, t0)
+		if !ok || m.Step != string(tc.step) || m.Text != tc.text || (m.Error != "") != tc.hasError || m.Lifecycle != "n1/"+n.ID || m.InstanceType != "m7g.large" {
+			t.Errorf("%+v: message = %+v, want %s %q", tc.f, m, tc.step, tc.text)
+		}
+	}
+}
+
+func TestFinishDoneIsNotAMessage(t *testing.T) {
+	if m, ok := finishMessage(spotNotice(), report.Finish{Kind: report.FinishDone}, t0); ok {
+		t.Errorf("FinishDone gave message %+v; the drain's steps already told it", m)
 	}
 }
 

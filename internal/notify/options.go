@@ -9,6 +9,8 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/lifeboat-dev/lifeboat/internal/notify/email"
+	"github.com/lifeboat-dev/lifeboat/internal/notify/pagerduty"
 	"github.com/lifeboat-dev/lifeboat/internal/notify/slack"
 	"github.com/lifeboat-dev/lifeboat/internal/notify/telegram"
 	"github.com/lifeboat-dev/lifeboat/internal/notify/webhook"
@@ -71,6 +73,39 @@ type Options struct {
 	// HTTPS_PROXY/HTTP_PROXY/NO_PROXY from the environment.
 	WebhookProxy string
 
+	// TeamsWebhookURL is a Microsoft Teams Workflows webhook URL.
+	TeamsWebhookURL Secret
+	// TeamsWebhookURLFile is a file holding TeamsWebhookURL.
+	TeamsWebhookURLFile string
+	// DiscordWebhookURL is a Discord webhook URL.
+	DiscordWebhookURL Secret
+	// DiscordWebhookURLFile is a file holding DiscordWebhookURL.
+	DiscordWebhookURLFile string
+	// GoogleChatWebhookURL is a Google Chat space webhook URL.
+	GoogleChatWebhookURL Secret
+	// GoogleChatWebhookURLFile is a file holding GoogleChatWebhookURL.
+	GoogleChatWebhookURLFile string
+	// PagerDutyRoutingKey is an Events API v2 integration key.
+	PagerDutyRoutingKey Secret
+	// PagerDutyRoutingKeyFile is a file holding PagerDutyRoutingKey.
+	PagerDutyRoutingKeyFile string
+	// PagerDutyURL is the Events API v2 endpoint.
+	PagerDutyURL string
+	// SMTPAddress (host:port) enables email.
+	SMTPAddress string
+	// SMTPFrom is the sender address.
+	SMTPFrom string
+	// SMTPTo are the recipients.
+	SMTPTo []string
+	// SMTPUsername enables AUTH PLAIN with SMTPPassword.
+	SMTPUsername string
+	// SMTPPassword is the SMTP password.
+	SMTPPassword Secret
+	// SMTPPasswordFile is a file holding SMTPPassword.
+	SMTPPasswordFile string
+	// SMTPTLS is starttls, tls or none.
+	SMTPTLS string
+
 	// InsecureSkipTLSVerify disables TLS certificate checks for every
 	// notifier. Only for testing.
 	InsecureSkipTLSVerify bool
@@ -92,6 +127,8 @@ func DefaultOptions() Options {
 	return Options{
 		SlackAPIURL:        slack.DefaultAPIURL,
 		TelegramAPIURL:     telegram.DefaultAPIURL,
+		PagerDutyURL:       pagerduty.DefaultURL,
+		SMTPTLS:            email.TLSStartTLS,
 		WebhookMethod:      "POST",
 		WebhookContentType: "application/json",
 		WebhookTimeout:     10 * time.Second,
@@ -133,6 +170,8 @@ func (o *Options) AddFlags(fs *pflag.FlagSet) {
 	fs.IntVar(&o.WebhookRetries, "webhook-retries", o.WebhookRetries, "Retries of a failed webhook request (5xx, 408, 429, network errors), with exponential backoff.")
 	fs.StringVar(&o.WebhookProxy, "webhook-proxy", o.WebhookProxy, "HTTP proxy URL for webhook requests (default: HTTPS_PROXY/HTTP_PROXY).")
 
+	o.addMoreFlags(fs)
+
 	fs.BoolVar(&o.InsecureSkipTLSVerify, "notify-insecure-skip-tls-verify", o.InsecureSkipTLSVerify, "Do not verify TLS certificates of notification endpoints (testing only).")
 	fs.DurationVar(&o.Timeout, "notify-timeout", o.Timeout, "Timeout of one Slack or Telegram request.")
 	fs.IntVar(&o.Retries, "notify-retries", o.Retries, "Retries of a failed Slack or Telegram delivery, with exponential backoff.")
@@ -162,6 +201,7 @@ func (o *Options) Validate() error {
 	add(checkURL("webhook-url", o.WebhookURL.Reveal(), false))
 	add(checkProxy(o.WebhookProxy))
 	add(o.validateWebhook())
+	add(o.validateMore())
 	add(positive("webhook-timeout", o.WebhookTimeout))
 	add(positive("notify-timeout", o.Timeout))
 	add(positive("notify-retry-backoff", o.RetryBackoff))

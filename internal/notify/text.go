@@ -6,9 +6,9 @@ import (
 	"time"
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
-	"github.com/lifeboat-dev/lifeboat/internal/metrics"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/notify/notifier"
+	"github.com/lifeboat-dev/lifeboat/internal/report"
 )
 
 // maxListedPods bounds how many left-over pods a message names.
@@ -47,38 +47,40 @@ func deadlineText(deadline, now time.Time) string {
 	return s
 }
 
-// eventText describes a drain step, using the filled-in message m.
-func eventText(e drain.Event, m notifier.Message) string {
+// stepText describes a drain step, using the filled-in message m.
+func stepText(e drain.Step, m notifier.Message) string {
 	switch e.Type {
-	case drain.EventCordoned:
+	case drain.StepCordoned:
 		if m.Reason == "" && e.Message != "" {
 			return e.Message // the engine's "cordoned: <--reason>"
 		}
 		return withReason("cordoned", m.Reason)
-	case drain.EventUncordoned:
+	case drain.StepUncordoned:
 		return "uncordoned: the node accepts pods again"
-	case drain.EventDrainStarted:
+	case drain.StepDrainStarted:
 		return fmt.Sprintf("draining %d pods%s", e.Progress.Total, deadlineText(m.Deadline, m.Time))
-	case drain.EventDeadlineFallback:
+	case drain.StepDeadlineFallback:
 		s := "deadline close: deleting PDB-blocked pods instead of waiting for their budgets"
 		if e.Pod != "" {
 			s += fmt.Sprintf(" (first: %s, PDB %s)", e.Pod, orUnknown(e.PDB))
 		}
 		return s
-	case drain.EventNodeDeleted:
+	case drain.StepNodeDeleted:
 		return "Node object deleted"
-	case drain.EventDrainFailed:
+	case drain.StepWouldDrain, drain.StepWouldMark:
+		return e.Message // the engine's "dry run: would drain node ..."
+	case drain.StepDrainFailed:
 		return failedText(e, m)
 	default:
 		return drainedText(e, m)
 	}
 }
 
-func drainedText(e drain.Event, m notifier.Message) string {
-	switch m.Result {
-	case metrics.DrainMissing:
+func drainedText(e drain.Step, m notifier.Message) string {
+	switch drain.Outcome(m.Result) {
+	case drain.OutcomeMissing:
 		return "node not found: nothing to drain"
-	case metrics.DrainDryRun:
+	case drain.OutcomeDryRun:
 		return fmt.Sprintf("dry run: %d steps planned", len(e.Result.Plan))
 	}
 	s := fmt.Sprintf("drained in %s: %d evicted, %d deleted", m.Duration.Round(time.Second), m.PodsEvicted, m.PodsDeleted)
@@ -88,7 +90,7 @@ func drainedText(e drain.Event, m notifier.Message) string {
 	return s + leftText(e.Result)
 }
 
-func failedText(e drain.Event, m notifier.Message) string {
+func failedText(e drain.Step, m notifier.Message) string {
 	s := "drain failed"
 	if m.Duration > 0 {
 		s += " after " + m.Duration.Round(time.Second).String()
@@ -127,4 +129,23 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// finishText describes how a notice was finished.
+func finishText(n notice.Notice, f report.Finish) string {
+	to := orUnknown(n.Source)
+	switch {
+	case f.Kind == report.FinishHookCompleted && f.Err != nil:
+		return "completing the lifecycle action failed: " + f.Err.Error()
+	case f.Kind == report.FinishHookCompleted:
+		return "completed the lifecycle action with " + orUnknown(f.Result)
+	case f.Kind == report.FinishReleased && f.Err != nil:
+		return "undoing lifeboat's changes for the withdrawn notice failed: " + f.Err.Error()
+	case f.Kind == report.FinishReleased:
+		return "released: lifeboat undid its changes for the withdrawn notice"
+	case f.Err != nil:
+		return "acknowledging the notice to " + to + " failed: " + f.Err.Error()
+	default:
+		return "acknowledged the notice to " + to + ": the platform may proceed"
+	}
 }

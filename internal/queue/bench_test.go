@@ -18,7 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/nodeindex"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
@@ -64,7 +64,7 @@ func benchOnce(b *testing.B) {
 	msgs := make([]string, benchInterrupted)
 	sent := time.Now()
 	for i := range benchInterrupted {
-		msgs[i] = e.send(b, events.SpotInterruption(fmt.Sprintf("burst-%d", i), ids[i], sent))
+		msgs[i] = e.send(b, message.SpotInterruption(fmt.Sprintf("burst-%d", i), ids[i], sent))
 	}
 	b.StartTimer()
 	start := time.Now()

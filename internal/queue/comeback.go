@@ -11,7 +11,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/nodeindex"
 	"github.com/lifeboat-dev/lifeboat/internal/report"
 )
@@ -54,6 +54,8 @@ func Returned(n *corev1.Node) []drain.MarkNotice {
 // (Returned: a Health reboot, a spot stop or hibernation, an EC2 stop), so
 // the node is schedulable again as the agent does on its own node at start;
 // it removes a rebalance taint no interruption followed within AtRiskTTL;
+// it taints a node whose instance is gone out of service once it is
+// NotReady (and Returned removes that taint when it is back);
 // and it starts the drain of a deferred maintenance once its lead is
 // reached (the at-risk taint's entry records the maintenance's time, so
 // this survives restarts and leader changes).
@@ -71,6 +73,9 @@ func (p *Processor) TendMarks(ctx context.Context, nodes MarkedNodes) {
 			}
 			for _, e := range p.expiredAtRisk(n, now) {
 				p.releaseExpired(ctx, n.Name, e)
+			}
+			for _, e := range outOfServiceDue(n) {
+				p.taintOutOfService(ctx, n.Name, e)
 			}
 			for _, ev := range p.dueMaintenance(n, now) {
 				mu.Lock()
@@ -121,7 +126,7 @@ func (p *Processor) expiredAtRisk(n *corev1.Node, now time.Time) []drain.MarkNot
 
 // dueMaintenance lists, as events, queue mode's taint-only entries on n of a
 // deferred maintenance whose lead is reached.
-func (p *Processor) dueMaintenance(n *corev1.Node, now time.Time) []events.Event {
+func (p *Processor) dueMaintenance(n *corev1.Node, now time.Time) []message.Event {
 	mark, has, err := drain.ReadMark(n)
 	if err != nil || !has {
 		return nil
@@ -130,7 +135,7 @@ func (p *Processor) dueMaintenance(n *corev1.Node, now time.Time) []events.Event
 	if !ok {
 		return nil
 	}
-	var out []events.Event
+	var out []message.Event
 	for _, e := range mark.Notices {
 		k := notice.Kind(e.Kind)
 		if !ownEntry(e) || e.Cordon || e.Deadline.IsZero() || (k != notice.KindScheduledReboot && k != notice.KindHostMaintenance) {
@@ -139,7 +144,7 @@ func (p *Processor) dueMaintenance(n *corev1.Node, now time.Time) []events.Event
 		if now.Before(e.Deadline.Add(-p.Policy.MaintenanceLead)) {
 			continue
 		}
-		out = append(out, events.Event{Notice: notice.Notice{
+		out = append(out, message.Event{Notice: notice.Notice{
 			ID: e.ID, Kind: k, InstanceID: instance, Node: n.Name, Deadline: e.Deadline, Reason: e.Reason,
 			Detected: now, Source: "sqs",
 		}})

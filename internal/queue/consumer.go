@@ -15,13 +15,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
-)
-
-// Poison message policies.
-const (
-	PoisonDelete = "delete" // log, count and delete unparseable messages
-	PoisonKeep   = "keep"   // log and count them, leave them to the queue's redrive policy (DLQ)
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 )
 
 // Config tunes a Consumer.
@@ -39,13 +33,20 @@ type Config struct {
 	VisibilityTimeout time.Duration
 	// WaitTime is the long-poll wait (at most 20 s).
 	WaitTime time.Duration
-	// Poison is PoisonDelete or PoisonKeep.
-	Poison string
+	// Poison is what happens to unparseable messages.
+	Poison PoisonPolicy
 }
 
 // DefaultConfig returns the consumer defaults.
 func DefaultConfig() Config {
-	return Config{Workers: 10, Preparers: 32, MaxInFlight: 500, VisibilityTimeout: 60 * time.Second, WaitTime: 20 * time.Second, Poison: PoisonDelete}
+	return Config{
+		Workers:           10,
+		Preparers:         32,
+		MaxInFlight:       500,
+		VisibilityTimeout: 60 * time.Second,
+		WaitTime:          20 * time.Second,
+		Poison:            PoisonAuto,
+	}
 }
 
 // Validate checks the configuration; messages name the flags.
@@ -61,8 +62,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--visibility-timeout must be whole seconds between 3s and 12h, got %s", c.VisibilityTimeout)
 	case c.WaitTime < 0 || c.WaitTime > 20*time.Second:
 		return fmt.Errorf("--wait-time must be between 0s and 20s, got %s", c.WaitTime)
-	case c.Poison != PoisonDelete && c.Poison != PoisonKeep:
-		return fmt.Errorf("--poison-messages must be delete or keep, got %q", c.Poison)
+	case c.Poison != PoisonAuto && c.Poison != PoisonDelete && c.Poison != PoisonKeep:
+		return fmt.Errorf("--poison-messages must be auto, delete or keep, got %q", c.Poison)
 	}
 	return nil
 }
@@ -82,6 +83,8 @@ type Consumer struct {
 	Log *slog.Logger
 	// Stats counts; share it with Processor.Stats.
 	Stats *Stats
+
+	poison poisonDecision // resolved at the start of Run
 }
 
 // Run consumes until ctx ends. In-flight work is canceled with ctx; messages
@@ -89,7 +92,9 @@ type Consumer struct {
 // (e.g. a new leader) picks them up at once.
 func (c *Consumer) Run(ctx context.Context) error {
 	tr := newTracker(c.Config.MaxInFlight)
-	sch := newScheduler(c, tr)
+	sch := newScheduler(c.Processor, c.Config.Preparers, c.Config.Workers,
+		func(ref *msgRef, err error) { c.finish(ctx, tr, ref, err) }, c.Stats, c.Log)
+	c.poison = c.resolvePoison(ctx)
 	extendCtx, stopExtend := context.WithCancel(context.WithoutCancel(ctx))
 	var extendWG sync.WaitGroup
 	extendWG.Add(1)
@@ -103,11 +108,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 			break
 		}
 		out, err := c.SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl:                    aws.String(c.Config.QueueURL),
-			MaxNumberOfMessages:         int32(min(n, 10)),                             //nolint:gosec // at most 10
-			WaitTimeSeconds:             int32(min(c.Config.WaitTime/time.Second, 20)), //nolint:gosec // at most 20
-			VisibilityTimeout:           c.visibility(),
-			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount},
+			QueueUrl:            aws.String(c.Config.QueueURL),
+			MaxNumberOfMessages: int32(min(max(n, 1), 10)),
+			WaitTimeSeconds:     c.waitTime(),
+			VisibilityTimeout:   c.visibility(),
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{
+				sqstypes.MessageSystemAttributeNameApproximateReceiveCount,
+			},
 		})
 		if err != nil {
 			if ctx.Err() != nil {
@@ -134,22 +141,24 @@ func (c *Consumer) Run(ctx context.Context) error {
 	return nil
 }
 
+// visibility is --visibility-timeout in whole seconds (SQS caps it at 12 h).
 func (c *Consumer) visibility() int32 {
-	return int32(min(c.Config.VisibilityTimeout/time.Second, 12*3600)) //nolint:gosec // SQS caps it at 12 h
+	return int32(min(max(c.Config.VisibilityTimeout/time.Second, 0), 12*3600))
 }
 
-// handle parses one message and schedules its events.
+// waitTime is --wait-time in whole seconds (SQS allows 0 to 20).
+func (c *Consumer) waitTime() int32 {
+	return int32(min(max(c.Config.WaitTime/time.Second, 0), 20))
+}
+
+// handle parses one message and schedules its message.
 func (c *Consumer) handle(ctx context.Context, sch *scheduler, tr *tracker, m *sqstypes.Message) {
 	c.Stats.received.Add(1)
 	attempt, _ := strconv.Atoi(m.Attributes[string(sqstypes.MessageSystemAttributeNameApproximateReceiveCount)])
 	log := c.Log.With("messageId", aws.ToString(m.MessageId), "receiveCount", attempt)
-	parsed, err := events.Parse([]byte(aws.ToString(m.Body)), c.Clock.Now())
+	parsed, err := message.Parse([]byte(aws.ToString(m.Body)), c.Clock.Now())
 	if err != nil {
-		c.Stats.poison.Add(1)
-		log.Error("poison message", "error", err, "policy", c.Config.Poison)
-		if c.Config.Poison == PoisonDelete {
-			c.deleteMessage(context.WithoutCancel(ctx), m)
-		}
+		c.handlePoison(ctx, log, m, err)
 		return
 	}
 	if len(parsed.Events) == 0 {
@@ -164,6 +173,19 @@ func (c *Consumer) handle(ctx context.Context, sch *scheduler, tr *tracker, m *s
 		log.Info("notice received", logging.KeyEvent, ev.Notice.ID, "kind", string(ev.Notice.Kind),
 			"instance", ev.Notice.InstanceID, "canceled", ev.Notice.Canceled, logging.KeySource, "sqs")
 		sch.submit(ctx, ev, ref, max(attempt, 1))
+	}
+}
+
+// handlePoison logs and counts an unparseable message and deletes it or
+// leaves it to the dead-letter queue, per the poison policy.
+func (c *Consumer) handlePoison(ctx context.Context, log *slog.Logger, m *sqstypes.Message, err error) {
+	c.Stats.poison.Add(1)
+	if !c.poison.known {
+		c.poison = c.resolvePoison(ctx)
+	}
+	log.Error("poison message", "error", err, "policy", string(c.Config.Poison), "kept", c.poison.keep)
+	if !c.poison.keep {
+		c.deleteMessage(context.WithoutCancel(ctx), m)
 	}
 }
 
@@ -182,7 +204,10 @@ func (c *Consumer) finish(ctx context.Context, tr *tracker, ref *msgRef, err err
 func (c *Consumer) deleteMessage(ctx context.Context, m *sqstypes.Message) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	_, err := c.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(c.Config.QueueURL), ReceiptHandle: m.ReceiptHandle})
+	_, err := c.SQS.DeleteMessage(ctx, &sqs.DeleteMessageInput{
+		QueueUrl:      aws.String(c.Config.QueueURL),
+		ReceiptHandle: m.ReceiptHandle,
+	})
 	if err != nil {
 		c.Stats.deleteErrors.Add(1)
 		c.Log.Warn("deleting message failed; it will be redelivered and recognised as handled", "messageId", aws.ToString(m.MessageId), "error", err)
@@ -211,9 +236,16 @@ func (c *Consumer) changeVisibility(ctx context.Context, msgs []*sqstypes.Messag
 		batch := msgs[start:min(start+10, len(msgs))]
 		entries := make([]sqstypes.ChangeMessageVisibilityBatchRequestEntry, len(batch))
 		for i, m := range batch {
-			entries[i] = sqstypes.ChangeMessageVisibilityBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), ReceiptHandle: m.ReceiptHandle, VisibilityTimeout: secs}
+			entries[i] = sqstypes.ChangeMessageVisibilityBatchRequestEntry{
+				Id:                aws.String(strconv.Itoa(i)),
+				ReceiptHandle:     m.ReceiptHandle,
+				VisibilityTimeout: secs,
+			}
 		}
-		out, err := c.SQS.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{QueueUrl: aws.String(c.Config.QueueURL), Entries: entries})
+		out, err := c.SQS.ChangeMessageVisibilityBatch(ctx, &sqs.ChangeMessageVisibilityBatchInput{
+			QueueUrl: aws.String(c.Config.QueueURL),
+			Entries:  entries,
+		})
 		if err != nil {
 			c.Stats.extendErrors.Add(int64(len(batch)))
 			c.Log.Warn("changing message visibility failed", "messages", len(batch), "error", err)

@@ -10,11 +10,12 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/internal/handled"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/lifeboat-dev/lifeboat/internal/awsfake"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
@@ -45,29 +46,29 @@ func TestEachEventType(t *testing.T) {
 	r := e.replica(t, nil)
 	r.start(t)
 	now := time.Now()
-	hook := func(id, transition string) events.Hook {
-		h := events.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: transition}
+	hook := func(id, transition string) message.Hook {
+		h := message.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: transition}
 		h.Token = e.fake.AutoScaling.Start(awsfake.LifecycleAction{Group: h.Group, Hook: h.Name, InstanceID: id, Transition: transition})
 		return h
 	}
 	drains := []struct {
 		name string
-		body func(id string) ([]byte, *events.Hook)
+		body func(id string) ([]byte, *message.Hook)
 	}{
-		{"spot interruption", func(id string) ([]byte, *events.Hook) { return events.SpotInterruption("spot-"+id, id, now), nil }},
-		{"state change", func(id string) ([]byte, *events.Hook) {
-			return events.StateChange("state-"+id, id, "stopping", now), nil
+		{"spot interruption", func(id string) ([]byte, *message.Hook) { return message.SpotInterruption("spot-"+id, id, now), nil }},
+		{"state change", func(id string) ([]byte, *message.Hook) {
+			return message.StateChange("state-"+id, id, "stopping", now), nil
 		}},
-		{"health scheduled change", func(id string) ([]byte, *events.Hook) {
-			return events.HealthScheduledChange("health-"+id, "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", now.Add(time.Hour), id), nil
+		{"health scheduled change", func(id string) ([]byte, *message.Hook) {
+			return message.HealthScheduledChange("health-"+id, "AWS_EC2_INSTANCE_RETIREMENT_SCHEDULED", now.Add(time.Hour), id), nil
 		}},
-		{"asg terminate via eventbridge", func(id string) ([]byte, *events.Hook) {
-			h := hook(id, events.TransitionTerminating)
-			return events.LifecycleAction("asg-"+id, h, now), &h
+		{"asg terminate via eventbridge", func(id string) ([]byte, *message.Hook) {
+			h := hook(id, message.TransitionTerminating)
+			return message.LifecycleAction("asg-"+id, h, now), &h
 		}},
-		{"asg terminate direct", func(id string) ([]byte, *events.Hook) {
-			h := hook(id, events.TransitionTerminating)
-			return events.DirectLifecycle("direct-"+id, h, now), &h
+		{"asg terminate direct", func(id string) ([]byte, *message.Hook) {
+			h := hook(id, message.TransitionTerminating)
+			return message.DirectLifecycle("direct-"+id, h, now), &h
 		}},
 	}
 	for _, tc := range drains {
@@ -82,7 +83,7 @@ func TestEachEventType(t *testing.T) {
 			if !got.Spec.Unschedulable || !hasTaint(got, TaintGoingAway) {
 				t.Errorf("node not cordoned and tainted: unschedulable=%v taints=%v", got.Spec.Unschedulable, got.Spec.Taints)
 			}
-			parsed, _ := events.Parse(body, now)
+			parsed, _ := message.Parse(body, now)
 			if !handled.Is(got, parsed.Events[0].Notice.ID) {
 				t.Errorf("notice %s not recorded: %q", parsed.Events[0].Notice.ID, got.Annotations[handled.Annotation])
 			}
@@ -101,7 +102,7 @@ func TestEachEventType(t *testing.T) {
 	t.Run("rebalance taints only", func(t *testing.T) {
 		node, id := e.node(t)
 		p := e.pod(t, ns, node.Name)
-		e.waitDeleted(t, e.send(t, events.Rebalance("rebalance-"+id, id, now)), 60*time.Second)
+		e.waitDeleted(t, e.send(t, message.Rebalance("rebalance-"+id, id, now)), 60*time.Second)
 		got := e.getNode(t, node.Name)
 		if got.Spec.Unschedulable || !hasTaint(got, TaintRebalance) {
 			t.Errorf("want only the rebalance taint: unschedulable=%v taints=%v", got.Spec.Unschedulable, got.Spec.Taints)
@@ -113,8 +114,8 @@ func TestEachEventType(t *testing.T) {
 
 	t.Run("launch completes once ready", func(t *testing.T) {
 		id := newInstanceID()
-		h := hook(id, events.TransitionLaunching)
-		msg := e.send(t, events.LifecycleAction("launch-"+id, h, now))
+		h := hook(id, message.TransitionLaunching)
+		msg := e.send(t, message.LifecycleAction("launch-"+id, h, now))
 		// The instance has not joined yet: the hook waits, heartbeated.
 		time.Sleep(1500 * time.Millisecond)
 		if act, _ := e.fake.AutoScaling.Action(h.Token); !act.Active() || act.Heartbeats == 0 {
@@ -128,7 +129,7 @@ func TestEachEventType(t *testing.T) {
 	})
 
 	t.Run("test notification", func(t *testing.T) {
-		e.waitDeleted(t, e.send(t, events.TestNotification("workers", now)), 30*time.Second)
+		e.waitDeleted(t, e.send(t, message.TestNotification("workers", now)), 30*time.Second)
 	})
 	if s := r.stats.Snapshot(); s.Drained != 5 || s.Tainted != 1 || s.Launched != 1 || s.Ignored != 1 {
 		t.Errorf("stats = %+v", s)
@@ -145,10 +146,10 @@ func TestRedeliveredAfterWorkIsRecognised(t *testing.T) {
 	node, id := e.node(t)
 	e.pod(t, ns, node.Name)
 	r := e.replica(t, nil)
-	h := events.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: events.TransitionTerminating}
+	h := message.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: message.TransitionTerminating}
 	h.Token = e.fake.AutoScaling.Start(awsfake.LifecycleAction{Group: h.Group, Hook: h.Name, InstanceID: id})
 	e.fake.SQS.FailNext("DeleteMessage", 1)
-	msg := e.send(t, events.LifecycleAction("evt-"+id, h, time.Now()))
+	msg := e.send(t, message.LifecycleAction("evt-"+id, h, time.Now()))
 	r.start(t)
 	e.waitDeleted(t, msg, 60*time.Second)
 	st, _ := e.fake.SQS.State(msg)
@@ -177,7 +178,7 @@ func TestInterruptedDrainIsRedelivered(t *testing.T) {
 	first := e.replica(t, nil)
 	first.drainer.block.Store(true)
 	stop := first.start(t)
-	msg := e.send(t, events.SpotInterruption("spot-"+id, id, time.Now()))
+	msg := e.send(t, message.SpotInterruption("spot-"+id, id, time.Now()))
 	testbed.Eventually(t, 30*time.Second, func() (bool, error) { return first.drainer.count(node.Name) == 1, nil })
 	stop()
 	if st, _ := e.fake.SQS.State(msg); st.Deleted {
@@ -192,42 +193,66 @@ func TestInterruptedDrainIsRedelivered(t *testing.T) {
 	}
 }
 
-// TestPoisonMessages checks both policies: delete (counted and deleted at
-// once) and keep (left to the queue's redrive policy, ending in the DLQ
-// after maxReceiveCount deliveries, never retried in a hot loop).
+// TestPoisonMessages checks the poison policies. auto (the default) reads
+// the queue's RedrivePolicy at start: without a dead-letter queue it deletes
+// unparseable messages at once, with one it leaves them to end there after
+// maxReceiveCount deliveries (never retried in a hot loop); while the
+// RedrivePolicy cannot be read it keeps them. delete and keep force either.
+// Each receipt is logged and counted in lifeboat_queue_messages_total.
 func TestPoisonMessages(t *testing.T) {
-	t.Run("delete", func(t *testing.T) {
-		e := newEnv(t, nil)
-		r := e.replica(t, nil)
-		r.start(t)
-		msg := e.send(t, []byte("definitely not an event"))
-		e.waitDeleted(t, msg, 30*time.Second)
-		if s := r.stats.Snapshot(); s.Poison != 1 {
-			t.Errorf("poison = %d, want 1", s.Poison)
-		}
-	})
-	t.Run("keep", func(t *testing.T) {
-		e := newEnv(t, nil)
-		if _, err := e.fake.SQS.CreateQueue(e.queue+"-dlq", nil); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := e.fake.SQS.CreateQueue(e.queue+"-main", map[string]string{
-			"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:` + e.queue + `-dlq","maxReceiveCount":2}`,
-		}); err != nil {
-			t.Fatal(err)
-		}
-		e.queueURL = strings.TrimSuffix(e.queueURL, e.queue) + e.queue + "-main"
-		r := e.replica(t, nil, func(c *Consumer) { c.Config.Poison = PoisonKeep })
-		r.start(t)
-		msg := e.send(t, []byte(`{"detail-type":"EC2 Spot Instance Interruption Warning"}`))
-		testbed.Eventually(t, 60*time.Second, func() (bool, error) {
-			st, _ := e.fake.SQS.State(msg)
-			return st.Queue == e.queue+"-dlq", nil
+	for _, tc := range []struct {
+		name      string
+		policy    PoisonPolicy
+		dlq       bool
+		failReads int // GetQueueAttributes calls that fail first
+		// want: deleted after this many receipts, or moved to the DLQ
+		// (after maxReceiveCount = 2) when toDLQ.
+		receipts int
+		toDLQ    bool
+	}{
+		{name: "auto without a dead-letter queue deletes", policy: PoisonAuto, receipts: 1},
+		{name: "auto with a dead-letter queue keeps", policy: PoisonAuto, dlq: true, receipts: 2, toDLQ: true},
+		{name: "auto keeps while the RedrivePolicy cannot be read", policy: PoisonAuto, failReads: 2, receipts: 2},
+		{name: "delete forces deletion", policy: PoisonDelete, dlq: true, receipts: 1},
+		{name: "keep forces keeping", policy: PoisonKeep, dlq: true, receipts: 2, toDLQ: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, nil)
+			if tc.dlq {
+				if _, err := e.fake.SQS.CreateQueue(e.queue+"-dlq", nil); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := e.fake.SQS.CreateQueue(e.queue+"-main", map[string]string{
+					"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:us-east-1:123456789012:` + e.queue + `-dlq","maxReceiveCount":2}`,
+				}); err != nil {
+					t.Fatal(err)
+				}
+				e.queueURL = strings.TrimSuffix(e.queueURL, e.queue) + e.queue + "-main"
+			}
+			e.fake.SQS.FailNext("GetQueueAttributes", tc.failReads)
+			r := e.replica(t, nil, func(c *Consumer) { c.Config.Poison = tc.policy })
+			r.start(t)
+			msg := e.send(t, []byte(`{"detail-type":"EC2 Spot Instance Interruption Warning"}`))
+			testbed.Eventually(t, 60*time.Second, func() (bool, error) {
+				st, _ := e.fake.SQS.State(msg)
+				if tc.toDLQ {
+					return st.Queue == e.queue+"-dlq", nil
+				}
+				return st.Deleted, nil
+			})
+			s := r.stats.Snapshot()
+			if s.Poison != int64(tc.receipts) {
+				t.Errorf("poison = %d, want %d", s.Poison, tc.receipts)
+			}
+			if want := int64(0); tc.toDLQ && s.Deleted != want {
+				t.Errorf("deleted = %d, want none", s.Deleted)
+			}
+			if v := testutil.ToFloat64(r.metrics.QueueMessages.WithLabelValues("poison")); v != float64(tc.receipts) {
+				t.Errorf(`lifeboat_queue_messages_total{result="poison"} = %v, want %d`, v, tc.receipts)
+			}
 		})
-		if s := r.stats.Snapshot(); s.Poison != 2 || s.Deleted != 0 {
-			t.Errorf("stats = %+v, want 2 poison receipts and no deletion", s)
-		}
-	})
+	}
 }
 
 // TestNodeNotFound completes the hook of an instance that never joined the
@@ -238,10 +263,10 @@ func TestNodeNotFound(t *testing.T) {
 	r := e.replica(t, nil, func(c *Consumer) { c.Processor.Policy.NodeWait = 2 * time.Second })
 	r.start(t)
 	id := newInstanceID()
-	h := events.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: events.TransitionTerminating}
+	h := message.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: message.TransitionTerminating}
 	h.Token = e.fake.AutoScaling.Start(awsfake.LifecycleAction{Group: h.Group, Hook: h.Name, InstanceID: id})
-	e.waitDeleted(t, e.send(t, events.LifecycleAction("gone-"+id, h, time.Now())), 30*time.Second)
-	e.waitDeleted(t, e.send(t, events.SpotInterruption("spot-"+id, id, time.Now())), 30*time.Second)
+	e.waitDeleted(t, e.send(t, message.LifecycleAction("gone-"+id, h, time.Now())), 30*time.Second)
+	e.waitDeleted(t, e.send(t, message.SpotInterruption("spot-"+id, id, time.Now())), 30*time.Second)
 	if act, _ := e.fake.AutoScaling.Action(h.Token); act.Result != ResultContinue || act.TimedOut {
 		t.Errorf("hook = %+v, want completed with CONTINUE", act)
 	}
@@ -263,10 +288,10 @@ func TestHeartbeatsOutlastShortTimeout(t *testing.T) {
 		p.Spec.TerminationGracePeriodSeconds = &grace
 	})
 	r := e.replica(t, nil)
-	h := events.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: events.TransitionTerminating}
+	h := message.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: message.TransitionTerminating}
 	h.Token = e.fake.AutoScaling.Start(awsfake.LifecycleAction{Group: h.Group, Hook: h.Name, InstanceID: id, HeartbeatTimeout: 2 * time.Second})
 	start := time.Now()
-	msg := e.send(t, events.LifecycleAction("slow-"+id, h, start))
+	msg := e.send(t, message.LifecycleAction("slow-"+id, h, start))
 	r.start(t)
 	e.waitDeleted(t, msg, 60*time.Second)
 	act, _ := e.fake.AutoScaling.Action(h.Token)
@@ -289,7 +314,7 @@ func TestDuplicatesFold(t *testing.T) {
 	node, id := e.node(t)
 	e.pod(t, ns, node.Name)
 	r := e.replica(t, nil)
-	body := events.SpotInterruption("dup-"+id, id, time.Now())
+	body := message.SpotInterruption("dup-"+id, id, time.Now())
 	a, b := e.send(t, body), e.send(t, body)
 	r.start(t)
 	e.waitDeleted(t, a, 60*time.Second)
@@ -320,11 +345,11 @@ func TestPrivateDNSFallbackAndManagedTag(t *testing.T) {
 		c.Processor.Policy.ManagedTag = "lifeboat/managed=true"
 	})
 	r.start(t)
-	e.waitDeleted(t, e.send(t, events.SpotInterruption("m-"+managedID, managedID, time.Now())), 60*time.Second)
+	e.waitDeleted(t, e.send(t, message.SpotInterruption("m-"+managedID, managedID, time.Now())), 60*time.Second)
 	e.c.Eventually(t, 30*time.Second, podGone(e, ns, p.Name))
-	h := events.Hook{Name: "lifeboat", Group: "workers", InstanceID: unmanagedID, Transition: events.TransitionTerminating}
+	h := message.Hook{Name: "lifeboat", Group: "workers", InstanceID: unmanagedID, Transition: message.TransitionTerminating}
 	h.Token = e.fake.AutoScaling.Start(awsfake.LifecycleAction{Group: h.Group, Hook: h.Name, InstanceID: unmanagedID})
-	e.waitDeleted(t, e.send(t, events.LifecycleAction("u-"+unmanagedID, h, time.Now())), 60*time.Second)
+	e.waitDeleted(t, e.send(t, message.LifecycleAction("u-"+unmanagedID, h, time.Now())), 60*time.Second)
 	if got := e.getNode(t, other.Name); got.Spec.Unschedulable {
 		t.Error("unmanaged instance's node was cordoned")
 	}

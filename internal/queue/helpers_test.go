@@ -26,6 +26,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/awsfake"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
+	"github.com/lifeboat-dev/lifeboat/internal/metrics"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/nodeindex"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
@@ -131,6 +132,7 @@ type countingDrainer struct {
 	drains  map[string]int
 	running map[string]int
 	maxPer  int
+	order   []string // nodes in the order their drains started
 	// block, when set, makes Drain wait for the context to end first
 	// (a replica that dies mid-drain).
 	block atomic.Bool
@@ -143,6 +145,7 @@ func newCountingDrainer(d Drainer) *countingDrainer {
 func (c *countingDrainer) Drain(ctx context.Context, node string, o drain.Options) (*drain.Result, error) {
 	c.mu.Lock()
 	c.drains[node]++
+	c.order = append(c.order, node)
 	c.running[node]++
 	c.maxPer = max(c.maxPer, c.running[node])
 	c.mu.Unlock()
@@ -164,11 +167,19 @@ func (c *countingDrainer) count(node string) int {
 	return c.drains[node]
 }
 
+// started returns the nodes in the order their drains started.
+func (c *countingDrainer) started() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.order...)
+}
+
 // replica is one consumer (with its own node index) in a test.
 type replica struct {
 	consumer *Consumer
 	drainer  *countingDrainer
 	stats    *Stats
+	metrics  *metrics.Metrics // what stats report to, as in production
 	index    *nodeindex.Index
 }
 
@@ -193,7 +204,12 @@ func (e *env) replica(t testing.TB, shared *countingDrainer, opts ...replicaOpti
 	if d == nil {
 		d = newCountingDrainer(drain.New(client, drain.Config{Log: logging.Discard()}))
 	}
-	stats := &Stats{}
+	m := metrics.New("test")
+	qm, err := metrics.NewQueue(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stats := NewStats(qm)
 	pol := DefaultPolicy()
 	pol.HeartbeatInterval = 500 * time.Millisecond
 	pol.MaxAttempts = 0
@@ -209,7 +225,7 @@ func (e *env) replica(t testing.TB, shared *countingDrainer, opts ...replicaOpti
 	for _, o := range opts {
 		o(c)
 	}
-	return &replica{consumer: c, drainer: d, stats: stats, index: ix}
+	return &replica{consumer: c, drainer: d, stats: stats, metrics: m, index: ix}
 }
 
 // start runs the consumer until the returned stop is called (or the test ends).

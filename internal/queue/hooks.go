@@ -14,13 +14,13 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 )
 
 // HookError reports that a lifecycle action could not be completed.
 type HookError struct {
 	// Hook is the lifecycle action.
-	Hook events.Hook
+	Hook message.Hook
 	// Err is the last error from Auto Scaling.
 	Err error
 }
@@ -49,13 +49,15 @@ func inactive(err error) bool {
 
 // complete ends the lifecycle action with result, retrying transient
 // failures a few times. An action that already ended counts as completed.
-func (h *hooks) complete(ctx context.Context, hook *events.Hook, result string) error {
+func (h *hooks) complete(ctx context.Context, hook *message.Hook, result string) error {
 	if h.api == nil {
 		return &HookError{Hook: *hook, Err: errors.New("no Auto Scaling client configured")}
 	}
 	in := &autoscaling.CompleteLifecycleActionInput{
-		AutoScalingGroupName: aws.String(hook.Group), LifecycleHookName: aws.String(hook.Name),
-		InstanceId: aws.String(hook.InstanceID), LifecycleActionResult: aws.String(result),
+		AutoScalingGroupName:  aws.String(hook.Group),
+		LifecycleHookName:     aws.String(hook.Name),
+		InstanceId:            aws.String(hook.InstanceID),
+		LifecycleActionResult: aws.String(result),
 	}
 	if hook.Token != "" {
 		in.LifecycleActionToken = aws.String(hook.Token)
@@ -85,7 +87,7 @@ func (h *hooks) complete(ctx context.Context, hook *events.Hook, result string) 
 // keepAlive heartbeats the action at once (its timeout may have started long
 // before this delivery) and then every interval, until the returned stop is
 // called or ctx ends. It stops early if Auto Scaling says the action ended.
-func (h *hooks) keepAlive(ctx context.Context, hook *events.Hook, interval time.Duration, node string) (stop func()) {
+func (h *hooks) keepAlive(ctx context.Context, hook *message.Hook, interval time.Duration, node string) (stop func()) {
 	if h.api == nil {
 		return func() {}
 	}
@@ -97,8 +99,10 @@ func (h *hooks) keepAlive(ctx context.Context, hook *events.Hook, interval time.
 		defer t.Stop()
 		for {
 			_, err := h.api.RecordLifecycleActionHeartbeat(ctx, &autoscaling.RecordLifecycleActionHeartbeatInput{
-				AutoScalingGroupName: aws.String(hook.Group), LifecycleHookName: aws.String(hook.Name),
-				InstanceId: aws.String(hook.InstanceID), LifecycleActionToken: aws.String(hook.Token),
+				AutoScalingGroupName: aws.String(hook.Group),
+				LifecycleHookName:    aws.String(hook.Name),
+				InstanceId:           aws.String(hook.InstanceID),
+				LifecycleActionToken: aws.String(hook.Token),
 			})
 			switch {
 			case err == nil:

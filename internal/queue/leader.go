@@ -19,7 +19,9 @@ import (
 type LeaderConfig struct {
 	// Namespace and Name of the coordination.k8s.io Lease.
 	Namespace, Name string
-	// Identity of this replica (the Pod name); must be unique.
+	// Identity of this replica; must be unique among the replicas (the
+	// command uses POD_NAME, else the host name plus a random suffix): two
+	// replicas with one identity would both hold the Lease.
 	Identity string
 	// LeaseDuration is how long followers wait before taking over an
 	// unrenewed lease; RenewDeadline how long the leader keeps trying to

@@ -13,7 +13,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
@@ -67,8 +67,8 @@ func TestLeaderFailover(t *testing.T) {
 		return led["replica-a"], nil
 	})
 	run("replica-b")
-	body := events.SpotInterruption("failover-"+id, id, time.Now())
-	parsed, err := events.Parse(body, time.Now())
+	body := message.SpotInterruption("failover-"+id, id, time.Now())
+	parsed, err := message.Parse(body, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

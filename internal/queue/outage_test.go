@@ -18,7 +18,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/awsfake"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/handled"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
@@ -65,12 +65,12 @@ func TestAPIServerOutageMidHookDrain(t *testing.T) {
 		c.SQS = &recordingSQS{SQSAPI: c.SQS, calls: calls}
 		c.Processor.AutoScaling = &recordingAutoScaling{AutoScalingAPI: c.Processor.AutoScaling, calls: calls}
 	})
-	h := events.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: events.TransitionTerminating}
+	h := message.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: message.TransitionTerminating}
 	h.Token = e.fake.AutoScaling.Start(awsfake.LifecycleAction{
 		Group: h.Group, Hook: h.Name, InstanceID: id, Transition: h.Transition, HeartbeatTimeout: 30 * time.Second,
 	})
-	body := events.LifecycleAction("outage-"+id, h, time.Now())
-	parsed, err := events.Parse(body, time.Now())
+	body := message.LifecycleAction("outage-"+id, h, time.Now())
+	parsed, err := message.Parse(body, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

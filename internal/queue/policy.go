@@ -10,7 +10,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 )
 
 // RebalanceAction is the --on-rebalance shorthand for the action on a
@@ -175,7 +175,7 @@ func (p *Policy) Validate() error {
 
 // decide plans event ev at time now (decide.Decide with queue mode's
 // settings), capped by NotAfter.
-func (p *Policy) decide(ev *events.Event, now time.Time) decide.Plan {
+func (p *Policy) decide(ev *message.Event, now time.Time) decide.Plan {
 	s := decide.Settings{
 		DeleteNode: p.DeleteNode, NoticeTimeout: p.HookDrainTimeout, VoluntaryTimeout: p.VoluntaryDrainTimeout,
 		MinWindow: MinDrainWindow, OnDeadline: decide.OnDeadline(p.Drain.OnDeadline),
@@ -189,7 +189,7 @@ func (p *Policy) decide(ev *events.Event, now time.Time) decide.Plan {
 }
 
 // drainOptions builds the options that carry out plan for event ev.
-func (p *Policy) drainOptions(ev *events.Event, plan decide.Plan, actor string) drain.Options {
+func (p *Policy) drainOptions(ev *message.Event, plan decide.Plan, actor string) drain.Options {
 	o := p.Drain
 	n := ev.Notice
 	o.Deadline = plan.Deadline

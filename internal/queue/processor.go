@@ -19,7 +19,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/report"
 )
 
@@ -96,7 +96,7 @@ func (p *Processor) hooks() *hooks {
 // Task is one event in progress, between Prepare and Run.
 type Task struct {
 	p       *Processor
-	ev      events.Event
+	ev      message.Event
 	plan    decide.Plan
 	attempt int
 	node    string  // resolved Node name ("" if none)
@@ -113,7 +113,7 @@ func (t *Task) Done() bool { return t.outcome != "" }
 
 // Process runs the whole event (Prepare then Run). attempt is the delivery
 // count (1 for the first).
-func (p *Processor) Process(ctx context.Context, ev events.Event, attempt int) (Outcome, error) {
+func (p *Processor) Process(ctx context.Context, ev message.Event, attempt int) (Outcome, error) {
 	t, err := p.Prepare(ctx, ev, attempt)
 	if err != nil {
 		return "", err
@@ -127,7 +127,7 @@ func (p *Processor) Process(ctx context.Context, ev events.Event, attempt int) (
 // cordoned at once even when drains queue for a worker. Lifecycle hooks are
 // heartbeated from here until Run returns. An error is transient: the event
 // should be retried later.
-func (p *Processor) Prepare(ctx context.Context, ev events.Event, attempt int) (*Task, error) {
+func (p *Processor) Prepare(ctx context.Context, ev message.Event, attempt int) (*Task, error) {
 	n := ev.Notice
 	plan := p.Policy.decide(&ev, p.Clock.Now())
 	t := &Task{p: p, ev: ev, plan: plan, attempt: attempt, stop: func() {}, log: p.Log.With(logging.KeyEvent, n.ID, "kind", string(n.Kind), "instance", n.InstanceID)}
@@ -193,7 +193,7 @@ func (e *NodePendingError) Error() string {
 // mayAppear reports whether a Node not found for ev's instance may still
 // show up: the notice has a deadline not passed yet and was issued (or
 // first seen) less than NodeWait ago.
-func (p *Processor) mayAppear(ev events.Event, attempt int) bool {
+func (p *Processor) mayAppear(ev message.Event, attempt int) bool {
 	n := ev.Notice
 	now := p.Clock.Now()
 	if n.Deadline.IsZero() || !now.Before(n.Deadline) || p.Policy.NodeWait <= 0 {
@@ -357,6 +357,9 @@ func (t *Task) drain(ctx context.Context) (Outcome, string, error) {
 	case err == nil:
 		t.log.Info("node drained", "evicted", res.Evicted, "deleted", res.Deleted, "fallbacks", res.Fallbacks,
 			"nodeDeleted", res.NodeDeleted, "took", res.Duration)
+		if !res.NodeDeleted && instanceGone(t.ev.Notice) {
+			t.watchOutOfService(ctx)
+		}
 		return OutcomeDrained, ResultContinue, nil
 	case errors.As(err, &incomplete), errors.As(err, &consent):
 		t.log.Warn("drain failed", "error", err, "lifecycleResult", t.plan.HookResultOnFailure)
@@ -481,7 +484,7 @@ func nodeReady(n *corev1.Node) bool {
 
 // taint applies the rebalance taint through the drain engine, which records
 // it as lifeboat's so an uncordon removes it.
-func (p *Processor) taint(ctx context.Context, node string, ev *events.Event, plan decide.Plan) error {
+func (p *Processor) taint(ctx context.Context, node string, ev *message.Event, plan decide.Plan) error {
 	o := p.Policy.drainOptions(ev, plan, p.actor())
 	o.Taint = &corev1.Taint{Key: TaintRebalance, Value: "true", Effect: corev1.TaintEffectPreferNoSchedule}
 	changed, err := p.Drainer.Taint(ctx, node, o)

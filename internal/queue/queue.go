@@ -1,8 +1,9 @@
 // Package queue is lifeboat's queue mode: it long-polls an SQS queue fed by
 // EventBridge rules (and Auto Scaling lifecycle notifications), maps each
 // event's instance to its Node through an informer index, and acts on it
-// through the drain engine with bounded concurrency, one action per node at
-// a time, duplicates folded. It heartbeats and completes Auto Scaling
+// through the drain engine: drains on bounded workers, earliest deadline
+// first; one action per node at a time, a more urgent notice superseding the
+// one in progress; duplicates folded. It heartbeats and completes Auto Scaling
 // lifecycle hooks, deletes a message only once its work is done (extending
 // its visibility meanwhile), records handled notice ids on the Node so a
 // redelivered notice is recognised, and runs under a Lease leader election
@@ -44,6 +45,7 @@ type SQSAPI interface {
 	DeleteMessage(ctx context.Context, in *sqs.DeleteMessageInput, opts ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error)
 	ChangeMessageVisibility(ctx context.Context, in *sqs.ChangeMessageVisibilityInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityOutput, error)
 	ChangeMessageVisibilityBatch(ctx context.Context, in *sqs.ChangeMessageVisibilityBatchInput, opts ...func(*sqs.Options)) (*sqs.ChangeMessageVisibilityBatchOutput, error)
+	GetQueueAttributes(ctx context.Context, in *sqs.GetQueueAttributesInput, opts ...func(*sqs.Options)) (*sqs.GetQueueAttributesOutput, error)
 }
 
 // AutoScalingAPI is the part of the Auto Scaling client used for lifecycle hooks.

@@ -20,7 +20,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/awsfake"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/handled"
-	"github.com/lifeboat-dev/lifeboat/internal/queue/events"
+	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
@@ -64,7 +64,7 @@ func TestQueueUndoesItsOwnCordon(t *testing.T) {
 	t.Run("health event closed", func(t *testing.T) {
 		node, id := e.node(t)
 		e.pod(t, ns, node.Name)
-		open := events.HealthScheduledChange("h-"+id, "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", now.Add(time.Hour), id)
+		open := message.HealthScheduledChange("h-"+id, "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", now.Add(time.Hour), id)
 		e.waitDeleted(t, e.send(t, open), 60*time.Second)
 		e.c.Eventually(t, 10*time.Second, cordoned(e, node.Name))
 		closed := bytes.Replace(open, []byte(`"statusCode":"upcoming"`), []byte(`"statusCode":"closed"`), 1)
@@ -78,7 +78,7 @@ func TestQueueUndoesItsOwnCordon(t *testing.T) {
 	t.Run("node back after an EC2 stop", func(t *testing.T) {
 		node, id := e.node(t, func(n *corev1.Node) { n.Status.NodeInfo.BootID = "boot-before-stop" })
 		e.pod(t, ns, node.Name)
-		e.waitDeleted(t, e.send(t, events.StateChange("s-"+id, id, "stopping", time.Now())), 60*time.Second)
+		e.waitDeleted(t, e.send(t, message.StateChange("s-"+id, id, "stopping", time.Now())), 60*time.Second)
 		e.c.Eventually(t, 10*time.Second, cordoned(e, node.Name))
 		if _, err := e.c.Client.CoreV1().Nodes().Get(ctx, node.Name, metav1.GetOptions{}); err != nil {
 			t.Fatalf("a stop deleted the Node: %v", err)
@@ -95,7 +95,7 @@ func TestQueueUndoesItsOwnCordon(t *testing.T) {
 
 	t.Run("an administrator's cordon stays", func(t *testing.T) {
 		node, id := e.node(t, func(n *corev1.Node) { n.Spec.Unschedulable = true })
-		open := events.HealthScheduledChange("a-"+id, "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", now.Add(time.Hour), id)
+		open := message.HealthScheduledChange("a-"+id, "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", now.Add(time.Hour), id)
 		e.waitDeleted(t, e.send(t, open), 60*time.Second)
 		closed := bytes.Replace(open, []byte(`"statusCode":"upcoming"`), []byte(`"statusCode":"closed"`), 1)
 		e.waitDeleted(t, e.send(t, closed), 60*time.Second)
@@ -134,7 +134,7 @@ func TestNodeNotFoundYetIsLookedForAgain(t *testing.T) {
 	r := e.replica(t, nil)
 	r.start(t)
 	id := newInstanceID()
-	msg := e.send(t, events.SpotInterruption("late-"+id, id, time.Now()))
+	msg := e.send(t, message.SpotInterruption("late-"+id, id, time.Now()))
 	time.Sleep(2 * time.Second)
 	if st, _ := e.fake.SQS.State(msg); st.Deleted {
 		t.Fatal("the message was deleted although the notice's node may still appear")
@@ -180,9 +180,9 @@ func TestRedeliveredHookKeepsTheDrainsResult(t *testing.T) {
 	if _, err := e.c.Client.PolicyV1().PodDisruptionBudgets(ns).Create(context.Background(), testbed.PDB(ns, "stuck", "stuck", 0), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	h := events.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: events.TransitionTerminating}
+	h := message.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: message.TransitionTerminating}
 	h.Token = e.fake.AutoScaling.Start(awsfake.LifecycleAction{Group: h.Group, Hook: h.Name, InstanceID: id})
-	e.waitDeleted(t, e.send(t, events.LifecycleAction("abandon-"+id, h, time.Now())), 90*time.Second)
+	e.waitDeleted(t, e.send(t, message.LifecycleAction("abandon-"+id, h, time.Now())), 90*time.Second)
 	act, _ := e.fake.AutoScaling.Action(h.Token)
 	if act.Result != ResultAbandon || act.TimedOut {
 		t.Fatalf("lifecycle action = %+v, want ABANDON from the redelivery", act)
@@ -250,7 +250,7 @@ func TestQueueMaintenanceLead(t *testing.T) {
 
 	node, id := e.node(t)
 	p := e.pod(t, ns, node.Name)
-	e.waitDeleted(t, e.send(t, events.HealthScheduledChange("m-"+id, "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", time.Now().Add(time.Hour), id)), 60*time.Second)
+	e.waitDeleted(t, e.send(t, message.HealthScheduledChange("m-"+id, "AWS_EC2_SYSTEM_REBOOT_MAINTENANCE_SCHEDULED", time.Now().Add(time.Hour), id)), 60*time.Second)
 	n := e.getNode(t, node.Name)
 	if n.Spec.Unschedulable || !hasTaint(n, TaintRebalance) {
 		t.Fatalf("before the lead: unschedulable=%v taints=%v, want the at-risk taint only", n.Spec.Unschedulable, n.Spec.Taints)
@@ -266,7 +266,7 @@ func TestQueueMaintenanceLead(t *testing.T) {
 	e.c.Eventually(t, 10*time.Second, cordoned(e, node.Name))
 
 	other, oid := e.node(t)
-	e.waitDeleted(t, e.send(t, events.Rebalance("r-"+oid, oid, time.Now())), 60*time.Second)
+	e.waitDeleted(t, e.send(t, message.Rebalance("r-"+oid, oid, time.Now())), 60*time.Second)
 	e.c.Eventually(t, 30*time.Second, func() (bool, error) {
 		n := e.getNode(t, other.Name)
 		_, marked, _ := drain.ReadMark(n)
@@ -280,9 +280,9 @@ func TestQueueMaintenanceLead(t *testing.T) {
 func TestQueueDryRun(t *testing.T) {
 	e := newEnv(t, nil)
 	ns := e.c.Namespace(t)
-	var steps []drain.Event
+	var steps []drain.Step
 	var mu sync.Mutex
-	obs := drain.ObserverFunc(func(ev drain.Event) { mu.Lock(); steps = append(steps, ev); mu.Unlock() })
+	obs := drain.ObserverFunc(func(ev drain.Step) { mu.Lock(); steps = append(steps, ev); mu.Unlock() })
 	r := e.replica(t, nil, func(c *Consumer) {
 		c.Processor.DryRun = true
 		c.Processor.Drainer = drain.DryRun{Drainer: drain.New(e.c.Client, drain.Config{Log: testLog(t), Observer: obs})}
@@ -290,16 +290,16 @@ func TestQueueDryRun(t *testing.T) {
 	r.start(t)
 	node, id := e.node(t)
 	p := e.pod(t, ns, node.Name)
-	h := events.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: events.TransitionTerminating}
+	h := message.Hook{Name: "lifeboat", Group: "workers", InstanceID: id, Transition: message.TransitionTerminating}
 	h.Token = e.fake.AutoScaling.Start(awsfake.LifecycleAction{Group: h.Group, Hook: h.Name, InstanceID: id})
-	e.waitDeleted(t, e.send(t, events.LifecycleAction("dry-"+id, h, time.Now())), 60*time.Second)
+	e.waitDeleted(t, e.send(t, message.LifecycleAction("dry-"+id, h, time.Now())), 60*time.Second)
 	mu.Lock()
 	var would []string
 	for _, s := range steps {
-		if s.Type == drain.EventWouldDrain || s.Type == drain.EventWouldMark {
+		if s.Type == drain.StepWouldDrain || s.Type == drain.StepWouldMark {
 			would = append(would, s.Message)
 		}
-		if s.Type == drain.EventPodEvicted || s.Type == drain.EventCordoned {
+		if s.Type == drain.StepPodEvicted || s.Type == drain.StepCordoned {
 			t.Errorf("dry run step %s", s.Type)
 		}
 	}
@@ -318,4 +318,63 @@ func TestQueueDryRun(t *testing.T) {
 	if act, _ := e.fake.AutoScaling.Action(h.Token); !act.Active() || act.Heartbeats != 0 {
 		t.Errorf("lifecycle action %+v: a dry run must neither heartbeat nor complete it", act)
 	}
+}
+
+// TestOutOfServiceTaint (KEP-2268): when EC2 says the instance is stopped and
+// its Node is kept, queue mode taints the node out of service once it is
+// NotReady, so its pods and volumes fail over, and removes the taint when the
+// node is back. The node is not kwok-managed: the test drives its Ready
+// condition as a kubelet would.
+func TestOutOfServiceTaint(t *testing.T) {
+	e := newEnv(t, nil)
+	r := e.replica(t, nil)
+	r.start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go r.consumer.Processor.TendMarks(ctx, r.index)
+
+	id := newInstanceID()
+	name := testbed.UniqueName("oos")
+	if _, err := e.c.Client.CoreV1().Nodes().Create(ctx, &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec:       corev1.NodeSpec{ProviderID: "aws:///us-east-1a/" + id},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.c.Client.CoreV1().Nodes().Delete(context.Background(), name, metav1.DeleteOptions{}) })
+	setReady := func(status corev1.ConditionStatus, boot string) {
+		t.Helper()
+		testbed.Eventually(t, 10*time.Second, func() (bool, error) {
+			n, err := e.c.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			n.Status.NodeInfo.BootID = boot
+			n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: status, Reason: "Test", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+			_, err = e.c.Client.CoreV1().Nodes().UpdateStatus(ctx, n, metav1.UpdateOptions{})
+			return err == nil, nil
+		})
+	}
+	outOfService := func() (bool, error) {
+		n, err := e.c.Client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
+		return err == nil && hasTaint(n, TaintOutOfService.Key), err
+	}
+	setReady(corev1.ConditionTrue, "boot-1")
+	e.c.Eventually(t, 10*time.Second, func() (bool, error) { _, ok := r.index.ByInstanceID(id); return ok, nil })
+
+	e.waitDeleted(t, e.send(t, message.StateChange("stop-"+id, id, "stopped", time.Now())), 60*time.Second)
+	if ok, _ := outOfService(); ok {
+		t.Fatal("tainted out of service while the node was still Ready")
+	}
+	setReady(corev1.ConditionFalse, "boot-1")
+	e.c.Eventually(t, 30*time.Second, outOfService)
+	if m, _, _ := drain.ReadMark(e.getNode(t, name)); m == nil || len(m.Taints) == 0 {
+		t.Fatalf("the out-of-service taint is not recorded as lifeboat's: %+v", m)
+	}
+	setReady(corev1.ConditionTrue, "boot-2")
+	e.c.Eventually(t, 30*time.Second, func() (bool, error) {
+		ok, err := outOfService()
+		return !ok && err == nil, err
+	})
+	e.c.Eventually(t, 30*time.Second, released(e, name))
 }

@@ -27,6 +27,23 @@ const (
 	FinishReleased FinishKind = "released"
 )
 
+// Step is the step that reports a finish of kind k to people (the
+// Kubernetes Event reason and notification step): Acknowledged,
+// HookCompleted or Released. FinishDone has none ("", ok false): the drain
+// steps already told its story; only metrics count it.
+func (k FinishKind) Step() (drain.StepType, bool) {
+	switch k {
+	case FinishAcknowledged:
+		return drain.StepAcknowledged, true
+	case FinishHookCompleted:
+		return drain.StepHookCompleted, true
+	case FinishReleased:
+		return drain.StepReleased, true
+	default:
+		return "", false
+	}
+}
+
 // Finish is how one notice ended.
 type Finish struct {
 	// Kind is how it ended.
@@ -58,7 +75,7 @@ type Fanout []Reporter
 var _ Reporter = Fanout(nil)
 
 // Observe passes a drain step to every reporter.
-func (fs Fanout) Observe(e drain.Event) {
+func (fs Fanout) Observe(e drain.Step) {
 	for _, r := range fs {
 		if r != nil {
 			r.Observe(e)
@@ -88,7 +105,7 @@ func (fs Fanout) Finished(n notice.Notice, f Finish) {
 type Discard struct{}
 
 // Observe does nothing.
-func (Discard) Observe(drain.Event) {}
+func (Discard) Observe(drain.Step) {}
 
 // NoticeReceived does nothing.
 func (Discard) NoticeReceived(notice.Notice) {}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/lifeboat-dev/lifeboat/internal/emulate"
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
 // Duration is a time.Duration written as a Go duration string ("30s",
@@ -41,7 +42,7 @@ func (s *Server) controlRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST "+controlPrefix+"fault", s.faults.FaultHandler(s.opts.Log, "azure-emulator", writeJSON))
 	m.HandleFunc("POST "+controlPrefix+"reset", func(w http.ResponseWriter, _ *http.Request) {
 		s.Reset()
-		s.opts.Log.Info("emulator: reset", "source", "azure-emulator")
+		s.opts.Log.Info("emulator: reset", logging.KeySource, "azure-emulator")
 		w.WriteHeader(http.StatusNoContent)
 	})
 	m.HandleFunc("GET "+controlPrefix+"state", func(w http.ResponseWriter, _ *http.Request) {
@@ -77,7 +78,7 @@ func (s *Server) postEvent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err.Error())
 		return
 	}
-	s.opts.Log.Info("emulator: event scheduled", "source", "azure-emulator", "event", ev.EventID,
+	s.opts.Log.Info("emulator: event scheduled", logging.KeySource, "azure-emulator", logging.KeyNotice, ev.EventID,
 		"type", ev.EventType, "resources", ev.Resources, "notBefore", ev.NotBefore, "in", spec.In.D())
 	writeJSON(w, http.StatusCreated, ev)
 }
@@ -88,6 +89,6 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, action string, 
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such event: " + id})
 		return
 	}
-	s.opts.Log.Info("emulator: event "+action, "source", "azure-emulator", "event", id)
+	s.opts.Log.Info("emulator: event "+action, logging.KeySource, "azure-emulator", logging.KeyNotice, id)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	azurenotice "github.com/lifeboat-dev/lifeboat/internal/notice/azure"
 )
 
@@ -75,8 +76,8 @@ func (s *Server) handleStartRequests(w http.ResponseWriter, r *http.Request) {
 		ids = append(ids, sr.EventID)
 	}
 	started := s.acknowledge(ids, string(body))
-	s.opts.Log.Info("scheduled events acknowledged", "source", "azure-emulator",
-		"event", strings.Join(ids, ","), "started", len(started))
+	s.opts.Log.Info("scheduled events acknowledged", logging.KeySource, "azure-emulator",
+		logging.KeyNotice, strings.Join(ids, ","), "started", len(started))
 	w.WriteHeader(http.StatusOK)
 }
 

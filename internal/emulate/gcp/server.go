@@ -114,16 +114,17 @@ func New(o Options) *Server {
 		waiting: map[string]int{},
 	}
 	for k, v := range map[string]string{
-		"instance/id":                     o.InstanceID,
-		"instance/name":                   o.InstanceName,
-		"instance/hostname":               o.InstanceName + "." + o.Zone + ".c." + defaultProjectID + ".internal",
-		"instance/zone":                   "projects/" + defaultProjectNumber + "/zones/" + o.Zone,
-		"instance/machine-type":           "projects/" + defaultProjectNumber + "/machineTypes/" + o.MachineType,
-		"project/project-id":              defaultProjectID,
-		"project/numeric-project-id":      defaultProjectNumber,
-		PreemptedKey:                      PreemptedFalse,
-		MaintenanceKey:                    MaintenanceNone,
-		"instance/scheduling/preemptible": "TRUE",
+		"instance/id":                             o.InstanceID,
+		"instance/name":                           o.InstanceName,
+		"instance/hostname":                       o.InstanceName + "." + o.Zone + ".c." + defaultProjectID + ".internal",
+		"instance/zone":                           "projects/" + defaultProjectNumber + "/zones/" + o.Zone,
+		"instance/machine-type":                   "projects/" + defaultProjectNumber + "/machineTypes/" + o.MachineType,
+		"project/project-id":                      defaultProjectID,
+		"project/numeric-project-id":              defaultProjectNumber,
+		PreemptedKey:                              PreemptedFalse,
+		MaintenanceKey:                            MaintenanceNone,
+		"instance/scheduling/preemptible":         "TRUE",
+		"instance/scheduling/on-host-maintenance": "TERMINATE",
 	} {
 		s.setLocked(k, v)
 	}

@@ -49,7 +49,7 @@ func (s *Source) emit(ctx context.Context, out chan<- notice.Notice, n notice.No
 	s.sentMu.Lock()
 	s.sent[n.ID] = sentNotice{canceled: n.Canceled, deadline: n.Deadline}
 	s.sentMu.Unlock()
-	s.log.Info("notice", logging.KeyEvent, n.ID, "kind", n.Kind, "canceled", n.Canceled,
+	s.log.Info("notice", logging.KeyNotice, n.ID, logging.KeyKind, n.Kind, "canceled", n.Canceled,
 		"deadline", n.Deadline, "reason", n.Reason)
 	return nil
 }

@@ -160,7 +160,7 @@ func (s *Source) report(ctx context.Context, path, reason string, err error) err
 		lvl = slog.LevelWarn
 	}
 	s.log.Log(ctx, lvl, "instance metadata read failed",
-		logging.KeyEvent, path, "reason", reason, "consecutiveFailures", n, "err", err)
+		"path", path, "reason", reason, "consecutiveFailures", n, logging.KeyError, err)
 	if s.cfg.OnError != nil {
 		s.cfg.OnError(reason)
 	}
@@ -174,7 +174,7 @@ func (s *Source) succeeded(path string) {
 	delete(s.failures, path)
 	s.failMu.Unlock()
 	if n > 0 {
-		s.log.Info("instance metadata read recovered", logging.KeyEvent, path, "failedReads", n)
+		s.log.Info("instance metadata read recovered", "path", path, "failedReads", n)
 	}
 }
 

@@ -86,7 +86,7 @@ func (s *Source) emitMaintenance(ctx context.Context, out chan<- notice.Notice, 
 		}
 		if _, known := maintenanceKind(ev.Code); !known {
 			s.log.Warn("unknown maintenance event code, treated as a reboot",
-				logging.KeyEvent, ev.EventID, "code", ev.Code)
+				logging.KeyNotice, ev.EventID, "code", ev.Code)
 		}
 		if err := s.emit(ctx, out, n); err != nil {
 			return err

@@ -460,7 +460,7 @@ func (s *syncBuffer) records(t *testing.T, path string) []map[string]any {
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
 		}
-		if r["event"] == path {
+		if r["path"] == path {
 			recs = append(recs, r)
 		}
 	}

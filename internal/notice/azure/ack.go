@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 )
 
@@ -46,7 +47,7 @@ func (s *Source) Ack(ctx context.Context, n notice.Notice) error {
 	if _, err := s.do(ctx, http.MethodPost, s.eventsURL(), body); err != nil {
 		return fmt.Errorf("acknowledging azure scheduled event %s: %w", n.ID, err)
 	}
-	s.log.Info("azure scheduled event acknowledged", "event", n.ID)
+	s.log.Info("azure scheduled event acknowledged", logging.KeyNotice, n.ID)
 	return nil
 }
 

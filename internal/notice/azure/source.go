@@ -17,6 +17,7 @@ import (
 
 	"k8s.io/utils/clock"
 
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/metadatahttp"
 )
@@ -153,7 +154,7 @@ func New(cfg Config) (*Source, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	s.log = s.log.With("source", Name)
+	s.log = s.log.With(logging.KeySource, Name)
 	if s.onError == nil {
 		s.onError = func(string) {}
 	}
@@ -251,7 +252,7 @@ func (s *Source) fetch(ctx context.Context) (*Document, error) {
 func (s *Source) failed(err error, failures int, doing string) {
 	reason := reasonOf(err)
 	s.onError(reason)
-	attrs := []any{"doing", doing, "reason", reason, "failures", failures, "retryIn", s.backoff(failures), "error", err}
+	attrs := []any{"doing", doing, "reason", reason, "failures", failures, "retryIn", s.backoff(failures), logging.KeyError, err}
 	if !s.reached {
 		attrs = append(attrs, "hint", "Azure enables Scheduled Events on the first request, "+
 			"which can take up to two minutes to answer")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 )
 
@@ -74,7 +75,7 @@ func (t *tracker) observe(doc *Document, o observation) []notice.Notice {
 		if t.pending[id].missing++; t.pending[id].missing >= MissingDocuments {
 			out = append(out, t.vanish(id, o))
 		} else {
-			o.log.Debug("azure scheduled event missing from the document", "event", id, "documents", t.pending[id].missing)
+			o.log.Debug("azure scheduled event missing from the document", logging.KeyNotice, id, "documents", t.pending[id].missing)
 		}
 	}
 	for id := range t.ignored {
@@ -88,7 +89,7 @@ func (t *tracker) observe(doc *Document, o observation) []notice.Notice {
 // observeEvent handles one listed event for this VM and returns its notice
 // if it is new.
 func (t *tracker) observeEvent(e *Event, incarnation int64, o observation) (notice.Notice, bool) {
-	log := o.log.With("event", e.EventID)
+	log := o.log.With(logging.KeyNotice, e.EventID)
 	if p, ok := t.pending[e.EventID]; ok {
 		p.resources = slices.Clone(e.Resources)
 		if p.status != e.EventStatus {
@@ -110,11 +111,11 @@ func (t *tracker) observeEvent(e *Event, incarnation int64, o observation) (noti
 	n, err := e.toNotice(kind, o.vm, o.node, incarnation, o.now)
 	if err != nil {
 		o.onError(ReasonMalformed)
-		log.Warn("azure scheduled event has an unreadable NotBefore; deadline unknown", "error", err)
+		log.Warn("azure scheduled event has an unreadable NotBefore; deadline unknown", logging.KeyError, err)
 	}
 	t.pending[e.EventID] = &tracked{notice: n, status: e.EventStatus, resources: slices.Clone(e.Resources)}
 	delete(t.gone, e.EventID)
-	log.Info("azure scheduled event for this VM", "type", e.EventType, "kind", kind,
+	log.Info("azure scheduled event for this VM", "type", e.EventType, logging.KeyKind, kind,
 		"status", e.EventStatus, "deadline", n.Deadline)
 	return n, true
 }
@@ -136,7 +137,7 @@ func (t *tracker) vanish(id string, o observation) notice.Notice {
 		n.Reason = "Azure scheduled event " + n.Attributes["event-type"] + " completed"
 	}
 	n.Attributes["outcome"] = outcome
-	o.log.Info("azure scheduled event no longer listed", "event", id, "outcome", outcome)
+	o.log.Info("azure scheduled event no longer listed", logging.KeyNotice, id, "outcome", outcome)
 	return n
 }
 

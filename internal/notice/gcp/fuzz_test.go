@@ -113,3 +113,25 @@ func checkAnswer(t *testing.T, spec keySpec, got []notice.Notice, active *notice
 	}
 	return active
 }
+
+// FuzzUpcomingMaintenance feeds arbitrary instance/upcoming-maintenance
+// values to the parser and the plan. Invariants: no panic; an accepted
+// maintenance has a UTC window start after 2000; a due plan's deadline is
+// never before now plus the minimum notice.
+// Seeds: testdata/fuzz/FuzzUpcomingMaintenance.
+func FuzzUpcomingMaintenance(f *testing.F) {
+	f.Fuzz(func(t *testing.T, v string, policy string) {
+		m, found, err := ParseUpcomingMaintenance(v)
+		if err != nil || !found {
+			return
+		}
+		if m.WindowStart.Location() != time.UTC || m.WindowStart.Year() < 2000 {
+			t.Fatalf("window start %s from %q", m.WindowStart, v)
+		}
+		now := time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
+		p := PlanUpcoming(m, policy, now, time.Hour, time.Minute)
+		if p.Act && p.Deadline.Before(now.Add(time.Minute)) {
+			t.Fatalf("due plan %+v with a deadline before now+1m", p)
+		}
+	})
+}

@@ -4,7 +4,9 @@
 // cloud.google.com/go/compute/metadata), so a preemption is seen as soon as
 // the value flips, without polling, and turns them into preemption,
 // host-maintenance and live-migration notices, with canceled notices when a
-// maintenance event ends.
+// maintenance event ends. It also polls instance/upcoming-maintenance and
+// plans a maintenance from its window: a notice with the window start as
+// deadline (the agent's --maintenance-lead decides when the drain starts).
 package gcp
 
 import (
@@ -21,6 +23,7 @@ import (
 	"cloud.google.com/go/compute/metadata"
 	"k8s.io/utils/clock"
 
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/metadatahttp"
 )
@@ -37,7 +40,10 @@ const (
 // Defaults for Config fields left zero.
 const (
 	// DefaultPreemptionNotice: GCE stops a preempted VM about 30 s after
-	// instance/preempted turns TRUE.
+	// instance/preempted turns TRUE. A Spot VM created with
+	// scheduling.preemptionNoticeDuration (120 s) gets that long instead;
+	// the metadata server does not expose the setting, so it is configured
+	// (Config.PreemptionNotice, the agent's --gcp-preemption-window).
 	DefaultPreemptionNotice = 30 * time.Second
 	// DefaultMaintenanceNotice: maintenance-event changes 60 s before the
 	// maintenance starts.
@@ -70,6 +76,13 @@ type Config struct {
 	// MaintenanceNotice is the deadline of a maintenance notice after its
 	// detection (DefaultMaintenanceNotice if zero).
 	MaintenanceNotice time.Duration
+	// UpcomingInterval is the wait between reads of
+	// instance/upcoming-maintenance (DefaultUpcomingInterval if zero).
+	UpcomingInterval time.Duration
+	// MaintenanceLead, if positive, holds a planned maintenance back until
+	// that long before its window; zero announces it as soon as it is
+	// known (the agent's --maintenance-lead then decides when to drain).
+	MaintenanceLead time.Duration
 	// WaitTimeout is the timeout_sec of hanging requests, at least 1 s
 	// (DefaultWaitTimeout if zero).
 	WaitTimeout time.Duration
@@ -138,7 +151,7 @@ func New(cfg Config) (*Source, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: cfg, clock: cfg.Clock, log: cfg.Log.With("source", Name), onError: cfg.OnError}
+	s := &Source{cfg: cfg, clock: cfg.Clock, log: cfg.Log.With(logging.KeySource, Name), onError: cfg.OnError}
 	next := http.RoundTripper(nil)
 	if cfg.HTTPClient != nil {
 		next = cfg.HTTPClient.Transport
@@ -164,6 +177,7 @@ func (c *Config) defaults() error {
 	}{
 		{"PreemptionNotice", &c.PreemptionNotice, DefaultPreemptionNotice},
 		{"MaintenanceNotice", &c.MaintenanceNotice, DefaultMaintenanceNotice},
+		{"UpcomingInterval", &c.UpcomingInterval, DefaultUpcomingInterval},
 		{"WaitTimeout", &c.WaitTimeout, DefaultWaitTimeout},
 		{"RequestTimeout", &c.RequestTimeout, DefaultRequestTimeout},
 		{"MinBackoff", &c.MinBackoff, DefaultMinBackoff},
@@ -175,6 +189,9 @@ func (c *Config) defaults() error {
 		if *d.v == 0 {
 			*d.v = d.def
 		}
+	}
+	if c.MaintenanceLead < 0 {
+		return &ConfigError{Source: Name, Field: "MaintenanceLead", Err: fmt.Errorf("must not be negative, got %s", c.MaintenanceLead)}
 	}
 	c.WaitTimeout = max(c.WaitTimeout, time.Second)
 	c.MaxBackoff = max(c.MaxBackoff, c.MinBackoff)
@@ -202,12 +219,14 @@ func (s *Source) Run(ctx context.Context, out chan<- notice.Notice) error {
 		return nil
 	}
 	s.log.Info("watching gcp metadata", "instance", inst.id, "url", s.describeURL(),
-		"keys", []string{KeyPreempted, KeyMaintenance})
+		"keys", []string{KeyPreempted, KeyMaintenance, KeyUpcomingMaintenance})
 	var wg sync.WaitGroup
 	for _, spec := range s.specs() {
 		w := &watcher{spec: spec, src: s, inst: inst, out: out}
 		wg.Go(func() { w.run(ctx) })
 	}
+	up := &upcoming{src: s, inst: inst, out: out}
+	wg.Go(func() { up.run(ctx) })
 	wg.Wait()
 	return nil
 }
@@ -232,10 +251,10 @@ func (s *Source) instance(ctx context.Context) (instanceInfo, error) {
 			return inst, ctx.Err()
 		case errors.As(err, &nd):
 			s.onError(ReasonNotDefined)
-			s.log.Warn("gcp metadata has no instance/id; using the node name in notice IDs", "node", s.cfg.Node)
+			s.log.Warn("gcp metadata has no instance/id; using the node name in notice IDs", logging.KeyNode, s.cfg.Node)
 			inst.id = s.cfg.Node
 		default:
-			s.log.Warn("reading gcp instance/id failed", "error", err)
+			s.log.Warn("reading gcp instance/id failed", logging.KeyError, err)
 		}
 		if inst.id == "" && ctx.Err() == nil {
 			_ = metadatahttp.Sleep(ctx, s.clock, s.cfg.MinBackoff)
@@ -260,7 +279,7 @@ func (s *Source) requestFailed(key string, err error, failures int) {
 	reason := reasonOf(err)
 	s.onError(reason)
 	s.log.Warn("gcp metadata request failed", "key", key, "reason", reason, "failures", failures,
-		"retryIn", s.backoff(failures), "error", err)
+		"retryIn", s.backoff(failures), logging.KeyError, err)
 }
 
 // backoff is the wait after the given number of consecutive failures:

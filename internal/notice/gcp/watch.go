@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/notice/internal/metadatahttp"
 )
@@ -92,7 +93,7 @@ func (w *watcher) run(ctx context.Context) {
 				reason = reasonOf(err)
 			}
 			s.onError(reason)
-			s.log.Warn("gcp metadata subscription ended", "key", w.spec.key, "reason", reason, "error", err,
+			s.log.Warn("gcp metadata subscription ended", "key", w.spec.key, "reason", reason, logging.KeyError, err,
 				"retryIn", s.backoff(failures))
 		}
 		if metadatahttp.Sleep(ctx, s.clock, s.backoff(failures)) != nil {
@@ -126,7 +127,7 @@ func (w *watcher) handle(ctx context.Context, v string, ok bool) error {
 	} else {
 		err := &MalformedValueError{Key: w.spec.key, Value: metadatahttp.Truncate(v, 64)}
 		s.onError(ReasonMalformed)
-		s.log.Warn("ignoring malformed gcp metadata value", "key", w.spec.key, "error", err)
+		s.log.Warn("ignoring malformed gcp metadata value", "key", w.spec.key, logging.KeyError, err)
 	}
 	if err := w.throttle(ctx, now, known && progress); err != nil {
 		return err
@@ -162,8 +163,8 @@ func (w *watcher) transition(value string, kind notice.Kind, etag string, now ti
 	if kind != "" {
 		n := w.newNotice(value, kind, etag, now)
 		w.active, w.activeValue = &n, value
-		w.src.log.Info("gcp metadata announces an event", "event", n.ID, "key", w.spec.key, "value", value,
-			"kind", kind, "deadline", n.Deadline)
+		w.src.log.Info("gcp metadata announces an event", logging.KeyNotice, n.ID, "key", w.spec.key, "value", value,
+			logging.KeyKind, kind, "deadline", n.Deadline)
 		out = append(out, n)
 	}
 	return out
@@ -177,7 +178,7 @@ func (w *watcher) cancel(now time.Time, value string) notice.Notice {
 	c.Attributes["ended-by"] = value
 	c.Reason = "GCP " + w.spec.key + " changed from " + w.activeValue + " to " + value
 	w.active, w.activeValue = nil, ""
-	w.src.log.Info("gcp metadata event ended", "event", c.ID, "key", w.spec.key, "value", value)
+	w.src.log.Info("gcp metadata event ended", logging.KeyNotice, c.ID, "key", w.spec.key, "value", value)
 	return c
 }
 

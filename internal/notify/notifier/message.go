@@ -13,25 +13,6 @@ import (
 	"time"
 )
 
-// Step names a lifecycle step worth telling people about. The values are
-// the drain.EventType strings where one exists, plus NoticeReceived and
-// Acknowledged.
-type Step string
-
-// The steps notifications are sent for.
-const (
-	StepNoticeReceived   Step = "NoticeReceived"
-	StepNoticeCanceled   Step = "NoticeCanceled"
-	StepCordoned         Step = "Cordoned"
-	StepUncordoned       Step = "Uncordoned"
-	StepDrainStarted     Step = "DrainStarted"
-	StepDeadlineFallback Step = "DeadlineFallback"
-	StepDrained          Step = "Drained"
-	StepDrainFailed      Step = "DrainFailed"
-	StepNodeDeleted      Step = "NodeDeleted"
-	StepAcknowledged     Step = "Acknowledged"
-)
-
 // Message is one step of a node's lifecycle. Its exported fields are also
 // the data of webhook templates (see docs/NOTIFICATIONS.md).
 type Message struct {
@@ -40,8 +21,10 @@ type Message struct {
 	// Lifecycle identifies the node lifecycle (one notice, one drain) the
 	// message belongs to; threading notifiers group messages by it.
 	Lifecycle string `json:"lifecycle"`
-	// Step is the lifecycle step.
-	Step Step `json:"step"`
+	// Step is the lifecycle step: a drain.StepType value (the drain steps
+	// plus NoticeReceived, Acknowledged, ...), as a plain string for
+	// templates.
+	Step string `json:"step"`
 	// Time is when the step happened.
 	Time time.Time `json:"time"`
 	// Expires is when delivering the message stops being useful; it is
@@ -77,8 +60,8 @@ type Message struct {
 	PodsLeft int `json:"podsLeft"`
 	// Fallbacks counts PDB-blocked pods deleted because of the deadline.
 	Fallbacks int `json:"fallbacks"`
-	// Result is set on the final steps: succeeded, fallback, incomplete,
-	// failed, missing or dry_run.
+	// Result is set on the final steps: the drain's drain.Outcome
+	// (succeeded, fallback, incomplete, failed, missing or dry_run).
 	Result string `json:"result,omitempty"`
 	// Duration of the drain, on the final steps; JSON has it as
 	// durationSeconds.

@@ -15,6 +15,7 @@ import (
 	"github.com/slack-go/slack"
 	"k8s.io/utils/clock"
 
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/notify/notifier"
 )
 
@@ -26,7 +27,7 @@ const DefaultAPIURL = slack.APIURL
 const threadTTL = 24 * time.Hour
 
 // Reactions added to a lifecycle's first message for each drain result.
-var Reactions = map[string]string{
+var Reactions = map[drain.Outcome]string{
 	"succeeded":  "white_check_mark",
 	"fallback":   "warning",
 	"incomplete": "warning",
@@ -114,7 +115,7 @@ func (b *Bot) Notify(ctx context.Context, m notifier.Message) error {
 			return classify(b.Name(), b.redact, err)
 		}
 	}
-	emoji := Reactions[m.Result]
+	emoji := Reactions[drain.Outcome(m.Result)]
 	if emoji == "" {
 		return nil
 	}

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/lifeboat-dev/lifeboat/internal/metrics"
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/notify/notifier"
 )
 
@@ -80,17 +80,17 @@ func newBot(t *testing.T) (*Bot, *fakeSlack) {
 	return NewBot(BotConfig{Token: testToken, Channel: testChannel, APIURL: srv.URL + "/api"}), f
 }
 
-func msg(id uint64, lifecycle string, step notifier.Step, result, text string) notifier.Message {
-	return notifier.Message{ID: id, Lifecycle: lifecycle, Step: step, Result: result, Cluster: "prod", Node: "n1", Text: text}
+func msg(id uint64, lifecycle string, step drain.StepType, result drain.Outcome, text string) notifier.Message {
+	return notifier.Message{ID: id, Lifecycle: lifecycle, Step: string(step), Result: string(result), Cluster: "prod", Node: "n1", Text: text}
 }
 
 func TestBotThreadsALifecycleAndReactsWithTheOutcome(t *testing.T) {
 	b, f := newBot(t)
 	ctx := t.Context()
 	for _, m := range []notifier.Message{
-		msg(1, "n1/a", notifier.StepNoticeReceived, "", "going away: spot-interruption from aws"),
-		msg(2, "n1/a", notifier.StepCordoned, "", "cordoned"),
-		msg(3, "n1/a", notifier.StepDrained, metrics.DrainSucceeded, "drained in 40s: 3 evicted, 0 deleted"),
+		msg(1, "n1/a", drain.StepNoticeReceived, "", "going away: spot-interruption from aws"),
+		msg(2, "n1/a", drain.StepCordoned, "", "cordoned"),
+		msg(3, "n1/a", drain.StepDrained, drain.OutcomeSucceeded, "drained in 40s: 3 evicted, 0 deleted"),
 	} {
 		if err := b.Notify(ctx, m); err != nil {
 			t.Fatalf("Notify(%s): %v", m.Step, err)
@@ -130,7 +130,7 @@ func TestBotThreadsALifecycleAndReactsWithTheOutcome(t *testing.T) {
 	}
 
 	// Another lifecycle of the same node gets its own thread.
-	if err := b.Notify(ctx, msg(4, "n1/b", notifier.StepCordoned, "", "cordoned")); err != nil {
+	if err := b.Notify(ctx, msg(4, "n1/b", drain.StepCordoned, "", "cordoned")); err != nil {
 		t.Fatal(err)
 	}
 	if c := f.snapshot()[4]; c.form.Get("thread_ts") != "" {
@@ -141,7 +141,7 @@ func TestBotThreadsALifecycleAndReactsWithTheOutcome(t *testing.T) {
 func TestBotRetryAfterFailedReactionDoesNotRepost(t *testing.T) {
 	b, f := newBot(t)
 	f.reply["reactions.add"] = `{"ok":false,"error":"internal_error"}`
-	m := msg(1, "n1/a", notifier.StepDrainFailed, metrics.DrainFailed, "drain failed")
+	m := msg(1, "n1/a", drain.StepDrainFailed, drain.OutcomeFailed, "drain failed")
 	err := b.Notify(t.Context(), m)
 	var de *notifier.DeliveryError
 	if !errors.As(err, &de) || de.Permanent {
@@ -200,7 +200,7 @@ func TestBotErrors(t *testing.T) {
 			srv := httptest.NewServer(tc.handler)
 			defer srv.Close()
 			b := NewBot(BotConfig{Token: testToken, Channel: testChannel, APIURL: srv.URL + "/api/"})
-			err := b.Notify(t.Context(), msg(1, "l", notifier.StepCordoned, "", "x"))
+			err := b.Notify(t.Context(), msg(1, "l", drain.StepCordoned, "", "x"))
 			var de *notifier.DeliveryError
 			if !errors.As(err, &de) {
 				t.Fatalf("Notify = %v, want *DeliveryError", err)
@@ -216,7 +216,7 @@ func TestBotErrors(t *testing.T) {
 }
 
 func TestEveryDrainResultHasAReaction(t *testing.T) {
-	for _, r := range metrics.DrainResults {
+	for _, r := range drain.Outcomes {
 		if Reactions[r] == "" {
 			t.Errorf("no reaction for drain result %q", r)
 		}
@@ -237,7 +237,7 @@ func TestWebhookPostsJSONText(t *testing.T) {
 	defer srv.Close()
 	hook := srv.URL + "/services/T000/B000/XXXXXXXX"
 	w := NewWebhook(hook, nil)
-	m := msg(1, "l", notifier.StepDrainStarted, "", "draining 3 pods")
+	m := msg(1, "l", drain.StepDrainStarted, "", "draining 3 pods")
 	if err := w.Notify(t.Context(), m); err != nil {
 		t.Fatal(err)
 	}
@@ -258,13 +258,13 @@ func TestWebhookErrorsHideTheURL(t *testing.T) {
 	}))
 	hook := srv.URL + "/services/T000/B000/XXXXSECRETXXXX"
 	w := NewWebhook(hook, nil)
-	err := w.Notify(t.Context(), msg(1, "l", notifier.StepCordoned, "", "x"))
+	err := w.Notify(t.Context(), msg(1, "l", drain.StepCordoned, "", "x"))
 	var de *notifier.DeliveryError
 	if !errors.As(err, &de) || !de.Permanent || de.StatusCode != http.StatusNotFound {
 		t.Errorf("404 = %v, want a permanent *DeliveryError with status 404", err)
 	}
 	srv.Close() // now the connection is refused: a *url.Error naming the URL
-	err = w.Notify(t.Context(), msg(2, "l", notifier.StepCordoned, "", "x"))
+	err = w.Notify(t.Context(), msg(2, "l", drain.StepCordoned, "", "x"))
 	if err == nil || strings.Contains(err.Error(), "XXXXSECRETXXXX") {
 		t.Errorf("connection error %v: want an error without the webhook path", err)
 	}

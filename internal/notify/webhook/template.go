@@ -7,6 +7,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/notify/notifier"
 )
 
@@ -67,7 +68,7 @@ func ParseTemplate(name, text string) (*template.Template, error) {
 func SampleMessage() notifier.Message {
 	t := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	return notifier.Message{
-		Lifecycle: "ip-10-0-1-23/spot/2026-01-02T03:04:05Z", Step: notifier.StepDrained, Time: t,
+		Lifecycle: "ip-10-0-1-23/spot/2026-01-02T03:04:05Z", Step: string(drain.StepDrained), Time: t,
 		Cluster: "prod", Node: "ip-10-0-1-23", Trigger: "aws", Kind: "spot-interruption",
 		NoticeID: "spot/2026-01-02T03:04:05Z", Reason: "spot interruption: terminate",
 		Deadline: t.Add(2 * time.Minute), InstanceID: "i-0123456789abcdef0", InstanceType: "m7g.large",

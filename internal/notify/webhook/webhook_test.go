@@ -14,6 +14,7 @@ import (
 	"testing"
 	"text/template"
 
+	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/notify/notifier"
 )
 
@@ -213,7 +214,7 @@ func TestDocumentedTemplates(t *testing.T) {
 			t.Errorf("example %d (Pushgateway) renders:\n%s", i, body)
 		}
 		m := SampleMessage()
-		m.Result, m.Step = "", notifier.StepCordoned
+		m.Result, m.Step = "", string(drain.StepCordoned)
 		if out, _ := render(tmpl, m); strings.TrimSpace(string(out)) != "" {
 			t.Errorf("example %d should render nothing for a step without a result, got %q", i, out)
 		}

@@ -4,6 +4,7 @@
 package noticetest
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"testing"
@@ -71,5 +72,51 @@ func Eventually(t testing.TB, cond func() bool) {
 			t.Fatalf("condition not met within %s", Wait)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Run starts src in the background; the returned stop (also registered as
+// a cleanup) cancels it and fails t unless Run returns nil within Wait.
+func Run(t testing.TB, src notice.Source) (<-chan notice.Notice, func()) {
+	t.Helper()
+	out := make(chan notice.Notice, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, out) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("Run returned %v, want nil", err)
+				}
+			case <-time.After(Wait):
+				t.Errorf("Run did not return within %s of cancel", Wait)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return out, stop
+}
+
+// None fails t if a notice arrives on ch within d.
+func None(t testing.TB, ch <-chan notice.Notice, d time.Duration) {
+	t.Helper()
+	select {
+	case n := <-ch:
+		t.Fatalf("unexpected notice %+v", n)
+	case <-time.After(d):
+	}
+}
+
+// Ready waits for r's first read, failing t after Wait.
+func Ready(t testing.TB, r notice.Readier) {
+	t.Helper()
+	select {
+	case <-r.ReadOnce():
+	case <-time.After(Wait):
+		t.Fatalf("source not ready within %s", Wait)
 	}
 }
