@@ -42,9 +42,6 @@ type Cluster struct {
 	BinDir string
 	// Dir is the cluster's scratch directory (logs, certs, data).
 	Dir string
-	// ServerVersion is the API server's git version (e.g. v1.37.2): which
-	// pinned release hack/controlplane.sh built (newest or oldest).
-	ServerVersion string
 
 	procs []*process
 }
@@ -60,7 +57,6 @@ var (
 func Main(m *testing.M) {
 	code := m.Run()
 	if shared != nil {
-		fmt.Fprintf(os.Stderr, "testbed: ran on Kubernetes %s (%s)\n", shared.ServerVersion, shared.BinDir)
 		shared.Stop()
 	}
 	os.Exit(code)
@@ -129,11 +125,6 @@ func (c *Cluster) start() error {
 	if err := c.waitReady(90 * time.Second); err != nil {
 		return err
 	}
-	v, err := c.Client.Discovery().ServerVersion()
-	if err != nil {
-		return c.failure(fmt.Errorf("reading the API server's version: %w", err))
-	}
-	c.ServerVersion = v.GitVersion
 	for _, comp := range []struct {
 		name string
 		args []string

@@ -4,7 +4,6 @@ package testbed
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -12,21 +11,6 @@ import (
 )
 
 func TestMain(m *testing.M) { Main(m) }
-
-// TestServerVersionSupported checks that the control plane under test is a
-// release the README claims to support (1.34–1.37): the newest build for
-// `make test`, the oldest for `make test-oldest`.
-func TestServerVersionSupported(t *testing.T) {
-	c := Get(t)
-	var major, minor, patch int
-	if _, err := fmt.Sscanf(c.ServerVersion, "v%d.%d.%d", &major, &minor, &patch); err != nil {
-		t.Fatalf("API server version %q: %v", c.ServerVersion, err)
-	}
-	if major != 1 || minor < 34 || minor > 37 {
-		t.Fatalf("control plane in %s is Kubernetes %s, outside the supported 1.34–1.37", c.BinDir, c.ServerVersion)
-	}
-	t.Logf("control plane: Kubernetes %s", c.ServerVersion)
-}
 
 // TestClusterRunsPodsOnKwokNodes proves the whole control plane works: the
 // scheduler places a Deployment's pods on a kwok node, kwok makes them Ready
