@@ -1,6 +1,7 @@
 # lifeboat — the two commands that matter on a fresh machine:
 #   make demo   run lifeboat end to end on a local control plane (built and cached on first use)
 #   make test   run every test (builds the local control plane on first use)
+#   make test-oldest   the agent, drain and e2e tests on the oldest supported Kubernetes
 
 GO            ?= go
 VERSION       ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
@@ -8,13 +9,14 @@ LDFLAGS       := -s -w -X github.com/lifeboat-dev/lifeboat/internal/version.Vers
 CACHE         ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/lifeboat
 TOOLS         := $(CACHE)/tools
 GOLANGCI      := $(TOOLS)/golangci-lint-v2.15.0
-CONTROLPLANE   = $(shell bash hack/controlplane.sh)
+CONTROLPLANE   = $(shell bash hack/controlplane.sh newest)
+CONTROLPLANE_OLDEST = $(shell bash hack/controlplane.sh oldest)
 HELM           = $(shell bash hack/helm.sh)
 KO             = $(shell bash hack/ko.sh)
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build build-agent cross test fuzz lint bench bench-queue bench-agent demo controlplane docs helm-lint chart image image-agent clean
+.PHONY: all build build-agent cross test test-oldest controlplane-oldest fuzz lint bench bench-queue bench-agent demo controlplane docs helm-lint chart image image-agent clean
 
 all: build
 
@@ -40,8 +42,13 @@ cross:
 
 # The local control plane (etcd, kube-apiserver, kube-controller-manager,
 # kube-scheduler, kubectl, kwok) built from the Go module proxy and cached.
+# `make test` uses the newest supported Kubernetes (tools/controlplane/go.mod).
 controlplane:
-	@bash hack/controlplane.sh
+	@bash hack/controlplane.sh newest
+
+# The oldest supported Kubernetes (tools/controlplane/go.oldest.mod).
+controlplane-oldest:
+	@bash hack/controlplane.sh oldest
 
 # Every test: unit tests and the end-to-end tests on the real control plane.
 test: controlplane
@@ -49,6 +56,11 @@ test: controlplane
 	GOOS=windows $(GO) vet ./cmd/... ./internal/notice/... ./internal/emulate/...
 	$(GO) build -tags $(AGENT_TAGS) -o /dev/null ./cmd/lifeboat-agent
 	LIFEBOAT_CONTROLPLANE_DIR=$(CONTROLPLANE) $(GO) test -count=1 -timeout 40m ./...
+
+# The tests that exercise what the API server decides (agent, drain, e2e)
+# again on the oldest Kubernetes the README claims to support.
+test-oldest: controlplane-oldest
+	LIFEBOAT_CONTROLPLANE_DIR=$(CONTROLPLANE_OLDEST) $(GO) test -count=1 -timeout 30m ./internal/agent ./internal/drain ./internal/e2e
 
 # Native Go fuzz targets, one "<package>:<FuzzName>" per line. `make test`
 # runs their seed corpora (<package>/testdata/fuzz/<FuzzName>) like any

@@ -50,7 +50,7 @@ func controllerManagerArgs(kubeconfig string, p *pki) []string {
 		"--use-service-account-credentials=false",
 		"--kube-api-qps=200", "--kube-api-burst=400",
 		"--concurrent-deployment-syncs=10", "--concurrent-replicaset-syncs=10",
-		"--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
+		"--controllers=*,-nodeipam", // 1.37 dropped the cloud controllers; 1.34 skips them without --cloud-provider
 		"-v=0",
 	}
 }
