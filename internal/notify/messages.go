@@ -64,6 +64,10 @@ var messageSteps = map[drain.StepType]bool{
 	drain.StepNodeDeleted:      true,
 	drain.StepWouldDrain:       true, // --dry-run: what lifeboat would do
 	drain.StepWouldMark:        true,
+	// A voluntary drain waits for the drain budget; volumes that did not
+	// detach in time.
+	drain.StepWaitingForBudget:     true,
+	drain.StepVolumesStillAttached: true,
 }
 
 // stepMessage is the message for a drain step, if it deserves one: base

@@ -140,6 +140,16 @@ func TestStepMessageIsAFunctionOfTheStep(t *testing.T) {
 			true, "n2/e1", "draining 2 pods, deadline 12:01:00 UTC (in 1m0s)",
 		},
 		{
+			"a voluntary drain waiting for the drain budget says so",
+			drain.Step{Type: drain.StepWaitingForBudget, Node: "n1", NoticeID: "m1", Message: "waiting for a drain slot: 1 of 1 in cluster held by n9"},
+			true, "n1/m1", "waiting for a drain slot: 1 of 1 in cluster held by n9",
+		},
+		{
+			"volumes that did not detach in time are reported",
+			drain.Step{Type: drain.StepVolumesStillAttached, Node: "n1", NoticeID: "m1", Message: "volumes still attached after 58s: csi-1 (pv-1)"},
+			true, "n1/m1", "volumes still attached after 58s: csi-1 (pv-1)",
+		},
+		{
 			"a dry run says what it would do",
 			drain.Step{Type: drain.StepWouldDrain, Node: "n1", NoticeID: "e1", Message: "dry run: would drain node n1: 3 pod(s)"},
 			true, "n1/e1", "dry run: would drain node n1: 3 pod(s)",

@@ -67,8 +67,8 @@ func stepText(e drain.Step, m notifier.Message) string {
 		return s
 	case drain.StepNodeDeleted:
 		return "Node object deleted"
-	case drain.StepWouldDrain, drain.StepWouldMark:
-		return e.Message // the engine's "dry run: would drain node ..."
+	case drain.StepWouldDrain, drain.StepWouldMark, drain.StepWaitingForBudget, drain.StepVolumesStillAttached:
+		return e.Message // the engine's own sentence: "dry run: would drain node ...", "waiting for a drain slot ..."
 	case drain.StepDrainFailed:
 		return failedText(e, m)
 	default:
