@@ -257,6 +257,11 @@ func (r *run) failed(p *corev1.Pod, err error, last, msg string) string {
 	var st apierrors.APIStatus
 	if errors.As(err, &st) {
 		kind = fmt.Sprintf("%d %s", st.Status().Code, st.Status().Reason)
+	} else {
+		// No answer from the API server (refused, reset, timed out): the
+		// pod watch may have broken with it, and a reflector does not
+		// always report a refused connection, so list pods for a while.
+		r.tracker.suspect(r.d.clock.Now())
 	}
 	r.state(p, func(s *podState) { s.lastErr = err.Error() })
 	if kind == last {

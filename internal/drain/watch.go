@@ -130,6 +130,12 @@ func (t *podTracker) resync(ctx context.Context, d *Drainer, node string) {
 	}
 }
 
+// suspect starts the resync as a watch failure does: a call of the drain
+// got no answer from the API server at now, so the watch may have broken
+// too (client-go's reflector retries a refused connection without calling
+// the watch error handler).
+func (t *podTracker) suspect(now time.Time) { t.watchFailed.Store(now.UnixNano()) }
+
 // releaseAbsent releases every awaited pod that is not among pods (an
 // authoritative list of the node's pods).
 func (t *podTracker) releaseAbsent(pods []corev1.Pod) {
