@@ -2,31 +2,9 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/lifeboat-dev/lifeboat/internal/cli"
-	"github.com/lifeboat-dev/lifeboat/internal/exetrim"
 )
 
-// Start-up is over well within trimDelay (start to ready takes ~50 ms);
-// trimInterval lets pages used once since (a drain, a reconnect) go too.
-const (
-	trimDelay    = 5 * time.Second
-	trimInterval = 10 * time.Minute
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	go exetrim.Every(ctx, trimDelay, trimInterval)
-	err := cli.Execute(ctx, os.Args[1:], &cli.Globals{})
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "lifeboat:", err)
-		os.Exit(cli.ExitCode(err))
-	}
-}
+func main() { os.Exit(cli.Main("lifeboat")) }
