@@ -24,15 +24,14 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/lifeboat-dev/lifeboat/internal/logging"
-
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/handled"
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/report"
 )
@@ -53,7 +52,7 @@ var _ Drainer = (*drain.Drainer)(nil)
 // Config configures an Agent.
 type Config struct {
 	// Client talks to the API server.
-	Client kubernetes.Interface
+	Client kube.Interface
 	// Node is this node's name.
 	Node string
 	// Drainer carries out actions.

@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lifeboat-dev/lifeboat/internal/handled"
-
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -20,6 +18,7 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/agent"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	emuaws "github.com/lifeboat-dev/lifeboat/internal/emulate/aws"
+	"github.com/lifeboat-dev/lifeboat/internal/handled"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	awsnotice "github.com/lifeboat-dev/lifeboat/internal/notice/aws"
@@ -111,9 +110,9 @@ func (f *fixture) startWith(src notice.Source) {
 // is ready.
 func (f *fixture) run(src notice.Source) {
 	f.t.Helper()
-	d := drain.New(f.c.Client, drain.Config{Log: logging.Discard()})
+	d := drain.New(f.c.API, drain.Config{Log: logging.Discard()})
 	f.agent = agent.New(agent.Config{
-		Client: f.c.Client, Node: f.node, Drainer: d, Sources: []notice.Source{src},
+		Client: f.c.API, Node: f.node, Drainer: d, Sources: []notice.Source{src},
 		Drain:      drain.Options{Force: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1, ExcludeFromLoadBalancers: true},
 		DeleteNode: true, Log: logging.Discard(), MaintenanceLead: f.lead, AtRiskTTL: f.ttl,
 	})

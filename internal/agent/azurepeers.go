@@ -7,9 +7,9 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/lifeboat-dev/lifeboat/internal/handled"
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	azurenotice "github.com/lifeboat-dev/lifeboat/internal/notice/azure"
 )
 
@@ -22,7 +22,7 @@ import (
 // name itself (availability sets) and the AKS scale-set name
 // (<vmss>_<id> → <vmss><id in base 36, six digits>); a Node counts only if
 // its providerID names that VM.
-func AzurePeersHandled(client kubernetes.Interface) func(ctx context.Context, id string, vms []string) ([]string, error) {
+func AzurePeersHandled(client kube.Interface) func(ctx context.Context, id string, vms []string) ([]string, error) {
 	return func(ctx context.Context, id string, vms []string) ([]string, error) {
 		var waiting []string
 		for _, vm := range vms {
@@ -38,7 +38,7 @@ func AzurePeersHandled(client kubernetes.Interface) func(ctx context.Context, id
 	}
 }
 
-func azureVMHandled(ctx context.Context, client kubernetes.Interface, vm, id string) (bool, error) {
+func azureVMHandled(ctx context.Context, client kube.Interface, vm, id string) (bool, error) {
 	for _, name := range AzureNodeNames(vm) {
 		n, err := client.CoreV1().Nodes().Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {

@@ -67,7 +67,7 @@ func (f *fixture) runPolicy(src notice.Source, table decide.Table) *actionLog {
 	f.t.Helper()
 	log := &actionLog{table: table}
 	f.agent = agent.New(agent.Config{
-		Client: f.c.Client, Node: f.node, Drainer: drain.New(f.c.Client, drain.Config{Log: logging.Discard()}),
+		Client: f.c.API, Node: f.node, Drainer: drain.New(f.c.API, drain.Config{Log: logging.Discard()}),
 		Sources: []notice.Source{src}, Actions: table, Reporter: log,
 		Drain:      drain.Options{Force: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1},
 		DeleteNode: true, Log: logging.Discard(),
@@ -263,7 +263,7 @@ func TestNodeConditionDrainsWithTheMessageDeadline(t *testing.T) {
 	f := newFixture(t)
 	f.workload(2)
 	src, err := nodecondition.New(nodecondition.Config{
-		Client: f.c.Client, Node: f.node, Log: logging.Discard(), OnError: f.errors.inc,
+		Client: f.c.API, Node: f.node, Log: logging.Discard(), OnError: f.errors.inc,
 		Rules: []nodecondition.Rule{{Type: "VMEventScheduled", Status: corev1.ConditionTrue, Action: "drain-delete"}},
 	})
 	if err != nil {
@@ -293,7 +293,7 @@ func TestNodeConditionSourceWatchesEveryNode(t *testing.T) {
 	other := testbed.UniqueName("cond")
 	f.c.AddNode(t, other)
 	src, err := nodecondition.New(nodecondition.Config{
-		Client: f.c.Client, Log: logging.Discard(),
+		Client: f.c.API, Log: logging.Discard(),
 		Rules: []nodecondition.Rule{{Type: "KernelDeadlock", Status: corev1.ConditionTrue, Action: "cordon"}},
 	})
 	if err != nil {

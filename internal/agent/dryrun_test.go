@@ -46,9 +46,9 @@ func TestDryRunChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	steps := &stepLog{}
-	engine := drain.New(f.c.Client, drain.Config{Log: logging.Discard(), Observer: steps})
+	engine := drain.New(f.c.API, drain.Config{Log: logging.Discard(), Observer: steps})
 	a := agent.New(agent.Config{
-		Client: f.c.Client, Node: f.node, Drainer: drain.DryRun{Drainer: engine}, Sources: []notice.Source{src},
+		Client: f.c.API, Node: f.node, Drainer: drain.DryRun{Drainer: engine}, Sources: []notice.Source{src},
 		Drain: drain.Options{Force: true, GracePeriodSeconds: -1}, DeleteNode: true, DryRun: true, Log: logging.Discard(),
 	})
 	ctx, cancel := context.WithCancel(f.ctx)

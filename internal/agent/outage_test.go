@@ -75,7 +75,7 @@ func TestAPIServerOutageMidSpotDrain(t *testing.T) {
 	acts := &actions{}
 	log := outageLog(t)
 	a := agent.New(agent.Config{
-		Client: c.Client, Node: node, Drainer: drain.New(c.Client, drain.Config{Log: log}),
+		Client: c.API, Node: node, Drainer: drain.New(c.API, drain.Config{Log: log}),
 		Sources: []notice.Source{src},
 		Drain:   drain.Options{Force: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1},
 		// The Node is kept so that the handled record can be read.

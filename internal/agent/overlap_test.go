@@ -184,9 +184,9 @@ func TestOverlappingNotices(t *testing.T) {
 				t.Fatal(err)
 			}
 			src := &chanSource{ch: make(chan notice.Notice)}
-			rd := &recordingDrainer{Drainer: drain.New(f.c.Client, drain.Config{Log: logging.Discard()})}
+			rd := &recordingDrainer{Drainer: drain.New(f.c.API, drain.Config{Log: logging.Discard()})}
 			a := agent.New(agent.Config{
-				Client: f.c.Client, Node: f.node, Drainer: rd, Sources: []notice.Source{src},
+				Client: f.c.API, Node: f.node, Drainer: rd, Sources: []notice.Source{src},
 				Drain:      drain.Options{Force: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1},
 				DeleteNode: true, Log: logging.Discard(),
 			})
@@ -315,8 +315,8 @@ func TestWithdrawnNoticeIsNotRecordedAsHandled(t *testing.T) {
 	f := newFixture(t)
 	src := &chanSource{ch: make(chan notice.Notice)}
 	a := agent.New(agent.Config{
-		Client: f.c.Client, Node: f.node, Sources: []notice.Source{src}, Log: logging.Discard(),
-		Drainer: drain.New(f.c.Client, drain.Config{Log: logging.Discard()}),
+		Client: f.c.API, Node: f.node, Sources: []notice.Source{src}, Log: logging.Discard(),
+		Drainer: drain.New(f.c.API, drain.Config{Log: logging.Discard()}),
 		Drain:   drain.Options{Force: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1},
 	})
 	ctx, cancel := context.WithCancel(f.ctx)

@@ -13,10 +13,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/report"
 )
@@ -269,7 +269,7 @@ type PodTermDecision struct {
 // shutting down", or the Node is already gone from Ready with that reason)
 // does the agent drain. Any doubt (the API cannot be read) means exit: a
 // DaemonSet rollout must never drain every node.
-func DecidePodTerm(ctx context.Context, client kubernetes.Interface, podNamespace, podName, node string) PodTermDecision {
+func DecidePodTerm(ctx context.Context, client kube.Interface, podNamespace, podName, node string) PodTermDecision {
 	if podNamespace == "" || podName == "" {
 		return PodTermDecision{Reason: "pod identity unknown (POD_NAMESPACE/POD_NAME unset): exiting without draining"}
 	}
@@ -414,7 +414,7 @@ type Termination struct {
 // DecidePodTerm, on a host DecideHostTerm. When the node is going away it
 // acts on a host-shutdown notice (Shutdown); acted reports whether it did.
 // ctx must not be the context the signal canceled.
-func (a *Agent) Terminate(ctx context.Context, client kubernetes.Interface, t Termination) (res *drain.Result, acted bool, err error) {
+func (a *Agent) Terminate(ctx context.Context, client kube.Interface, t Termination) (res *drain.Result, acted bool, err error) {
 	so := t.Shutdown
 	switch t.Mode {
 	case RunModePod:

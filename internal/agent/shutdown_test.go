@@ -14,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"k8s.io/client-go/util/retry"
 
 	"github.com/lifeboat-dev/lifeboat/internal/agent"
@@ -24,9 +23,9 @@ import (
 )
 
 func newHostAgent(f *fixture) *agent.Agent {
-	d := drain.New(f.c.Client, drain.Config{Log: logging.Discard()})
+	d := drain.New(f.c.API, drain.Config{Log: logging.Discard()})
 	return agent.New(agent.Config{
-		Client: f.c.Client, Node: f.node, Drainer: d, Log: logging.Discard(),
+		Client: f.c.API, Node: f.node, Drainer: d, Log: logging.Discard(),
 		Drain: drain.Options{Force: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1}, DeleteNode: true,
 	})
 }
@@ -73,7 +72,7 @@ func TestHostShutdown(t *testing.T) {
 
 func TestRestartMidNoticeKeepsCordon(t *testing.T) {
 	f := newFixture(t)
-	d := drain.New(f.c.Client, drain.Config{Log: logging.Discard()})
+	d := drain.New(f.c.API, drain.Config{Log: logging.Discard()})
 	if _, err := d.Cordon(f.ctx, f.node, drain.Options{Reason: "spot", NoticeID: "aws-spot/x", NoticeKind: "spot-interruption"}); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +152,7 @@ func TestPodTermRule(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			setShutdown(tc.shutdown)
-			d := agent.DecidePodTerm(ctx, c.Client, ns, tc.pod, node)
+			d := agent.DecidePodTerm(ctx, c.API, ns, tc.pod, node)
 			if d.Drain != tc.want {
 				n, _ := c.Client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
 				t.Errorf("drain = %v (%s), want %v; node conditions %+v", d.Drain, d.Reason, tc.want, n.Status.Conditions)
@@ -167,7 +166,7 @@ func TestPodTermRule(t *testing.T) {
 			time.Sleep(time.Second)
 			setShutdown(true)
 		}()
-		if d := agent.DecidePodTerm(ctx, c.Client, ns, "running", node); !d.Drain {
+		if d := agent.DecidePodTerm(ctx, c.API, ns, "running", node); !d.Drain {
 			t.Errorf("drain = false (%s): a late kubelet status must still be seen", d.Reason)
 		}
 	})

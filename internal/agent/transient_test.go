@@ -12,10 +12,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/lifeboat-dev/lifeboat/internal/agent"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed/faultproxy"
@@ -53,7 +53,7 @@ func TestTransientAPIErrorsAreRetried(t *testing.T) {
 			f.workload(3)
 			f.daemonSetPod()
 			proxy := faultproxy.New(t, f.c.Config)
-			client, err := kubernetes.NewForConfig(proxy.Config())
+			client, err := kube.NewForConfig(proxy.Config())
 			if err != nil {
 				t.Fatal(err)
 			}

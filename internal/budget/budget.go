@@ -25,9 +25,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
@@ -50,7 +50,7 @@ const DefaultLeaseDuration = 30 * time.Second
 // Config configures a Budget.
 type Config struct {
 	// Client writes the Leases.
-	Client kubernetes.Interface
+	Client kube.Interface
 	// Namespace holds the Leases (--lease-namespace).
 	Namespace string
 	// Max is how many nodes may drain at once (--max-concurrent-drains); 0

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/lifeboat-dev/lifeboat/internal/agent"
 	"github.com/lifeboat-dev/lifeboat/internal/decide"
@@ -296,7 +295,7 @@ func (o *AgentOptions) runMode() string { return string(o.mode) }
 
 // onSignal hands SIGTERM/SIGINT to the agent (agent.Terminate decides
 // whether it means the node is going away) and prints what a drain did.
-func (o *AgentOptions) onSignal(ctx context.Context, g *Globals, client kubernetes.Interface, a *agent.Agent) error {
+func (o *AgentOptions) onSignal(ctx context.Context, g *Globals, client kube.Interface, a *agent.Agent) error {
 	res, drained, err := a.Terminate(ctx, client, agent.Termination{
 		Mode: o.mode, PodNamespace: o.PodNamespace, PodName: o.PodName,
 		ShutdownDrain: agent.ShutdownDrain(o.ShutdownDrain), HostState: agent.ReadHostState,

@@ -10,11 +10,12 @@ import (
 	"github.com/spf13/pflag"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/lifeboat-dev/lifeboat/internal/agent"
 	"github.com/lifeboat-dev/lifeboat/internal/asgdetach"
+	"github.com/lifeboat-dev/lifeboat/internal/awsconfig"
 	"github.com/lifeboat-dev/lifeboat/internal/decide"
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	alibabanotice "github.com/lifeboat-dev/lifeboat/internal/notice/alibaba"
 	awsnotice "github.com/lifeboat-dev/lifeboat/internal/notice/aws"
@@ -24,12 +25,11 @@ import (
 	gcpnotice "github.com/lifeboat-dev/lifeboat/internal/notice/gcp"
 	"github.com/lifeboat-dev/lifeboat/internal/notice/nodecondition"
 	tencentnotice "github.com/lifeboat-dev/lifeboat/internal/notice/tencent"
-	"github.com/lifeboat-dev/lifeboat/internal/queue"
 )
 
 // sources builds the notice sources: the node-condition source when
 // --on-condition rules are set, and the platform's.
-func (o *AgentOptions) sources(ctx context.Context, client kubernetes.Interface, platform string, rep *reporters, g *Globals) ([]notice.Source, error) {
+func (o *AgentOptions) sources(ctx context.Context, client kube.Interface, platform string, rep *reporters, g *Globals) ([]notice.Source, error) {
 	onError := func(source string) func(string) {
 		return func(reason string) { rep.metrics.NoticeError(source, reason) }
 	}
@@ -56,7 +56,7 @@ func (o *AgentOptions) sources(ctx context.Context, client kubernetes.Interface,
 
 // platformSource builds the cloud's notice source; nil for none (host
 // shutdown only).
-func (o *AgentOptions) platformSource(ctx context.Context, client kubernetes.Interface, platform string, g *Globals,
+func (o *AgentOptions) platformSource(ctx context.Context, client kube.Interface, platform string, g *Globals,
 	onError func(string) func(string),
 ) (notice.Source, error) {
 	switch platform {
@@ -68,7 +68,7 @@ func (o *AgentOptions) platformSource(ctx context.Context, client kubernetes.Int
 			return s, err
 		}
 		// Credentials and region from the environment (AWS_REGION, IRSA, the instance role).
-		cfg, err := queue.LoadAWSConfig(ctx, "", "")
+		cfg, err := awsconfig.Load(ctx, "", "")
 		if err != nil {
 			return nil, fmt.Errorf("--detach-from-asg: %w", err)
 		}
@@ -115,7 +115,7 @@ func validAction(a string) error {
 }
 
 // detectPlatform is --platform auto: detect.Detect with this node's providerID.
-func detectPlatform(ctx context.Context, client kubernetes.Interface, node, metadataURL string, log *slog.Logger) string {
+func detectPlatform(ctx context.Context, client kube.Interface, node, metadataURL string, log *slog.Logger) string {
 	return detect.Detect(ctx, detect.Config{
 		ProviderID:  func(ctx context.Context) (string, error) { return providerID(ctx, client, node) },
 		MetadataURL: metadataURL, Node: node, Log: log, RetryDelay: agent.RetryDelay,
@@ -124,7 +124,7 @@ func detectPlatform(ctx context.Context, client kubernetes.Interface, node, meta
 
 // providerID reads the Node's spec.providerID; an error means the API
 // could not be asked (a missing Node reads as "").
-func providerID(ctx context.Context, client kubernetes.Interface, node string) (string, error) {
+func providerID(ctx context.Context, client kube.Interface, node string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	n, err := client.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})

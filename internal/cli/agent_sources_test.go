@@ -14,6 +14,7 @@ import (
 
 	emugcp "github.com/lifeboat-dev/lifeboat/internal/emulate/gcp"
 	emutencent "github.com/lifeboat-dev/lifeboat/internal/emulate/tencent"
+	"github.com/lifeboat-dev/lifeboat/internal/kube/clientset"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
@@ -36,7 +37,7 @@ func TestDetectPlatformRetriesTheAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	// No metadata service answers: only the providerID can tell.
-	if got := detectPlatform(context.Background(), client, node, "http://127.0.0.1:1", logging.Discard()); got != "azure" {
+	if got := detectPlatform(context.Background(), clientset.Wrap(client), node, "http://127.0.0.1:1", logging.Discard()); got != "azure" {
 		t.Errorf("platform = %q, want azure from the providerID once the API answers", got)
 	}
 	if rule.Hits() != 2 {
@@ -52,15 +53,15 @@ func TestDetectPlatformProbesMetadata(t *testing.T) {
 	c.AddNode(t, node)
 	srv := httptest.NewServer(emugcp.New(emugcp.Options{Log: logging.Discard()}))
 	t.Cleanup(srv.Close)
-	if got := detectPlatform(context.Background(), c.Client, node, srv.URL, logging.Discard()); got != "gcp" {
+	if got := detectPlatform(context.Background(), c.API, node, srv.URL, logging.Discard()); got != "gcp" {
 		t.Errorf("platform = %q, want gcp from the metadata probe", got)
 	}
 	tc := httptest.NewServer(emutencent.New(emutencent.Options{Log: logging.Discard()}))
 	t.Cleanup(tc.Close)
-	if got := detectPlatform(context.Background(), c.Client, node, tc.URL, logging.Discard()); got != "tencent" {
+	if got := detectPlatform(context.Background(), c.API, node, tc.URL, logging.Discard()); got != "tencent" {
 		t.Errorf("platform = %q, want tencent from the metadata probe", got)
 	}
-	if got := detectPlatform(context.Background(), c.Client, node, "http://127.0.0.1:1", logging.Discard()); got != "none" {
+	if got := detectPlatform(context.Background(), c.API, node, "http://127.0.0.1:1", logging.Discard()); got != "none" {
 		t.Errorf("platform = %q with no metadata service, want none", got)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"golang.org/x/term"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
@@ -141,7 +140,7 @@ func runDrain(ctx context.Context, g *Globals, o *DrainOptions, node string) err
 // drainReporting runs the drain with what the user sees: the live view on a
 // terminal, what it still waits on every waitReportEvery (PDBs, finalizers),
 // what it was waiting on when interrupted, and the summary.
-func drainReporting(ctx context.Context, g *Globals, client kubernetes.Interface, o *DrainOptions, node string, clk clock.WithTicker) error {
+func drainReporting(ctx context.Context, g *Globals, client kube.Interface, o *DrainOptions, node string, clk clock.WithTicker) error {
 	waits := newDrainWaits()
 	rep := &waitReporter{waits: waits, client: client, node: node, clock: clk, every: waitReportEvery, log: g.Log}
 	cfg := drain.Config{Log: g.Log, Observer: waits}

@@ -7,14 +7,12 @@ import (
 	"strings"
 	"time"
 
-	"k8s.io/client-go/kubernetes"
-
-	"github.com/lifeboat-dev/lifeboat/internal/budget"
-
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/lifeboat-dev/lifeboat/internal/budget"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 )
 
 // DrainFlags are the drain-engine flags shared by every command that drains
@@ -120,7 +118,7 @@ func (o *DrainFlags) Options() drain.Options {
 // Budget builds the drain budget (nil without --max-concurrent-drains).
 // holder names this process in the Leases; podNamespace is the default
 // lease namespace.
-func (o *DrainFlags) Budget(client kubernetes.Interface, holder, podNamespace string, log *slog.Logger) (*budget.Budget, error) {
+func (o *DrainFlags) Budget(client kube.Interface, holder, podNamespace string, log *slog.Logger) (*budget.Budget, error) {
 	ns := o.LeaseNamespace
 	if ns == "" {
 		ns = podNamespace

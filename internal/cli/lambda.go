@@ -19,7 +19,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/clock"
 
+	"github.com/lifeboat-dev/lifeboat/internal/awsconfig"
 	"github.com/lifeboat-dev/lifeboat/internal/kube"
+	"github.com/lifeboat-dev/lifeboat/internal/kube/clientset"
 	"github.com/lifeboat-dev/lifeboat/internal/lambda"
 	"github.com/lifeboat-dev/lifeboat/internal/notify"
 	"github.com/lifeboat-dev/lifeboat/internal/queue"
@@ -179,14 +181,14 @@ func runLambda(ctx context.Context, g *Globals, o *LambdaOptions) error {
 // time; tokens live 15 minutes, an invocation at most as long).
 func (o *LambdaOptions) opener(g *Globals) func(context.Context) (*lambda.Session, error) {
 	return func(ctx context.Context) (*lambda.Session, error) {
-		awsCfg, err := queue.LoadAWSConfig(ctx, o.AWS.Region, o.AWS.Endpoint)
+		awsCfg, err := awsconfig.Load(ctx, o.AWS.Region, o.AWS.Endpoint)
 		if err != nil {
 			return nil, err
 		}
 		var client kubernetes.Interface
 		var rc *rest.Config
 		if o.Kube.Kubeconfig != "" {
-			client, rc, err = o.Kube.Client()
+			client, rc, err = clientset.ForOptions(&o.Kube)
 		} else {
 			var rerr error
 			rc, rerr = o.Cluster.RESTConfig(ctx, awsCfg, func(so *s3.Options) { so.UsePathStyle = o.AWS.Endpoint != "" })
@@ -206,7 +208,7 @@ func (o *LambdaOptions) opener(g *Globals) func(context.Context) (*lambda.Sessio
 			return nil, err
 		}
 		pol := o.Policy
-		if pol.Drain.Budget, err = o.Drain.Budget(client, "lambda", "", g.Log); err != nil {
+		if pol.Drain.Budget, err = o.Drain.Budget(clientset.Wrap(client), "lambda", "", g.Log); err != nil {
 			rep.close(5 * time.Second)
 			return nil, err
 		}

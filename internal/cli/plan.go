@@ -1,3 +1,5 @@
+//go:build !lifeboat_agent
+
 package cli
 
 import (
@@ -9,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lifeboat-dev/lifeboat/internal/logging"
-
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
@@ -21,6 +21,8 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/atrisk"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/kube"
+	"github.com/lifeboat-dev/lifeboat/internal/kube/clientset"
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/metrics"
 	"github.com/lifeboat-dev/lifeboat/internal/version"
 )
@@ -188,7 +190,7 @@ func newPlanCommand(g *Globals) *cobra.Command {
 			return o.Validate()
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			client, _, err := o.Kube.Client()
+			client, _, err := clientset.ForOptions(&o.Kube)
 			if err != nil {
 				return err
 			}

@@ -15,10 +15,10 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
@@ -243,7 +243,7 @@ func (w *drainWaits) Observe(e drain.Step) {
 
 // snapshot reads the node's pods (one LIST) to see what holds the
 // terminating ones, and returns the waits with the latest progress.
-func (w *drainWaits) snapshot(ctx context.Context, client kubernetes.Interface, node string) ([]podWait, drain.Progress, error) {
+func (w *drainWaits) snapshot(ctx context.Context, client kube.Interface, node string) ([]podWait, drain.Progress, error) {
 	w.mu.Lock()
 	p, terminating, failing := w.progress, maps.Clone(w.terminating), maps.Clone(w.failing)
 	w.mu.Unlock()
@@ -254,7 +254,7 @@ func (w *drainWaits) snapshot(ctx context.Context, client kubernetes.Interface, 
 // terminatingPods reads the node's pods if some are terminating. When the
 // API cannot be read it returns them as the events know them (no
 // finalizers) with the error.
-func terminatingPods(ctx context.Context, client kubernetes.Interface, node string, terminating map[string]bool) ([]corev1.Pod, error) {
+func terminatingPods(ctx context.Context, client kube.Interface, node string, terminating map[string]bool) ([]corev1.Pod, error) {
 	if len(terminating) == 0 {
 		return nil, nil
 	}
@@ -305,7 +305,7 @@ func describeWaits(blocked map[string]string, terminating map[string]bool, faili
 // in the live view when there is one.
 type waitReporter struct {
 	waits  *drainWaits
-	client kubernetes.Interface
+	client kube.Interface
 	node   string
 	clock  clock.WithTicker
 	every  time.Duration

@@ -83,7 +83,7 @@ func TestDrainSaysWhatBlocksIt(t *testing.T) {
 	dctx, interrupt := context.WithCancel(ctx)
 	defer interrupt()
 	done := make(chan error, 1)
-	go func() { done <- drainReporting(dctx, g, c.Client, o, node, clk) }()
+	go func() { done <- drainReporting(dctx, g, c.API, o, node, clk) }()
 
 	pdbLine := "waits for PodDisruptionBudget " + ns + "/web, which allows no disruption now"
 	finLine := ns + "/held is terminating but held by finalizer(s) lifeboat.dev/test-hold"

@@ -11,20 +11,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/autoscaling"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"k8s.io/apimachinery/pkg/util/uuid"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/lifeboat-dev/lifeboat/internal/asgdetach"
+	"github.com/lifeboat-dev/lifeboat/internal/awsconfig"
 	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/kube"
+	"github.com/lifeboat-dev/lifeboat/internal/kube/clientset"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/metrics"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
@@ -242,11 +243,11 @@ func newQueueCommand(g *Globals) *cobra.Command {
 }
 
 func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
-	client, cfg, err := o.Kube.Client()
+	client, cfg, err := clientset.ForOptions(&o.Kube)
 	if err != nil {
 		return err
 	}
-	awsCfg, err := queue.LoadAWSConfig(ctx, o.AWS.Region, o.AWS.Endpoint)
+	awsCfg, err := awsconfig.Load(ctx, o.AWS.Region, o.AWS.Endpoint)
 	if err != nil {
 		return err
 	}
@@ -263,7 +264,8 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 	if err := ix.Start(ctx); err != nil {
 		return err
 	}
-	if o.Policy.Drain.Budget, err = o.Drain.Budget(client, "queue/"+o.Leader.Identity, o.Leader.Namespace, g.Log); err != nil {
+	api := clientset.Wrap(client)
+	if o.Policy.Drain.Budget, err = o.Drain.Budget(api, "queue/"+o.Leader.Identity, o.Leader.Namespace, g.Log); err != nil {
 		return err
 	}
 	qm, err := metrics.NewQueue(rep.metrics)
@@ -275,7 +277,7 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 	c := &queue.Consumer{
 		SQS: sqs.NewFromConfig(awsCfg), Config: o.Consumer, Clock: clk, Log: g.Log, Stats: stats,
 		Processor: &queue.Processor{
-			Client: client, Nodes: ix, Drainer: queueDrainer(drain.New(client, drain.Config{Log: g.Log, Observer: rep.reporter()}), o.DryRun), DryRun: o.DryRun,
+			Client: api, Nodes: ix, Drainer: queueDrainer(drain.New(api, drain.Config{Log: g.Log, Observer: rep.reporter()}), o.DryRun), DryRun: o.DryRun,
 			AutoScaling: autoscaling.NewFromConfig(awsCfg), EC2: ec2.NewFromConfig(awsCfg),
 			Policy: o.Policy, Clock: clk, Log: g.Log, Stats: stats, Reporter: rep.reporter(),
 			Detacher: detacher(o.DetachFromASG, awsCfg),
@@ -290,7 +292,7 @@ func runQueue(ctx context.Context, g *Globals, o *QueueOptions) error {
 		var helpers sync.WaitGroup
 		helpers.Go(func() { c.Processor.TendMarks(rctx, ix) })
 		if len(o.OnCondition) > 0 {
-			helpers.Go(func() { watchConditions(rctx, client, o.OnCondition, c.Processor, g) })
+			helpers.Go(func() { watchConditions(rctx, api, o.OnCondition, c.Processor, g) })
 		}
 		err := c.Run(lctx)
 		stop()
@@ -334,7 +336,7 @@ func detacher(on bool, cfg aws.Config) asgdetach.API {
 // watchConditions runs the node-condition source over every Node
 // (--on-condition) while queue mode leads, and acts on each notice through
 // the processor like a message's; a withdrawn notice releases the cordon.
-func watchConditions(ctx context.Context, client kubernetes.Interface, specs []string, p *queue.Processor, g *Globals) {
+func watchConditions(ctx context.Context, client kube.Interface, specs []string, p *queue.Processor, g *Globals) {
 	rules, err := nodecondition.ParseRules(specs, validAction)
 	if err != nil {
 		g.Log.Error("--on-condition", logging.KeyError, err)

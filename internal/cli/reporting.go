@@ -6,10 +6,9 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
-
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/kubeevents"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/metrics"
@@ -68,7 +67,7 @@ func (o *ReportingOptions) start(ctx context.Context, log *slog.Logger, cfg *res
 	if cfg != nil {
 		ec := rest.CopyConfig(cfg)
 		ec.QPS, ec.Burst = 10, 25
-		client, err := kubernetes.NewForConfig(ec)
+		client, err := kube.NewForConfig(ec)
 		if err != nil {
 			return nil, err
 		}

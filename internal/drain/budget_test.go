@@ -45,7 +45,7 @@ func (w *windows) Observe(e drain.Step) {
 // for the one before.
 func TestDrainBudget(t *testing.T) {
 	e := newEnv(t)
-	b, err := budget.New(budget.Config{Client: e.c.Client, Namespace: e.ns, Max: 1, Holder: "test", LeaseDuration: 10 * time.Second, Log: logging.Discard()})
+	b, err := budget.New(budget.Config{Client: e.c.API, Namespace: e.ns, Max: 1, Holder: "test", LeaseDuration: 10 * time.Second, Log: logging.Discard()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestDrainBudget(t *testing.T) {
 // involuntary drain never waits for it.
 func TestDrainBudgetOutlivesNoDeadHolder(t *testing.T) {
 	e := newEnv(t)
-	b, err := budget.New(budget.Config{Client: e.c.Client, Namespace: e.ns, Max: 1, Holder: "test", LeaseDuration: 3 * time.Second, Log: logging.Discard()})
+	b, err := budget.New(budget.Config{Client: e.c.API, Namespace: e.ns, Max: 1, Holder: "test", LeaseDuration: 3 * time.Second, Log: logging.Discard()})
 	if err != nil {
 		t.Fatal(err)
 	}

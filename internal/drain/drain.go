@@ -12,9 +12,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
@@ -34,7 +34,7 @@ type Config struct {
 // Drainer cordons and drains nodes. It is safe for concurrent use on
 // different nodes; its drains share one PodDisruptionBudget informer.
 type Drainer struct {
-	client       kubernetes.Interface
+	client       kube.Interface
 	clock        clock.WithTickerAndDelayedExecution
 	log          *slog.Logger
 	obs          Observer
@@ -43,7 +43,7 @@ type Drainer struct {
 }
 
 // New returns a Drainer using client.
-func New(client kubernetes.Interface, cfg Config) *Drainer {
+func New(client kube.Interface, cfg Config) *Drainer {
 	d := &Drainer{client: client, clock: cfg.Clock, log: cfg.Log, obs: cfg.Observer, blockedRetry: cfg.BlockedRetry}
 	if d.clock == nil {
 		d.clock = clock.RealClock{}

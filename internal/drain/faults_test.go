@@ -13,9 +13,9 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed/faultproxy"
@@ -26,7 +26,7 @@ import (
 func (e *env) faulty(obs drain.Observer) (*faultproxy.Proxy, *drain.Drainer) {
 	e.t.Helper()
 	p := faultproxy.New(e.t, e.c.Config)
-	client, err := kubernetes.NewForConfig(p.Config())
+	client, err := kube.NewForConfig(p.Config())
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -88,7 +88,7 @@ func (e *env) pdb(name, app string, maxUnavailable int) {
 }
 
 func (e *env) drainer(obs drain.Observer) *drain.Drainer {
-	return drain.New(e.c.Client, drain.Config{Log: logging.Discard(), Observer: obs})
+	return drain.New(e.c.API, drain.Config{Log: logging.Discard(), Observer: obs})
 }
 
 func (e *env) podsOn(node string) []corev1.Pod {

@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/lifeboat-dev/lifeboat/internal/kube/clientset"
 )
 
 // podOpt changes one thing about a test pod.
@@ -110,7 +112,7 @@ func TestSelectPods(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			d := New(fake.NewClientset(ds), Config{})
+			d := New(clientset.Wrap(fake.NewClientset(ds)), Config{})
 			sel, err := d.selectPods(context.Background(), tc.opts, append([]corev1.Pod(nil), pods...), nil)
 			if err != nil {
 				t.Fatal(err)
@@ -121,7 +123,7 @@ func TestSelectPods(t *testing.T) {
 		})
 	}
 	t.Run("consent error names each flag", func(t *testing.T) {
-		sel, err := New(fake.NewClientset(ds), Config{}).selectPods(context.Background(), Options{}, append([]corev1.Pod(nil), pods...), nil)
+		sel, err := New(clientset.Wrap(fake.NewClientset(ds)), Config{}).selectPods(context.Background(), Options{}, append([]corev1.Pod(nil), pods...), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -136,7 +138,7 @@ func TestSelectPods(t *testing.T) {
 		}
 	})
 	t.Run("done pods are not judged again", func(t *testing.T) {
-		sel, err := New(fake.NewClientset(ds), Config{}).selectPods(context.Background(), Options{}, append([]corev1.Pod(nil), pods...), map[types.UID]bool{"uid-bare": true, "uid-orphan": true, "uid-scratch": true})
+		sel, err := New(clientset.Wrap(fake.NewClientset(ds)), Config{}).selectPods(context.Background(), Options{}, append([]corev1.Pod(nil), pods...), map[types.UID]bool{"uid-bare": true, "uid-orphan": true, "uid-scratch": true})
 		if err != nil || sel.consent("n1") != nil {
 			t.Errorf("selection of the remaining pods = %v, %v; want no consent problem", sel, err)
 		}
@@ -160,7 +162,7 @@ func TestDaemonSetLookupFailureIsNotConsent(t *testing.T) {
 			client := fake.NewClientset()
 			client.PrependReactor("get", "daemonsets", func(k8stesting.Action) (bool, runtime.Object, error) { return true, nil, tc.err })
 			pods := []corev1.Pod{newPod("ds", ownedBy("DaemonSet", "agent")), newPod("bare")}
-			sel, err := New(client, Config{}).selectPods(context.Background(), Options{}, pods, nil)
+			sel, err := New(clientset.Wrap(client), Config{}).selectPods(context.Background(), Options{}, pods, nil)
 			var ce *ConsentError
 			if err == nil || errors.As(err, &ce) || !errors.Is(err, tc.err) {
 				t.Errorf("selectPods = %v, %v; want the lookup error %v itself", sel, err, tc.err)

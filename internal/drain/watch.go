@@ -16,11 +16,10 @@ import (
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
@@ -70,10 +69,13 @@ const (
 // nor fails is given up after a bounded wait.
 func trackPods(ctx context.Context, d *Drainer, node string, deadline time.Time) (*podTracker, error) {
 	t := &podTracker{waiting: map[types.UID]chan struct{}{}}
-	f := informers.NewSharedInformerFactoryWithOptions(d.client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", node).String()
-	}))
-	inf := f.Core().V1().Pods().Informer()
+	onNode := fields.OneTermEqualSelector("spec.nodeName", node).String()
+	inf := cache.NewSharedIndexInformer(kube.ListWatch(d.client, d.client.CoreV1().Pods(metav1.NamespaceAll), func(o *metav1.ListOptions) {
+		o.FieldSelector = onNode
+	}), &corev1.Pod{}, 0, cache.Indexers{})
+	if err := inf.SetTransform(kube.StripManagedFields); err != nil {
+		return nil, err
+	}
 	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: func(obj any) {
 		if tomb, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 			obj = tomb.Obj
@@ -95,7 +97,7 @@ func trackPods(ctx context.Context, d *Drainer, node string, deadline time.Time)
 		return nil, err
 	}
 	t.store = inf.GetStore()
-	f.Start(ctx.Done())
+	go inf.RunWithContext(ctx)
 	if err := waitSynced(ctx, d.clock, inf.HasSynced, listErr, max(callTimeout(d.clock.Now(), deadline), 5*time.Second)); err != nil {
 		return nil, fmt.Errorf("watching pods on node %s: %w", node, err)
 	}
@@ -254,7 +256,7 @@ const pdbSyncWait = 5 * time.Second
 // interval. If budgets cannot be listed (RBAC, API down), blocked evictions
 // retry on their timer and the deadline fallback is unaffected.
 type pdbWatch struct {
-	client kubernetes.Interface
+	client kube.Interface
 	clock  clock.WithTickerAndDelayedExecution
 	log    *slog.Logger
 
@@ -267,7 +269,7 @@ type pdbWatch struct {
 	warned  bool
 }
 
-func newPDBWatch(client kubernetes.Interface, clk clock.WithTickerAndDelayedExecution, log *slog.Logger) *pdbWatch {
+func newPDBWatch(client kube.Interface, clk clock.WithTickerAndDelayedExecution, log *slog.Logger) *pdbWatch {
 	return &pdbWatch{client: client, clock: clk, log: log, signals: map[string]*signal{}}
 }
 
@@ -337,8 +339,9 @@ func (w *pdbWatch) start() <-chan struct{} {
 		return w.ready
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := informers.NewSharedInformerFactory(w.client, 0)
-	inf := f.Policy().V1().PodDisruptionBudgets().Informer()
+	inf := cache.NewSharedIndexInformer(kube.ListWatch(w.client, w.client.PolicyV1().PodDisruptionBudgets(metav1.NamespaceAll), nil),
+		&policyv1.PodDisruptionBudget{}, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	_ = inf.SetTransform(kube.StripManagedFields)
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    w.fire,
 		DeleteFunc: w.fire,
@@ -359,7 +362,7 @@ func (w *pdbWatch) start() <-chan struct{} {
 			w.log.Warn("cannot watch PodDisruptionBudgets; blocked evictions retry on a timer", logging.KeyError, err)
 		}
 	})
-	f.Start(ctx.Done())
+	go inf.RunWithContext(ctx)
 	ready := make(chan struct{})
 	go func() {
 		defer close(ready)

@@ -15,6 +15,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	clocktesting "k8s.io/utils/clock/testing"
 
+	"github.com/lifeboat-dev/lifeboat/internal/kube/clientset"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
@@ -54,7 +55,7 @@ func TestPDBWatchSyncWaitIsBounded(t *testing.T) {
 		return true, nil, apierrors.NewForbidden(policyv1.Resource("poddisruptionbudgets"), "", errors.New("rbac"))
 	})
 	clk := clocktesting.NewFakeClock(t0)
-	w := newPDBWatch(client, clk, logging.Discard())
+	w := newPDBWatch(clientset.Wrap(client), clk, logging.Discard())
 	w.acquire()
 	w.acquire()
 	ready := w.start()

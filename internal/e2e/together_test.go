@@ -119,8 +119,8 @@ func TestAgentAndQueueActOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := agent.New(agent.Config{
-		Client: c.Client, Node: node, Sources: []notice.Source{src}, DeleteNode: true, Log: logging.Discard(),
-		Drainer: drain.New(c.Client, drain.Config{Log: logging.Discard(), Observer: ev.observer("agent")}),
+		Client: c.API, Node: node, Sources: []notice.Source{src}, DeleteNode: true, Log: logging.Discard(),
+		Drainer: drain.New(c.API, drain.Config{Log: logging.Discard(), Observer: ev.observer("agent")}),
 		Drain:   drain.Options{Force: true, DeleteEmptyDirData: true, GracePeriodSeconds: -1},
 	})
 	actx, stopAgent := context.WithCancel(ctx)
@@ -160,8 +160,8 @@ func TestAgentAndQueueActOnce(t *testing.T) {
 	consumer := &queue.Consumer{
 		SQS: sqs.NewFromConfig(awsCfg), Config: cfg, Clock: clock.RealClock{}, Log: logging.Discard(), Stats: stats,
 		Processor: &queue.Processor{
-			Client: c.Client, Nodes: ix, AutoScaling: autoscaling.NewFromConfig(awsCfg),
-			Drainer: drain.New(c.Client, drain.Config{Log: logging.Discard(), Observer: ev.observer("queue")}),
+			Client: c.API, Nodes: ix, AutoScaling: autoscaling.NewFromConfig(awsCfg),
+			Drainer: drain.New(c.API, drain.Config{Log: logging.Discard(), Observer: ev.observer("queue")}),
 			Policy:  pol, Clock: clock.RealClock{}, Log: logging.Discard(), Stats: stats,
 		},
 	}

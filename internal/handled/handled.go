@@ -16,9 +16,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 )
 
@@ -86,7 +86,7 @@ func withID(ids []string, id string) (list []string, changed bool) {
 // writers lose nothing. A missing node is not an error (a drain may have
 // deleted it). An ID ValidateID refuses is an *InvalidIDError, and nothing
 // is written.
-func Record(ctx context.Context, client kubernetes.Interface, node, id string) error {
+func Record(ctx context.Context, client kube.Interface, node, id string) error {
 	if err := ValidateID(id); err != nil {
 		return err
 	}

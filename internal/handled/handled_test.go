@@ -10,6 +10,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/lifeboat-dev/lifeboat/internal/kube/clientset"
 )
 
 // Pure list logic; Record's conflict safety against a real API server is
@@ -18,11 +20,11 @@ func TestRecordCapsAndDedupes(t *testing.T) {
 	client := fake.NewClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}})
 	ctx := context.Background()
 	for i := range Max + 5 {
-		if err := Record(ctx, client, "n", fmt.Sprintf("id-%d", i)); err != nil {
+		if err := Record(ctx, clientset.Wrap(client), "n", fmt.Sprintf("id-%d", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := Record(ctx, client, "n", "id-30"); err != nil { // already listed: no change
+	if err := Record(ctx, clientset.Wrap(client), "n", "id-30"); err != nil { // already listed: no change
 		t.Fatal(err)
 	}
 	n, _ := client.CoreV1().Nodes().Get(ctx, "n", metav1.GetOptions{})
@@ -33,7 +35,7 @@ func TestRecordCapsAndDedupes(t *testing.T) {
 	if !Is(n, "id-10") || Is(n, "id-0") || Is(nil, "id-10") {
 		t.Error("Is disagrees with the list")
 	}
-	if err := Record(ctx, client, "gone", "x"); err != nil {
+	if err := Record(ctx, clientset.Wrap(client), "gone", "x"); err != nil {
 		t.Errorf("missing node: %v, want nil", err)
 	}
 }
@@ -42,7 +44,7 @@ func TestRecordRefusesIDsThatDoNotReadBack(t *testing.T) {
 	client := fake.NewClientset(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n"}})
 	ctx := context.Background()
 	for _, id := range []string{"", "a,b", ","} {
-		err := Record(ctx, client, "n", id)
+		err := Record(ctx, clientset.Wrap(client), "n", id)
 		var ie *InvalidIDError
 		if !errors.As(err, &ie) || ie.ID != id {
 			t.Errorf("Record(%q) = %v, want an *InvalidIDError", id, err)

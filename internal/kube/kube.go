@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/pflag"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 )
@@ -86,15 +85,16 @@ func (o *Options) RESTConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
-// Client returns a clientset for the options.
-func (o *Options) Client() (kubernetes.Interface, *rest.Config, error) {
+// Client returns lifeboat's narrow client for the options (see Interface;
+// clientset.ForOptions builds client-go's full clientset).
+func (o *Options) Client() (Interface, *rest.Config, error) {
 	cfg, err := o.RESTConfig()
 	if err != nil {
 		return nil, nil, err
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	c, err := NewForConfig(cfg)
 	if err != nil {
-		return nil, nil, fmt.Errorf("creating Kubernetes client: %w", err)
+		return nil, nil, err
 	}
-	return cs, cfg, nil
+	return c, cfg, nil
 }

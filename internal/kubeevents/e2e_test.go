@@ -12,12 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/kubeevents"
@@ -70,7 +69,7 @@ func TestRealDrainRecordsEventsAndMetrics(t *testing.T) {
 	uids := podUIDs(ctx, t, c, ns, node)
 
 	m := metrics.New("e2e")
-	rec := kubeevents.New(c.Client, kubeevents.Config{Host: "e2e-agent", Log: logging.Discard()})
+	rec := kubeevents.New(c.API, kubeevents.Config{Host: "e2e-agent", Log: logging.Discard()})
 	hook, steps := webhookReceiver(t)
 	nopts := notify.DefaultOptions()
 	nopts.WebhookURL, nopts.WebhookTemplate = notify.Secret(hook), "{{ .Step }} {{ .Result }} {{ .Lifecycle }}"
@@ -85,7 +84,7 @@ func TestRealDrainRecordsEventsAndMetrics(t *testing.T) {
 	deadline := time.Now().Add(25 * time.Second)
 	n := notice.Notice{ID: "spot/e2e", Source: "aws", Kind: notice.KindSpotInterruption, Node: node, Deadline: deadline, Detected: time.Now()}
 	rep.NoticeReceived(n)
-	d := drain.New(c.Client, drain.Config{Log: logging.Discard(), Observer: rep, BlockedRetry: time.Second})
+	d := drain.New(c.API, drain.Config{Log: logging.Discard(), Observer: rep, BlockedRetry: time.Second})
 	res, err := d.Drain(ctx, node, drain.Options{
 		GracePeriodSeconds: -1, Deadline: deadline, DeleteNode: true, Reason: "spot interruption",
 		NoticeID: n.ID, NoticeKind: string(n.Kind),

@@ -19,12 +19,11 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/report"
@@ -54,7 +53,7 @@ type Config struct {
 // report.Reporter.
 type Recorder struct {
 	cfg         Config
-	client      kubernetes.Interface
+	client      kube.Interface
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
 	sink        *sink
@@ -73,7 +72,7 @@ type Recorder struct {
 var _ report.Reporter = (*Recorder)(nil)
 
 // New starts a Recorder writing through client. Close it to flush.
-func New(client kubernetes.Interface, c Config) *Recorder {
+func New(client kube.Interface, c Config) *Recorder {
 	if c.Component == "" {
 		c.Component = DefaultComponent
 	}
@@ -96,12 +95,12 @@ func New(client kubernetes.Interface, c Config) *Recorder {
 		stopped:     make(chan struct{}),
 		ctx:         ctx, cancel: cancel,
 	}
-	r.sink = newSink(client.CoreV1().Events(""), c.Clock, c.Log)
+	r.sink = newSink(client.CoreV1(), c.Clock, c.Log)
 	r.broadcaster.StartEventWatcher(func(e *corev1.Event) {
 		defer r.pending.add(-1)
 		r.sink.write(ctx, e)
 	})
-	r.recorder = r.broadcaster.NewRecorder(scheme.Scheme, corev1.EventSource{Component: c.Component, Host: c.Host})
+	r.recorder = r.broadcaster.NewRecorder(kube.Scheme, corev1.EventSource{Component: c.Component, Host: c.Host})
 	go r.run()
 	return r
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/kube/clientset"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/report"
 )
@@ -65,7 +66,7 @@ func listEvents(t *testing.T, c *fake.Clientset) ([]got, map[string]string) {
 
 func TestRecorderPutsNodeStepsOnTheNodeAndPodStepsOnThePods(t *testing.T) {
 	client := fake.NewClientset(pod("shop", "web-0"), pod("shop", "web-1"), pod("db", "pg-0"), pod("db", "pg-1"), pod("batch", "job-x"))
-	r := New(client, Config{Host: "agent-1"})
+	r := New(clientset.Wrap(client), Config{Host: "agent-1"})
 	n := notice.Notice{ID: "spot/1", Source: "aws", Kind: notice.KindSpotInterruption, Node: "n1", Deadline: t0.Add(2 * time.Minute)}
 
 	r.NoticeReceived(n)
@@ -176,7 +177,7 @@ func TestFinishedDrainTypes(t *testing.T) {
 
 func TestPodEventsWithoutThePodStillRecorded(t *testing.T) {
 	client := fake.NewClientset()
-	r := New(client, Config{Host: "agent-1"})
+	r := New(clientset.Wrap(client), Config{Host: "agent-1"})
 	r.Observe(ev(drain.StepPodEvicted, "gone/p"))
 	if err := r.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -298,7 +299,7 @@ func TestTruncate(t *testing.T) {
 }
 
 func TestCloseIsBoundedByItsContext(t *testing.T) {
-	r := New(fake.NewClientset(), Config{})
+	r := New(clientset.Wrap(fake.NewClientset()), Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	done := make(chan error, 1)

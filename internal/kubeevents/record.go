@@ -10,8 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
@@ -49,11 +49,11 @@ func nodeRef(node string) *corev1.ObjectReference {
 // pod` only shows events whose reference carries the pod's UID. One LIST
 // per drain fills it; pods missing from it cost one GET.
 type podUIDs struct {
-	client kubernetes.Interface
+	client kube.Interface
 	nodes  map[string]map[string]types.UID // node -> "ns/name" -> UID
 }
 
-func newPodUIDs(c kubernetes.Interface) *podUIDs {
+func newPodUIDs(c kube.Interface) *podUIDs {
 	return &podUIDs{client: c, nodes: map[string]map[string]types.UID{}}
 }
 

@@ -8,10 +8,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/utils/clock"
 
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 )
 
@@ -26,13 +28,13 @@ const (
 // filter. It does what record.EventBroadcaster.StartRecordingToSink does,
 // but with contexts, slog, and a way for Close to know when it is done.
 type sink struct {
-	events     typedcorev1.EventInterface
+	events     kube.CoreV1Interface // Events(ns) of each event's namespace
 	correlator *record.EventCorrelator
 	clock      clock.WithTicker
 	log        *slog.Logger
 }
 
-func newSink(events typedcorev1.EventInterface, clk clock.WithTicker, log *slog.Logger) *sink {
+func newSink(events kube.CoreV1Interface, clk clock.WithTicker, log *slog.Logger) *sink {
 	return &sink{
 		events:     events,
 		correlator: record.NewEventCorrelatorWithOptions(record.CorrelatorOptions{Clock: clk}),
@@ -79,11 +81,11 @@ func (s *sink) writeOnce(ctx context.Context, res *record.EventCorrelateResult) 
 		err error
 	)
 	if res.Event.Count > 1 {
-		out, err = s.events.PatchWithEventNamespaceWithContext(ctx, res.Event, res.Patch)
+		out, err = s.events.Events(res.Event.Namespace).Patch(ctx, res.Event.Name, types.StrategicMergePatchType, res.Patch, metav1.PatchOptions{})
 	}
 	if res.Event.Count <= 1 || apierrors.IsNotFound(err) {
 		res.Event.ResourceVersion = ""
-		out, err = s.events.CreateWithEventNamespaceWithContext(ctx, res.Event)
+		out, err = s.events.Events(res.Event.Namespace).Create(ctx, res.Event, metav1.CreateOptions{})
 	}
 	if err != nil {
 		if apierrors.IsAlreadyExists(err) {

@@ -76,7 +76,7 @@ func TestHandlerInvokedTwice(t *testing.T) {
 	hook.Token = fake.AutoScaling.Start(awsfake.LifecycleAction{Group: hook.Group, Hook: hook.Name, InstanceID: id, Transition: hook.Transition})
 	body := message.LifecycleAction("lambda-evt-1", hook, time.Now())
 
-	counter := &countingDrainer{Drainer: drain.New(c.Client, drain.Config{Log: logging.Discard()})}
+	counter := &countingDrainer{Drainer: drain.New(c.API, drain.Config{Log: logging.Discard()})}
 	pol := queue.DefaultPolicy()
 	pol.HeartbeatInterval = 200 * time.Millisecond
 	h := &Handler{

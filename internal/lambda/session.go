@@ -11,6 +11,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/kube/clientset"
 	"github.com/lifeboat-dev/lifeboat/internal/queue"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/nodeindex"
 	"github.com/lifeboat-dev/lifeboat/internal/report"
@@ -52,9 +53,10 @@ func OpenSession(ctx context.Context, client kubernetes.Interface, d Deps) (*Ses
 		ix.Shutdown()
 		return nil, err
 	}
+	api := clientset.Wrap(client)
 	dr := d.Drainer
 	if dr == nil {
-		dr = drain.New(client, drain.Config{Clock: d.Clock, Log: d.Log, Observer: d.Observer})
+		dr = drain.New(api, drain.Config{Clock: d.Clock, Log: d.Log, Observer: d.Observer})
 	}
 	stats := d.Stats
 	if stats == nil {
@@ -62,7 +64,7 @@ func OpenSession(ctx context.Context, client kubernetes.Interface, d Deps) (*Ses
 	}
 	asg := autoscaling.NewFromConfig(d.AWS)
 	p := &queue.Processor{
-		Client: client, Nodes: ix, Drainer: dr,
+		Client: api, Nodes: ix, Drainer: dr,
 		AutoScaling: asg, EC2: ec2.NewFromConfig(d.AWS),
 		Policy: d.Policy, Clock: d.Clock, Log: d.Log, Stats: stats, Reporter: d.Reporter, Actor: queue.ActorLambda,
 	}

@@ -60,7 +60,7 @@ func TestHangingNotifiersNeverDelayARealDrain(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	start := time.Now()
-	res, err := drain.New(c.Client, drain.Config{Observer: obs, Log: logging.Discard()}).Drain(ctx, node,
+	res, err := drain.New(c.API, drain.Config{Observer: obs, Log: logging.Discard()}).Drain(ctx, node,
 		drain.Options{Force: true, GracePeriodSeconds: -1, Deadline: deadline})
 	took := time.Since(start)
 	if err != nil || res.Evicted != 3 {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/lifeboat-dev/lifeboat/internal/awsfake"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/kube/clientset"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/metrics"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/nodeindex"
@@ -202,7 +203,7 @@ func (e *env) replica(t testing.TB, shared *countingDrainer, opts ...replicaOpti
 	}
 	d := shared
 	if d == nil {
-		d = newCountingDrainer(drain.New(client, drain.Config{Log: logging.Discard()}))
+		d = newCountingDrainer(drain.New(clientset.Wrap(client), drain.Config{Log: logging.Discard()}))
 	}
 	m := metrics.New("test")
 	qm, err := metrics.NewQueue(m)
@@ -218,7 +219,7 @@ func (e *env) replica(t testing.TB, shared *countingDrainer, opts ...replicaOpti
 	c := &Consumer{
 		SQS: sqs.NewFromConfig(e.aws), Config: cfg, Clock: clock.RealClock{}, Log: testLog(t), Stats: stats,
 		Processor: &Processor{
-			Client: client, Nodes: ix, Drainer: d, AutoScaling: autoscaling.NewFromConfig(e.aws),
+			Client: clientset.Wrap(client), Nodes: ix, Drainer: d, AutoScaling: autoscaling.NewFromConfig(e.aws),
 			EC2: ec2.NewFromConfig(e.aws), Policy: pol, Clock: clock.RealClock{}, Log: testLog(t), Stats: stats,
 		},
 	}

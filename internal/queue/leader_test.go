@@ -9,9 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lifeboat-dev/lifeboat/internal/handled"
-
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/handled"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
@@ -26,7 +25,7 @@ func TestLeaderFailover(t *testing.T) {
 	ns := e.c.Namespace(t)
 	node, id := e.node(t)
 	p := e.pod(t, ns, node.Name)
-	shared := newCountingDrainer(drain.New(e.c.Client, drain.Config{Log: logging.Discard()}))
+	shared := newCountingDrainer(drain.New(e.c.API, drain.Config{Log: logging.Discard()}))
 	shared.block.Store(true)
 
 	cfg := LeaderConfig{

@@ -57,7 +57,7 @@ func TestAPIServerOutageMidHookDrain(t *testing.T) {
 	})
 
 	calls := &awsCalls{c: e.c, node: node.Name}
-	r := e.replica(t, newCountingDrainer(drain.New(e.c.Client, drain.Config{Log: testLog(t)})), func(c *Consumer) {
+	r := e.replica(t, newCountingDrainer(drain.New(e.c.API, drain.Config{Log: testLog(t)})), func(c *Consumer) {
 		// Production retry limits and a visibility timeout short enough
 		// for a redelivery to fit the test.
 		c.Processor.Policy.MaxAttempts = DefaultPolicy().MaxAttempts

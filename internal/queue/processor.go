@@ -8,19 +8,18 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lifeboat-dev/lifeboat/internal/handled"
-
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/clock"
 
 	"github.com/lifeboat-dev/lifeboat/internal/asgdetach"
 	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/handled"
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/queue/message"
@@ -50,7 +49,7 @@ const (
 // and Lambda mode share it.
 type Processor struct {
 	// Client writes the handled-notices annotation and re-reads Nodes.
-	Client kubernetes.Interface
+	Client kube.Interface
 	// Nodes finds Nodes by instance id or DNS name.
 	Nodes NodeFinder
 	// Drainer is the drain engine.

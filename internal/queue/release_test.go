@@ -286,7 +286,7 @@ func TestQueueDryRun(t *testing.T) {
 	obs := drain.ObserverFunc(func(ev drain.Step) { mu.Lock(); steps = append(steps, ev); mu.Unlock() })
 	r := e.replica(t, nil, func(c *Consumer) {
 		c.Processor.DryRun = true
-		c.Processor.Drainer = drain.DryRun{Drainer: drain.New(e.c.Client, drain.Config{Log: testLog(t), Observer: obs})}
+		c.Processor.Drainer = drain.DryRun{Drainer: drain.New(e.c.API, drain.Config{Log: testLog(t), Observer: obs})}
 	})
 	r.start(t)
 	node, id := e.node(t)

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/kube/clientset"
 	"github.com/lifeboat-dev/lifeboat/internal/kubeevents"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/metrics"
@@ -44,7 +45,7 @@ func TestFanoutOfTheRealReporters(t *testing.T) {
 	defer hook.Close()
 
 	client := fake.NewClientset()
-	rec := kubeevents.New(client, kubeevents.Config{Host: "agent-1", Log: logging.Discard()})
+	rec := kubeevents.New(clientset.Wrap(client), kubeevents.Config{Host: "agent-1", Log: logging.Discard()})
 	m := metrics.New("test")
 	nopts := notify.DefaultOptions()
 	nopts.WebhookURL = notify.Secret(hook.URL)

@@ -28,12 +28,17 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 )
 
 // Cluster is a running test control plane.
 type Cluster struct {
 	// Client is an admin (system:masters) clientset.
 	Client kubernetes.Interface
+	// API is the same admin identity through lifeboat's own narrow client
+	// (kube.NewForConfig), which is what lifeboat's code takes.
+	API kube.Interface
 	// Config is the admin REST config (QPS/burst raised for tests).
 	Config *rest.Config
 	// Kubeconfig is the path of an admin kubeconfig file.
@@ -184,7 +189,10 @@ func (c *Cluster) writeKubeconfig(server string, p *pki) error {
 	}
 	rc.QPS, rc.Burst = 200, 400
 	c.Config = rc
-	c.Client, err = kubernetes.NewForConfig(rc)
+	if c.Client, err = kubernetes.NewForConfig(rc); err != nil {
+		return err
+	}
+	c.API, err = kube.NewForConfig(rc)
 	return err
 }
 

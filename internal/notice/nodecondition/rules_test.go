@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/lifeboat-dev/lifeboat/internal/kube/clientset"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/notice/nodecondition"
@@ -80,7 +81,7 @@ func TestObserve(t *testing.T) {
 	now := since.Add(time.Second)
 	var reasons []string
 	s, err := nodecondition.New(nodecondition.Config{
-		Client: fake.NewClientset(), Log: logging.Discard(), OnError: func(r string) { reasons = append(reasons, r) },
+		Client: clientset.Wrap(fake.NewClientset()), Log: logging.Discard(), OnError: func(r string) { reasons = append(reasons, r) },
 		Rules: []nodecondition.Rule{{Type: "VMEventScheduled", Status: corev1.ConditionTrue, Action: "drain-delete"}},
 	})
 	if err != nil {

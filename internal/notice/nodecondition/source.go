@@ -17,11 +17,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/clock"
 
+	"github.com/lifeboat-dev/lifeboat/internal/kube"
 	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 )
@@ -45,7 +46,7 @@ const DefaultResync = 10 * time.Minute
 // Config configures the source.
 type Config struct {
 	// Client reads and watches Nodes.
-	Client kubernetes.Interface
+	Client kube.Interface
 	// Node limits the watch to one Node (the agent); empty watches all
 	// Nodes (queue mode).
 	Node string
@@ -107,7 +108,8 @@ func (s *Source) ReadOnce() <-chan struct{} { return s.read.ReadOnce() }
 
 // Run watches Nodes until ctx ends and returns nil.
 func (s *Source) Run(ctx context.Context, out chan<- notice.Notice) error {
-	lw := cache.NewListWatchFromClient(s.cfg.Client.CoreV1().RESTClient(), "nodes", "", s.selector())
+	sel := s.selector().String()
+	lw := kube.ListWatch(s.cfg.Client, s.cfg.Client.CoreV1().Nodes(), func(o *metav1.ListOptions) { o.FieldSelector = sel })
 	inf := cache.NewSharedIndexInformer(lw, &corev1.Node{}, s.cfg.Resync, cache.Indexers{})
 	events := make(chan *corev1.Node, 64)
 	deleted := make(chan string, 64)

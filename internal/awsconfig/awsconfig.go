@@ -1,4 +1,7 @@
-package queue
+// Package awsconfig loads the AWS SDK configuration every lifeboat mode that
+// calls AWS APIs shares. It is its own package so that the node agent, which
+// needs it only for --detach-from-asg, does not link queue mode.
+package awsconfig
 
 import (
 	"context"
@@ -8,10 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 )
 
-// LoadAWSConfig loads the default AWS configuration (environment, shared
+// Load loads the default AWS configuration (environment, shared
 // files, IRSA/Pod Identity, instance role) for region, pointing every client
 // at endpoint when it is set (a private endpoint, or awsfake in tests).
-func LoadAWSConfig(ctx context.Context, region, endpoint string) (aws.Config, error) {
+func Load(ctx context.Context, region, endpoint string) (aws.Config, error) {
 	var opts []func(*config.LoadOptions) error
 	if region != "" {
 		opts = append(opts, config.WithRegion(region))
