@@ -1,3 +1,5 @@
+//go:build !lifeboat_agent
+
 package cli
 
 import (
