@@ -184,12 +184,91 @@ func layerSize(b *testing.B, path string) int {
 	return buf.Len()
 }
 
+// spotRun is one 100-pod spot drain by the agent binary.
+type spotRun struct {
+	ready, detect, drained time.Duration
+	idle, peak             memory
+	// charged is what the agent's memory cgroup charged at its peak
+	// (anonymous memory and the page cache it read); failcnt counts how
+	// often the limit made the kernel reclaim, oomKills the OOM kills.
+	charged, failcnt, oomKills int64
+}
+
+// spotDrain deploys 100 pods on a fresh node, starts the agent binary
+// (in cg, when not nil), measures it idle, announces a spot interruption
+// two minutes out and waits until the node is drained and deleted.
+func spotDrain(b *testing.B, c *testbed.Cluster, bin string, cg *memCgroup) spotRun {
+	var r spotRun
+	e := &agentEnv{c: c, ctx: b.Context(), ns: c.Namespace(b), pool: testbed.UniqueName("pool"), node: testbed.UniqueName("bench")}
+	c.AddNode(b, e.node, func(n *corev1.Node) {
+		n.Labels[testbed.LabelPool] = e.pool
+		n.Spec.ProviderID = "aws:///us-east-1a/i-0123456789abcdef0"
+	})
+	srv, emu := newEmulator(b)
+	e.url, e.emu = srv, emu
+	d := testbed.Deployment(e.ns, "web", e.pool, 100)
+	if _, err := c.Client.AppsV1().Deployments(e.ns).Create(e.ctx, d, metav1.CreateOptions{}); err != nil {
+		b.Fatal(err)
+	}
+	testbed.Eventually(b, 2*time.Minute, func() (bool, error) {
+		n, err := c.ReadyPods(e.ctx, e.ns, "app=web")
+		return n == 100, err
+	})
+	c.AddNode(b, testbed.UniqueName("spare"), func(n *corev1.Node) { n.Labels[testbed.LabelPool] = e.pool })
+
+	args := e.args("--log-level", "warn")
+	start := time.Now()
+	var p *agentProc
+	if cg != nil {
+		p = startAgentBinaryIn(b, cg, bin, args...)
+	} else {
+		p = startAgentBinary(b, bin, args...)
+	}
+	r.ready = time.Since(start)
+	// Idle, as the agent is almost all of its life: after start-up and
+	// the first trim of the executable's pages (cmd/lifeboat: trimDelay).
+	time.Sleep(7 * time.Second)
+	m, err := treeMemory(p.cmd.Process.Pid)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.idle = m
+	stop := memorySampler(p.cmd.Process.Pid)
+	spot, err := emu.ScheduleSpot(0, "terminate", 2*time.Minute)
+	if err != nil {
+		b.Fatal(err)
+	}
+	t0 := time.Now()
+	testbed.Eventually(b, time.Minute, func() (bool, error) {
+		n, err := c.Client.CoreV1().Nodes().Get(e.ctx, e.node, metav1.GetOptions{})
+		return err == nil && n.Spec.Unschedulable, nil
+	})
+	r.detect = time.Since(t0)
+	testbed.Eventually(b, 2*time.Minute, func() (bool, error) {
+		_, err := c.Client.CoreV1().Nodes().Get(e.ctx, e.node, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	r.drained = time.Since(t0)
+	if time.Now().After(spot.Time) {
+		b.Errorf("drain finished after the interruption time")
+	}
+	r.peak = stop()
+	if cg != nil {
+		r.charged, r.failcnt, r.oomKills = cg.stats(b)
+	}
+	if !ready(p) {
+		b.Errorf("the agent is not ready after the drain (killed?):\n%s", p.out.String())
+	}
+	_ = p.cmd.Process.Kill()
+	return r
+}
+
 // BenchmarkAgentSpot100Pods runs the node agent binary as released against
 // the AWS emulator: start to ready, spot detection to cordon, the drain of a
 // node with 100 pods, and the resident memory of the agent's process tree
 // (total and anonymous) idle after warm-up and at its peak during the drain.
 //
-//	go test ./internal/cli -run '^$' -bench AgentSpot100Pods -benchtime 3x
+//	go test ./internal/cli -run '^$' -bench 'AgentSpot100Pods$' -benchtime 3x
 func BenchmarkAgentSpot100Pods(b *testing.B) {
 	c := testbed.Get(b)
 	bin := nodeBinary(b)
@@ -200,58 +279,13 @@ func BenchmarkAgentSpot100Pods(b *testing.B) {
 	var ready, detect, drained time.Duration
 	var idle, peak memory
 	for range b.N {
-		e := &agentEnv{c: c, ctx: b.Context(), ns: c.Namespace(b), pool: testbed.UniqueName("pool"), node: testbed.UniqueName("bench")}
-		c.AddNode(b, e.node, func(n *corev1.Node) {
-			n.Labels[testbed.LabelPool] = e.pool
-			n.Spec.ProviderID = "aws:///us-east-1a/i-0123456789abcdef0"
-		})
-		srv, emu := newEmulator(b)
-		e.url, e.emu = srv, emu
-		d := testbed.Deployment(e.ns, "web", e.pool, 100)
-		if _, err := c.Client.AppsV1().Deployments(e.ns).Create(e.ctx, d, metav1.CreateOptions{}); err != nil {
-			b.Fatal(err)
-		}
-		testbed.Eventually(b, 2*time.Minute, func() (bool, error) {
-			n, err := c.ReadyPods(e.ctx, e.ns, "app=web")
-			return n == 100, err
-		})
-		c.AddNode(b, testbed.UniqueName("spare"), func(n *corev1.Node) { n.Labels[testbed.LabelPool] = e.pool })
-
-		start := time.Now()
-		p := startAgentBinary(b, bin, e.args("--log-level", "warn")...)
-		ready += time.Since(start)
-		// Idle, as the agent is almost all of its life: after start-up and
-		// the first trim of the executable's pages (cmd/lifeboat: trimDelay).
-		time.Sleep(7 * time.Second)
-		m, err := treeMemory(p.cmd.Process.Pid)
-		if err != nil {
-			b.Fatal(err)
-		}
-		idle = idle.max(m)
-		stop := memorySampler(p.cmd.Process.Pid)
-		spot, err := emu.ScheduleSpot(0, "terminate", 2*time.Minute)
-		if err != nil {
-			b.Fatal(err)
-		}
-		t0 := time.Now()
-		testbed.Eventually(b, time.Minute, func() (bool, error) {
-			n, err := c.Client.CoreV1().Nodes().Get(e.ctx, e.node, metav1.GetOptions{})
-			return err == nil && n.Spec.Unschedulable, nil
-		})
-		detect += time.Since(t0)
-		testbed.Eventually(b, 2*time.Minute, func() (bool, error) {
-			_, err := c.Client.CoreV1().Nodes().Get(e.ctx, e.node, metav1.GetOptions{})
-			return apierrors.IsNotFound(err), nil
-		})
-		drained += time.Since(t0)
-		if time.Now().After(spot.Time) {
-			b.Errorf("drain finished after the interruption time")
-		}
-		peak = peak.max(stop())
-		_ = p.cmd.Process.Kill()
+		r := spotDrain(b, c, bin, nil)
+		ready += r.ready
+		detect += r.detect
+		drained += r.drained
+		idle, peak = idle.max(r.idle), peak.max(r.peak)
 	}
 	n := float64(b.N)
-	mib := func(kib int) float64 { return float64(kib) / 1024 }
 	layer := layerSize(b, bin)
 	b.ReportMetric(ready.Seconds()*1000/n, "start-to-ready-ms")
 	b.ReportMetric(detect.Seconds()*1000/n, "notice-to-cordon-ms")
@@ -269,3 +303,72 @@ func BenchmarkAgentSpot100Pods(b *testing.B) {
 		mib(idle.rss), mib(idle.anon), mib(peak.rss), mib(peak.anon), float64(st.Size())/(1<<20), float64(layer)/(1<<20),
 		ready.Seconds()*1000/n, detect.Seconds()*1000/n, drained.Seconds()/n)
 }
+
+// containerLimits are the memory limits BenchmarkAgentSpot100PodsInContainerLimit
+// holds the agent to, besides none: the chart's (deploy/helm/lifeboat
+// values.yaml, agent.resources.limits.memory) and a tighter one, to show
+// the headroom.
+var containerLimits = []int64{64 << 20, 40 << 20}
+
+// BenchmarkAgentSpot100PodsInContainerLimit runs the same drain side by
+// side in memory cgroups, as a container runtime would put the agent: one
+// without a limit and one per containerLimits. The executable's page cache
+// is dropped before each start, so its pages are read again and charged to
+// the cgroup, as on a node that has just pulled the image. It reports what
+// the unlimited cgroup charged at its peak (anonymous memory plus the page
+// cache the agent read), and per limit how often the kernel had to reclaim
+// to stay under it, OOM kills (must be 0) and the drain time as a ratio of
+// the unlimited one. Needs a writable memory cgroup (root); skipped
+// otherwise.
+//
+//	go test ./internal/cli -run '^$' -bench AgentSpot100PodsInContainerLimit -benchtime 2x
+func BenchmarkAgentSpot100PodsInContainerLimit(b *testing.B) {
+	probe, err := newMemCgroup(0)
+	if err != nil {
+		b.Skipf("no writable memory cgroup: %v", err)
+	}
+	probe.remove()
+	c := testbed.Get(b)
+	bin := nodeBinary(b)
+	limits := append([]int64{0}, containerLimits...)
+	runs := make([]spotRun, len(limits))
+	for range b.N {
+		for i, limit := range limits {
+			cg, err := newMemCgroup(limit)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(cg.remove)
+			dropPageCache(b, bin)
+			r := spotDrain(b, c, bin, cg)
+			if r.oomKills > 0 {
+				b.Errorf("the agent was OOM-killed %d time(s) under a %d MiB limit", r.oomKills, limit>>20)
+			}
+			acc := &runs[i]
+			acc.drained += r.drained
+			acc.charged = max(acc.charged, r.charged)
+			acc.failcnt += r.failcnt
+			acc.oomKills += r.oomKills
+			acc.peak = acc.peak.max(r.peak)
+		}
+	}
+	n := float64(b.N)
+	free := runs[0]
+	b.ReportMetric(float64(free.charged)/(1<<20), "charged-peak-MiB")
+	fmt.Printf("\n| agent (%s), 100-pod spot drain, %d run(s) each | cgroup charged at peak | peak RSS (anon) | notice → drained & deleted | reclaims forced by the limit | OOM kills |\n", filepath.Base(bin), b.N)
+	fmt.Printf("|---|---|---|---|---|---|\n")
+	for i, limit := range limits {
+		r := runs[i]
+		ratio := r.drained.Seconds() / free.drained.Seconds()
+		label := "no limit"
+		if limit > 0 {
+			label = fmt.Sprintf("limit %d MiB", limit>>20)
+			b.ReportMetric(ratio, fmt.Sprintf("drain-time-%dMiB/unlimited", limit>>20))
+			b.ReportMetric(float64(r.failcnt)/n, fmt.Sprintf("reclaims-%dMiB/op", limit>>20))
+		}
+		fmt.Printf("| %s | %.1f MiB | %.1f MiB (%.1f) | %.1f s (×%.2f) | %.0f | %d |\n",
+			label, float64(r.charged)/(1<<20), mib(r.peak.rss), mib(r.peak.anon), r.drained.Seconds()/n, ratio, float64(r.failcnt)/n, r.oomKills)
+	}
+}
+
+func mib(kib int) float64 { return float64(kib) / 1024 }

@@ -203,8 +203,16 @@ func startAgentBinary(t testing.TB, bin string, args ...string) *agentProc {
 
 func startBinaryNoWait(t testing.TB, bin string, env []string, args ...string) *agentProc {
 	t.Helper()
+	return startBinaryVia(t, nil, bin, env, args...)
+}
+
+// startBinaryVia starts `bin agent ...` through via (a command that execs
+// its arguments, e.g. one that first joins a cgroup), or directly.
+func startBinaryVia(t testing.TB, via []string, bin string, env []string, args ...string) *agentProc {
+	t.Helper()
 	p := &agentProc{out: &bytes.Buffer{}, metrics: freeAddr(t), done: make(chan error, 1)}
-	p.cmd = exec.Command(bin, append([]string{"agent", "--metrics-address", p.metrics, "--log-format", "json"}, args...)...)
+	argv := append(append(via, bin, "agent", "--metrics-address", p.metrics, "--log-format", "json"), args...)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
