@@ -357,7 +357,7 @@ func TestCriticalAndLastPodsGoLast(t *testing.T) {
 	e := newEnv(t)
 	node := e.node()
 	slow := map[string]string{"pod-delete.stage.kwok.x-k8s.io/delay": "1s"}
-	e.pod(testbed.Pod(e.ns, "ordinary", node, func(p *corev1.Pod) { p.Annotations = slow }))
+	ordinary := e.pod(testbed.Pod(e.ns, "ordinary", node, func(p *corev1.Pod) { p.Annotations = slow }))
 	e.pod(testbed.Pod(e.ns, "late", node, func(p *corev1.Pod) {
 		p.Annotations = map[string]string{"pod-delete.stage.kwok.x-k8s.io/delay": "1s", drain.AnnotationEvict: "last"}
 	}))
@@ -371,6 +371,9 @@ func TestCriticalAndLastPodsGoLast(t *testing.T) {
 	var order []string
 	for _, ev := range rec.of(drain.StepPodEvicted) {
 		order = append(order, strings.TrimPrefix(ev.Pod, e.ns+"/"))
+		if ev.Pod == e.ns+"/ordinary" && ev.PodUID != ordinary.UID {
+			t.Errorf("PodEvicted step for %s carries UID %q, want %q (Events on the pod need it)", ev.Pod, ev.PodUID, ordinary.UID)
+		}
 	}
 	if strings.Join(order, ",") != "ordinary,late,critical" {
 		t.Errorf("eviction order = %v, want ordinary, late, critical", order)

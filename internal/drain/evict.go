@@ -162,7 +162,7 @@ func (r *run) removePod(ctx context.Context, p *corev1.Pod) {
 		case err == nil:
 			blocked, prog := r.removed(p, func(res *Result) { res.Evicted++ })
 			r.emitAt(Step{
-				Type: StepPodEvicted, Pod: key(p), GracePeriodSeconds: r.graceValue(grace, p), BlockedFor: blocked,
+				Type: StepPodEvicted, Pod: key(p), PodUID: p.UID, GracePeriodSeconds: r.graceValue(grace, p), BlockedFor: blocked,
 				Message: "eviction accepted",
 			}, prog)
 			r.waitGone(ctx, p, gone)
@@ -268,7 +268,7 @@ func (r *run) failed(p *corev1.Pod, err error, last, msg string) string {
 		r.d.log.Debug(msg, logging.KeyNode, r.node, logging.KeyNotice, r.opts.NoticeID, logging.KeyPod, key(p), logging.KeyError, err)
 		return kind
 	}
-	r.emit(Step{Type: StepEvictionFailed, Pod: key(p), Err: err, Message: msg})
+	r.emit(Step{Type: StepEvictionFailed, Pod: key(p), PodUID: p.UID, Err: err, Message: msg})
 	return kind
 }
 
@@ -302,7 +302,7 @@ func (r *run) block(ctx context.Context, p *corev1.Pod, err error) bool {
 		}
 	})
 	if prev != pdb {
-		r.emitAt(Step{Type: StepPodBlocked, Pod: key(p), PDB: pdb, Message: fmt.Sprintf("eviction blocked by PodDisruptionBudget %s: %v", pdb, err)}, prog)
+		r.emitAt(Step{Type: StepPodBlocked, Pod: key(p), PodUID: p.UID, PDB: pdb, Message: fmt.Sprintf("eviction blocked by PodDisruptionBudget %s: %v", pdb, err)}, prog)
 	}
 	return fallBack || r.shouldFallBack(p)
 }
@@ -342,7 +342,7 @@ func (r *run) fallback(ctx context.Context, p *corev1.Pod, gone <-chan struct{})
 		res.Fallbacks++
 	})
 	r.emitAt(Step{
-		Type: StepDeadlineFallback, Pod: key(p), PDB: pdb, Fallback: true, GracePeriodSeconds: r.graceValue(grace, p),
+		Type: StepDeadlineFallback, Pod: key(p), PodUID: p.UID, PDB: pdb, Fallback: true, GracePeriodSeconds: r.graceValue(grace, p),
 		Message: fmt.Sprintf("deadline near: deleting pod with a %ds grace period instead of waiting for PDB %s", r.graceValue(grace, p), pdb),
 	}, prog)
 	r.deletePod(ctx, p, gone, true, "pod deleted (deadline fallback)")
@@ -368,7 +368,7 @@ func (r *run) deletePod(ctx context.Context, p *corev1.Pod, gone <-chan struct{}
 			// Conflict: the UID precondition failed, the pod is gone.
 			blocked, prog := r.removed(p, func(res *Result) { res.Deleted++ })
 			r.emitAt(Step{
-				Type: StepPodDeleted, Pod: key(p), Fallback: fallback, GracePeriodSeconds: r.graceValue(grace, p), BlockedFor: blocked,
+				Type: StepPodDeleted, Pod: key(p), PodUID: p.UID, Fallback: fallback, GracePeriodSeconds: r.graceValue(grace, p), BlockedFor: blocked,
 				Message: msg,
 			}, prog)
 			r.waitGone(ctx, p, gone)
@@ -390,7 +390,7 @@ func (r *run) waitGone(ctx context.Context, p *corev1.Pod, gone <-chan struct{})
 		now := r.d.clock.Now()
 		var blocked time.Duration
 		prog := r.change(p, func(s *podState, _ *Result) { blocked = s.unblock(now) })
-		r.emitAt(Step{Type: StepPodGone, Pod: key(p), BlockedFor: blocked, Message: "pod gone"}, prog)
+		r.emitAt(Step{Type: StepPodGone, Pod: key(p), PodUID: p.UID, BlockedFor: blocked, Message: "pod gone"}, prog)
 	case <-ctx.Done():
 	}
 }

@@ -1,6 +1,10 @@
 package drain
 
-import "time"
+import (
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+)
 
 // StepType names a step of a node's lifecycle. The values are stable: they
 // are the Kubernetes Event reasons, the notification steps and the log's
@@ -123,8 +127,10 @@ type Step struct {
 	// step of Release, the notice released.
 	NoticeID   string
 	NoticeKind string
-	// Pod is "namespace/name" for pod-level steps.
-	Pod string
+	// Pod is "namespace/name" for pod-level steps, PodUID that pod's UID
+	// (Events on a pod carry it, or `kubectl describe pod` does not show them).
+	Pod    string
+	PodUID types.UID
 	// PDB is "namespace/name" of the blocking budget for StepPodBlocked and
 	// StepDeadlineFallback.
 	PDB string

@@ -57,7 +57,6 @@ type Recorder struct {
 	broadcaster record.EventBroadcaster
 	recorder    record.EventRecorder
 	sink        *sink
-	uids        *podUIDs
 	work        chan item
 	stop        chan struct{}
 	stopped     chan struct{}
@@ -89,7 +88,6 @@ func New(client kube.Interface, c Config) *Recorder {
 	r := &Recorder{
 		cfg: c, client: client,
 		broadcaster: record.NewBroadcaster(record.WithContext(ctx)),
-		uids:        newPodUIDs(client),
 		work:        make(chan item, c.QueueSize),
 		stop:        make(chan struct{}),
 		stopped:     make(chan struct{}),

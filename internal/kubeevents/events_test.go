@@ -245,9 +245,6 @@ func TestFromStepIsAFunctionOfTheStep(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
 			for _, it := range fromStep(tc.step) {
-				if it.prefetch || it.forget {
-					continue
-				}
 				kind := "Node"
 				if it.pod != "" {
 					kind = "Pod"
@@ -310,4 +307,26 @@ func TestCloseIsBoundedByItsContext(t *testing.T) {
 		t.Fatal("Close with a canceled context did not return")
 	}
 	r.Observe(ev(drain.StepCordoned, "")) // after Close: dropped, no panic
+}
+
+// TestPodEventsCarryTheStepsUID: a pod step's UID goes on the Event's
+// reference without a lookup.
+func TestPodEventsCarryTheStepsUID(t *testing.T) {
+	items := fromStep(drain.Step{Type: drain.StepPodEvicted, Node: "n1", Pod: "shop/web-0", PodUID: "uid-1"})
+	if len(items) != 1 || items[0].pod != "shop/web-0" || items[0].podUID != "uid-1" {
+		t.Fatalf("items = %+v, want one pod event with UID uid-1", items)
+	}
+	client := fake.NewClientset() // no pods: a lookup would find nothing
+	r := New(clientset.Wrap(client), Config{Host: "agent-1"})
+	if ref := r.podRef(t.Context(), "shop/web-0", "uid-1"); ref.UID != "uid-1" || ref.Name != "web-0" || ref.Namespace != "shop" {
+		t.Errorf("podRef = %+v", ref)
+	}
+	if err := r.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range client.Actions() {
+		if a.GetResource().Resource == "pods" {
+			t.Errorf("looked pods up although the step carried the UID: %s", a.GetVerb())
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
@@ -14,16 +15,14 @@ import (
 // maxMessage keeps event messages well inside the API's limits.
 const maxMessage = 1024
 
-// item is one Kubernetes Event to record, or a pod UID cache action.
+// item is one Kubernetes Event to record.
 type item struct {
 	node      string
-	pod       string // "namespace/name" for pod events, else empty
+	pod       string    // "namespace/name" for pod events, else empty
+	podUID    types.UID // the pod's UID, from the drain step
 	eventType string
 	reason    string
 	message   string
-	// prefetch lists the node's pods to learn their UIDs (drain start);
-	// forget drops them (drain end).
-	prefetch, forget bool
 }
 
 func nodeItem(node, eventType, reason, message string) item {
@@ -31,7 +30,7 @@ func nodeItem(node, eventType, reason, message string) item {
 }
 
 func podItem(e drain.Step, eventType, message string) item {
-	return item{node: e.Node, pod: e.Pod, eventType: eventType, reason: string(e.Type), message: message}
+	return item{node: e.Node, pod: e.Pod, podUID: e.PodUID, eventType: eventType, reason: string(e.Type), message: message}
 }
 
 // fromStep maps a drain step to the Events it deserves. It is a function
@@ -48,10 +47,9 @@ func fromStep(e drain.Step) []item {
 	case drain.StepVolumesStillAttached:
 		return []item{nodeItem(e.Node, corev1.EventTypeWarning, reason, describe(e))}
 	case drain.StepDrainStarted:
-		it := nodeItem(e.Node, corev1.EventTypeNormal, reason, describe(e))
-		return []item{{node: e.Node, prefetch: true}, it}
+		return []item{nodeItem(e.Node, corev1.EventTypeNormal, reason, describe(e))}
 	case drain.StepDrained, drain.StepDrainFailed:
-		return []item{finished(e), {node: e.Node, forget: true}}
+		return []item{finished(e)}
 	case drain.StepPodEvicted:
 		return []item{podItem(e, corev1.EventTypeNormal, "Evicted by lifeboat: draining node "+e.Node)}
 	case drain.StepPodDeleted:
