@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/gentype"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/flowcontrol"
 )
 
 // Interface is the Kubernetes API as lifeboat's drain path uses it: the
@@ -139,8 +140,16 @@ func init() {
 }
 
 // NewForConfig builds the client for cfg. Its API groups share one HTTP
-// client (connections, TLS, rate limiter), as a clientset's do.
+// client (connections, TLS) and one client-side rate limiter (QPS, burst),
+// as a clientset's do.
 func NewForConfig(cfg *rest.Config) (Interface, error) {
+	cfg = rest.CopyConfig(cfg)
+	if cfg.RateLimiter == nil && cfg.QPS > 0 {
+		if cfg.Burst <= 0 {
+			return nil, fmt.Errorf("burst is required to be greater than 0 when RateLimiter is not set and QPS is set to greater than 0")
+		}
+		cfg.RateLimiter = flowcontrol.NewTokenBucketRateLimiter(cfg.QPS, cfg.Burst)
+	}
 	httpClient, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating Kubernetes HTTP client: %w", err)
