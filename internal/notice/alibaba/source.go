@@ -116,9 +116,9 @@ var (
 
 // New validates cfg and returns a source. It does no I/O.
 func New(cfg Config) (*Source, error) {
-	base, err := baseURL(cfg.MetadataURL)
+	base, err := keypoll.BaseURL(Name, cfg.MetadataURL, DefaultMetadataURL)
 	if err != nil {
-		return nil, &ConfigError{Source: Name, Field: "MetadataURL", Err: err}
+		return nil, err
 	}
 	if err := keypoll.Defaults([]keypoll.Field{
 		{Source: Name, Name: "Interval", V: &cfg.Interval, Default: DefaultInterval},
@@ -158,17 +158,6 @@ func New(cfg Config) (*Source, error) {
 	return s, nil
 }
 
-func baseURL(raw string) (string, error) {
-	if raw == "" {
-		return DefaultMetadataURL, nil
-	}
-	u, err := metadatahttp.ParseBaseURL(raw)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimRight(u.String(), "/"), nil
-}
-
 // Name returns "alibaba".
 func (s *Source) Name() string { return Name }
 
@@ -177,41 +166,12 @@ func (s *Source) ReadOnce() <-chan struct{} { return s.read.ReadOnce() }
 
 // Run polls the termination time until ctx ends; it returns nil.
 func (s *Source) Run(ctx context.Context, out chan<- notice.Notice) error {
-	inst := s.instanceID(ctx)
+	inst := s.poll.Identity(ctx, s.base+PathInstanceID, s.cfg.InstanceID, s.cfg.Node)
 	s.cfg.Log.Info("watching alibaba metadata", logging.KeySource, Name, "instance", inst,
 		"url", s.base+PathTerminationTime)
-	s.poll.Run(ctx, func(ctx context.Context, a keypoll.Answer) error {
-		s.read.Done()
-		if !a.Found {
-			return nil
-		}
-		deadline, err := ParseTerminationTime(a.Body)
-		if err != nil {
-			return &MalformedValueError{Source: Name, Key: PathTerminationTime, Value: metadatahttp.Truncate(a.Body, 64), Err: err}
-		}
-		n := spotNotice(inst, s.cfg.Node, deadline, s.cfg.Clock.Now())
-		sent, err := s.sent.Send(ctx, out, n)
-		if sent {
-			s.cfg.Log.Info("notice", logging.KeySource, Name, logging.KeyNotice, n.ID, "kind", n.Kind, "deadline", n.Deadline)
-		}
-		return err
-	})
+	s.poll.RunDeadlines(ctx, PathTerminationTime, out, &s.sent, s.read.Done, ParseTerminationTime,
+		func(deadline, now time.Time) notice.Notice { return spotNotice(inst, s.cfg.Node, deadline, now) })
 	return nil
-}
-
-// instanceID is Config.InstanceID, else the metadata's instance-id, else
-// the node name (logged): one try, Run must not wait on identity.
-func (s *Source) instanceID(ctx context.Context) string {
-	if s.cfg.InstanceID != "" {
-		return s.cfg.InstanceID
-	}
-	a, err := s.poll.Get(ctx, s.base+PathInstanceID)
-	if id := strings.TrimSpace(a.Body); err == nil && a.Found && id != "" && len(id) < 128 {
-		return id
-	}
-	s.cfg.Log.Warn("cannot read the alibaba instance-id; using the node name in notice IDs",
-		logging.KeySource, Name, logging.KeyNode, s.cfg.Node, logging.KeyError, err)
-	return s.cfg.Node
 }
 
 // ParseTerminationTime parses the value of instance/spot/termination-time:

@@ -111,13 +111,9 @@ var (
 
 // New validates cfg and returns a source. It does no I/O.
 func New(cfg Config) (*Source, error) {
-	base := DefaultMetadataURL
-	if cfg.MetadataURL != "" {
-		u, err := metadatahttp.ParseBaseURL(cfg.MetadataURL)
-		if err != nil {
-			return nil, &ConfigError{Source: Name, Field: "MetadataURL", Err: err}
-		}
-		base = strings.TrimRight(u.String(), "/")
+	base, err := keypoll.BaseURL(Name, cfg.MetadataURL, DefaultMetadataURL)
+	if err != nil {
+		return nil, err
 	}
 	if err := keypoll.Defaults([]keypoll.Field{
 		{Source: Name, Name: "Interval", V: &cfg.Interval, Default: DefaultInterval},
@@ -157,7 +153,7 @@ func (s *Source) ReadOnce() <-chan struct{} { return s.read.ReadOnce() }
 
 // Run polls the maintenance event until ctx ends; it returns nil.
 func (s *Source) Run(ctx context.Context, out chan<- notice.Notice) error {
-	id := s.dropletID(ctx)
+	id := s.poll.Identity(ctx, s.base+PathDropletID, s.cfg.DropletID, s.cfg.Node)
 	s.cfg.Log.Info("watching digitalocean metadata", logging.KeySource, Name, "droplet", id,
 		"url", s.base+PathMaintenanceEvent)
 	s.poll.Run(ctx, func(ctx context.Context, a keypoll.Answer) error {
@@ -197,20 +193,6 @@ func (s *Source) transition(dropletID, event string, now time.Time) (notice.Noti
 		return c, true
 	}
 	return notice.Notice{}, false
-}
-
-// dropletID is Config.DropletID, else the metadata's id, else the node name.
-func (s *Source) dropletID(ctx context.Context) string {
-	if s.cfg.DropletID != "" {
-		return s.cfg.DropletID
-	}
-	a, err := s.poll.Get(ctx, s.base+PathDropletID)
-	if id := strings.TrimSpace(a.Body); err == nil && a.Found && id != "" && len(id) < 128 {
-		return id
-	}
-	s.cfg.Log.Warn("cannot read the droplet id; using the node name in notice IDs",
-		logging.KeySource, Name, logging.KeyNode, s.cfg.Node, logging.KeyError, err)
-	return s.cfg.Node
 }
 
 // errUnknownEvent is a maintenance event other than live_migrate.

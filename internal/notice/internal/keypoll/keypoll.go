@@ -257,3 +257,59 @@ type Field struct {
 	V            *time.Duration
 	Default      time.Duration
 }
+
+// BaseURL is raw parsed as a metadata base URL without a trailing slash,
+// or def when raw is empty; an invalid URL is a *metadatahttp.ConfigError
+// on the source's MetadataURL.
+func BaseURL(source, raw, def string) (string, error) {
+	if raw == "" {
+		return def, nil
+	}
+	u, err := metadatahttp.ParseBaseURL(raw)
+	if err != nil {
+		return "", &metadatahttp.ConfigError{Source: source, Field: "MetadataURL", Err: err}
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// Identity is configured, else the metadata's answer at url (an instance
+// or droplet ID), else fallback (the node name), logged. One try: a source
+// must not wait on its identity before it polls.
+func (p *Poller) Identity(ctx context.Context, url, configured, fallback string) string {
+	if configured != "" {
+		return configured
+	}
+	a, err := p.Get(ctx, url)
+	if id := strings.TrimSpace(a.Body); err == nil && a.Found && id != "" && len(id) < 128 {
+		return id
+	}
+	p.cfg.Log.Warn("cannot read the instance's ID from metadata; using the node name in notice IDs",
+		logging.KeySource, p.cfg.Source, "url", url, logging.KeyNode, fallback, logging.KeyError, err)
+	return fallback
+}
+
+// RunDeadlines polls key (the path of the poller's URL), whose value is a
+// termination time, until ctx ends: read is called on every 200 or 404
+// answer; a time that parse refuses is a *MalformedValueError (logged and
+// counted by Run); a time it accepts becomes build(deadline, now), sent
+// once through sent.
+func (p *Poller) RunDeadlines(ctx context.Context, key string, out chan<- notice.Notice, sent *Dedup, read func(),
+	parse func(string) (time.Time, error), build func(deadline, now time.Time) notice.Notice,
+) {
+	p.Run(ctx, func(ctx context.Context, a Answer) error {
+		read()
+		if !a.Found {
+			return nil
+		}
+		deadline, err := parse(a.Body)
+		if err != nil {
+			return &MalformedValueError{Source: p.cfg.Source, Key: key, Value: metadatahttp.Truncate(a.Body, 64), Err: err}
+		}
+		n := build(deadline, p.cfg.Clock.Now())
+		ok, err := sent.Send(ctx, out, n)
+		if ok {
+			p.cfg.Log.Info("notice", logging.KeySource, p.cfg.Source, logging.KeyNotice, n.ID, logging.KeyKind, n.Kind, "deadline", n.Deadline)
+		}
+		return err
+	})
+}
