@@ -165,8 +165,21 @@ func (b base) notice(kind notice.Kind, instance, reason string) notice.Notice {
 	}
 }
 
+// isInstanceID reports whether id reads as an EC2 instance ID: "i-" and
+// letters or digits. Anything else (empty, a comma, spaces) would make a
+// notice ID the Node's handled record cannot hold.
+func isInstanceID(id string) bool {
+	rest, ok := strings.CutPrefix(id, "i-")
+	if !ok || rest == "" {
+		return false
+	}
+	return !strings.ContainsFunc(rest, func(c rune) bool {
+		return (c < '0' || c > '9') && (c < 'a' || c > 'z') && (c < 'A' || c > 'Z')
+	})
+}
+
 func lifecycle(b base, h *Hook) (Message, error) {
-	if h.InstanceID == "" || h.Name == "" || h.Group == "" {
+	if !isInstanceID(h.InstanceID) || h.Name == "" || h.Group == "" {
 		return Message{}, parseErr(nil, "lifecycle action %s lacks EC2InstanceId, LifecycleHookName or AutoScalingGroupName", b.id)
 	}
 	hook := *h
@@ -206,8 +219,8 @@ func parseSpot(b base, raw json.RawMessage) (Message, error) {
 	if err := decodeDetail(b, raw, &d); err != nil {
 		return Message{}, err
 	}
-	if d.InstanceID == "" {
-		return Message{}, parseErr(nil, "spot interruption %s without instance-id", b.id)
+	if !isInstanceID(d.InstanceID) {
+		return Message{}, parseErr(nil, "spot interruption %s without a valid instance-id", b.id)
 	}
 	n := b.notice(notice.KindSpotInterruption, d.InstanceID, "spot interruption ("+d.InstanceAction+")")
 	n.Deadline = b.issued.Add(SpotWarningLead)
@@ -221,8 +234,8 @@ func parseRebalance(b base, raw json.RawMessage) (Message, error) {
 	if err := decodeDetail(b, raw, &d); err != nil {
 		return Message{}, err
 	}
-	if d.InstanceID == "" {
-		return Message{}, parseErr(nil, "rebalance recommendation %s without instance-id", b.id)
+	if !isInstanceID(d.InstanceID) {
+		return Message{}, parseErr(nil, "rebalance recommendation %s without a valid instance-id", b.id)
 	}
 	n := b.notice(notice.KindRebalance, d.InstanceID, "rebalance recommendation")
 	n.ID = notice.EventID(n.Kind, d.InstanceID, b.issued)
@@ -237,8 +250,8 @@ func parseStateChange(b base, raw json.RawMessage) (Message, error) {
 	if err := decodeDetail(b, raw, &d); err != nil {
 		return Message{}, err
 	}
-	if d.InstanceID == "" || d.State == "" {
-		return Message{}, parseErr(nil, "state change %s without instance-id or state", b.id)
+	if !isInstanceID(d.InstanceID) || d.State == "" {
+		return Message{}, parseErr(nil, "state change %s without a valid instance-id or state", b.id)
 	}
 	if !goingAway[d.State] {
 		return Message{Ignored: "instance state " + d.State}, nil
@@ -282,7 +295,7 @@ func parseHealth(b base, raw json.RawMessage) (Message, error) {
 	}
 	var m Message
 	for _, e := range d.AffectedEntities {
-		if !strings.HasPrefix(e.EntityValue, "i-") {
+		if !isInstanceID(e.EntityValue) {
 			continue
 		}
 		n := b.notice(kind, e.EntityValue, "scheduled "+d.EventTypeCode)
