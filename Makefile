@@ -108,9 +108,10 @@ bench: controlplane
 	LIFEBOAT_CONTROLPLANE_DIR=$(CONTROLPLANE) $(GO) test ./internal/drain -run '^$$' -bench 'DrainVersusKubectl|Drain110Pods' -benchtime 2x -timeout 60m
 
 # The node agent as released (lifeboat-agent) against the AWS emulator: start-up, detection, idle and
-# peak resident memory (total and anonymous) during a 100-pod drain, binary and image layer size.
-# LIFEBOAT_BENCH_AGENT=<binary> measures another build (e.g. dist/lifeboat-linux-amd64) instead.
-# The same drain then runs in memory cgroups (as root): no limit, the chart's 64 MiB, 40 MiB.
+# peak resident memory (total and anonymous) during a 100-pod drain, binary and image layer size; each run
+# side by side as the chart runs the agent (a seccomp filter refusing userfaultfd, like RuntimeDefault) and
+# unconfined. LIFEBOAT_BENCH_AGENT=<binary> measures another build (e.g. dist/lifeboat-linux-amd64) instead.
+# The same drain then runs in memory cgroups (as root): no limit, the chart's 64 MiB, 32 MiB.
 # Then the detection latency of the polling sources (Alibaba, Tencent) at their default interval.
 bench-agent: controlplane
 	LIFEBOAT_CONTROLPLANE_DIR=$(CONTROLPLANE) $(GO) test ./internal/cli -run '^$$' -bench AgentSpot100Pods -benchtime 3x -timeout 30m

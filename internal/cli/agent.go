@@ -13,7 +13,9 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/agent"
 	"github.com/lifeboat-dev/lifeboat/internal/decide"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
+	"github.com/lifeboat-dev/lifeboat/internal/exetrim"
 	"github.com/lifeboat-dev/lifeboat/internal/kube"
+	"github.com/lifeboat-dev/lifeboat/internal/logging"
 	"github.com/lifeboat-dev/lifeboat/internal/notice"
 	"github.com/lifeboat-dev/lifeboat/internal/notice/detect"
 )
@@ -244,6 +246,15 @@ func newAgentCommand(g *Globals) *cobra.Command {
 }
 
 func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
+	// The agent lives on every node: keep the executable's pages it does not
+	// run out of memory (cli.Main trims what start-up touched).
+	switch m, err := exetrim.MapOnTouch(); {
+	case errors.Is(err, errors.ErrUnsupported):
+	case err != nil:
+		g.Log.Info("executable pages are mapped with fault-around", logging.KeyError, err)
+	default:
+		g.Log.Debug("executable pages are mapped on touch", "method", string(m))
+	}
 	client, cfg, err := o.Kube.Client()
 	if err != nil {
 		return err

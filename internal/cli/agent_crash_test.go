@@ -193,14 +193,6 @@ func startAgentNoWait(t testing.TB, env []string, args ...string) *agentProc {
 	return startBinaryNoWait(t, lifeboatBinary(t), env, args...)
 }
 
-// startAgentBinary runs `<bin> agent args...` and waits for /readyz.
-func startAgentBinary(t testing.TB, bin string, args ...string) *agentProc {
-	t.Helper()
-	p := startBinaryNoWait(t, bin, nil, args...)
-	testbed.Eventually(t, 30*time.Second, func() (bool, error) { return ready(p), nil })
-	return p
-}
-
 func startBinaryNoWait(t testing.TB, bin string, env []string, args ...string) *agentProc {
 	t.Helper()
 	return startBinaryVia(t, nil, bin, env, args...)

@@ -29,6 +29,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 
+	"github.com/lifeboat-dev/lifeboat/internal/cli"
 	"github.com/lifeboat-dev/lifeboat/internal/drain"
 	emuaws "github.com/lifeboat-dev/lifeboat/internal/emulate/aws"
 	emuazure "github.com/lifeboat-dev/lifeboat/internal/emulate/azure"
@@ -528,5 +529,33 @@ func TestDrainInterruptedSaysWhatBlocksIt(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s\nstderr:\n%s", want, out, stderr.String())
 		}
+	}
+}
+
+// TestAgentRefusedUserfaultfdDrains runs the agent as the chart's
+// RuntimeDefault seccomp profile does, refusing userfaultfd(2): it keeps
+// fault-around off with one-page mappings (exetrim.MapOnTouch) and drains
+// a spot-interrupted node as usual.
+func TestAgentRefusedUserfaultfdDrains(t *testing.T) {
+	e := newAgentEnv(t)
+	e.deploy(t, 4, nil)
+	e.c.AddNode(t, testbed.UniqueName("spare"), func(n *corev1.Node) { n.Labels[testbed.LabelPool] = e.pool })
+	p := startBinaryVia(t, []string{os.Args[0]}, lifeboatBinary(t), []string{cli.ExecRefusingUserfaultfdEnv + "=1"}, e.args("--log-level", "debug")...)
+	testbed.Eventually(t, 30*time.Second, func() (bool, error) { return ready(p), nil })
+	if log := p.out.String(); !strings.Contains(log, `"method":"one-page-mappings"`) {
+		t.Fatalf("the agent did not fall back to one-page mappings:\n%s", log)
+	}
+	if _, err := e.emu.ScheduleSpot(0, "terminate", 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Eventually(t, 60*time.Second, func() (bool, error) {
+		n, err := e.c.Client.CoreV1().Nodes().Get(e.ctx, e.node, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			return true, nil
+		}
+		return err == nil && n.Spec.Unschedulable && e.podsOnNode(t) == 0, nil
+	})
+	if !ready(p) {
+		t.Fatalf("the agent is not ready after the drain:\n%s", p.out.String())
 	}
 }

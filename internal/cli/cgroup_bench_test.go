@@ -136,11 +136,12 @@ func dropPageCache(b *testing.B, path string) {
 	}
 }
 
-// startAgentBinaryIn starts the agent binary inside cg and waits until it
-// is ready.
-func startAgentBinaryIn(t testing.TB, cg *memCgroup, bin string, args ...string) *agentProc {
+// startAgentBinaryIn starts the agent binary in sb and waits until it is
+// ready.
+func startAgentBinaryIn(t testing.TB, sb sandbox, bin string, args ...string) *agentProc {
 	t.Helper()
-	p := startBinaryVia(t, cg.via(), bin, nil, args...)
+	via, env := sb.via()
+	p := startBinaryVia(t, via, bin, env, args...)
 	testbed.Eventually(t, 30*time.Second, func() (bool, error) {
 		select {
 		case err := <-p.done:

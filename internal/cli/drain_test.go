@@ -15,7 +15,10 @@ import (
 	"github.com/lifeboat-dev/lifeboat/internal/testbed"
 )
 
-func TestMain(m *testing.M) { testbed.Main(m) }
+func TestMain(m *testing.M) {
+	execRefusingUserfaultfdIfAsked()
+	testbed.Main(m)
+}
 
 // run executes lifeboat with args and env, returning stdout and the error.
 func run(t *testing.T, env map[string]string, args ...string) (string, error) {

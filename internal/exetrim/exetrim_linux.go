@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -14,16 +15,7 @@ import (
 // Executable unmaps the read-only mappings of the running executable
 // (code, constants, the function table) from this process.
 func Executable() error {
-	exe, err := os.Readlink("/proc/self/exe")
-	if err != nil {
-		return err
-	}
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	ranges, err := readOnlyMappings(f, exe)
+	ranges, err := executableMappings()
 	if err != nil {
 		return err
 	}
@@ -33,6 +25,25 @@ func Executable() error {
 		}
 	}
 	return nil
+}
+
+// executableMappings lists the running executable's read-only mappings
+// as the program started with them. It reads /proc/self/maps once: the
+// ranges do not change, and after MapOnTouch has split them the file has
+// a line per page.
+var executableMappings = sync.OnceValues(readExecutableMappings)
+
+func readExecutableMappings() ([]mapping, error) {
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return readOnlyMappings(f, exe)
 }
 
 type mapping struct{ start, end uintptr }
