@@ -106,6 +106,10 @@ func readKeyed(b *testing.B, path string) map[string]int64 {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return parseKeyed(raw)
+}
+
+func parseKeyed(raw []byte) map[string]int64 {
 	out := map[string]int64{}
 	s := bufio.NewScanner(bytes.NewReader(raw))
 	for s.Scan() {
@@ -115,6 +119,53 @@ func readKeyed(b *testing.B, path string) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// workingSet is the container memory the kubelet reports (and `kubectl
+// top` shows, and evicts on): the cgroup's charge minus its inactive page
+// cache, which the kernel reclaims first.
+func (cg *memCgroup) workingSet() (int64, error) {
+	usageFile, inactiveKey := "memory.usage_in_bytes", "total_inactive_file"
+	if cg.v2 {
+		usageFile, inactiveKey = "memory.current", "inactive_file"
+	}
+	raw, err := os.ReadFile(filepath.Join(cg.dir, usageFile))
+	if err != nil {
+		return 0, err
+	}
+	usage, err := strconv.ParseInt(strings.TrimSpace(string(raw)), 10, 64)
+	if err != nil {
+		return 0, err
+	}
+	stat, err := os.ReadFile(filepath.Join(cg.dir, "memory.stat"))
+	if err != nil {
+		return 0, err
+	}
+	return max(usage-parseKeyed(stat)[inactiveKey], 0), nil
+}
+
+// workingSetSampler records the peak working set of cg every 10 ms until
+// stopped.
+func workingSetSampler(cg *memCgroup) (stop func() int64) {
+	done := make(chan struct{})
+	result := make(chan int64)
+	go func() {
+		var peak int64
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if ws, err := cg.workingSet(); err == nil {
+				peak = max(peak, ws)
+			}
+			select {
+			case <-done:
+				result <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 { close(done); return <-result }
 }
 
 // dropPageCache evicts the binary's pages from the page cache, so the
