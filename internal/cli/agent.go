@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -245,9 +246,28 @@ func newAgentCommand(g *Globals) *cobra.Command {
 	return cmd
 }
 
-func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
-	// The agent lives on every node: keep the executable's pages it does not
-	// run out of memory (cli.Main trims what start-up touched).
+// agentGCPercent is the agent's garbage-collection target when GOGC is not
+// set: `make bench-agent` measured a 100-pod drain's peak 3 MiB lower at 50
+// than at Go's default 100 (20.2–20.7 against 22.1–24.1 MiB), for about
+// 50 ms more CPU over the drain and no slower drain.
+const agentGCPercent = 50
+
+// gcPercent is the GC target the agent sets, and whether it sets one: GOGC
+// in the environment wins.
+func gcPercent(lookupEnv func(string) (string, bool)) (int, bool) {
+	if _, set := lookupEnv("GOGC"); set {
+		return 0, false
+	}
+	return agentGCPercent, true
+}
+
+// keepAgentSmall tunes the agent's memory: it lives on every node.
+func keepAgentSmall(g *Globals) {
+	if p, ok := gcPercent(g.LookupEnv); ok {
+		debug.SetGCPercent(p)
+	}
+	// Only the executable's pages the agent touches stay mapped (cli.Main
+	// trims what start-up touched).
 	switch m, err := exetrim.MapOnTouch(); {
 	case errors.Is(err, errors.ErrUnsupported):
 	case err != nil:
@@ -255,6 +275,10 @@ func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
 	default:
 		g.Log.Debug("executable pages are mapped on touch", "method", string(m))
 	}
+}
+
+func runAgent(ctx context.Context, g *Globals, o *AgentOptions) error {
+	keepAgentSmall(g)
 	client, cfg, err := o.Kube.Client()
 	if err != nil {
 		return err

@@ -88,3 +88,19 @@ func TestDetachFromASGWrapsTheAWSSource(t *testing.T) {
 		t.Errorf("source %T named %q: want the AWS source, wrapped, still a Readier", s, s.Name())
 	}
 }
+
+// TestGCPercent: the agent sets its own GC target unless GOGC is set, so
+// an operator's GOGC (even "off" or the default 100) is never overridden.
+func TestGCPercent(t *testing.T) {
+	env := func(m map[string]string) func(string) (string, bool) {
+		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+	}
+	if p, ok := gcPercent(env(nil)); !ok || p != agentGCPercent {
+		t.Errorf("without GOGC: %d, %v; want %d, true", p, ok, agentGCPercent)
+	}
+	for _, v := range []string{"100", "off", ""} {
+		if p, ok := gcPercent(env(map[string]string{"GOGC": v})); ok {
+			t.Errorf("GOGC=%q: the agent would set %d", v, p)
+		}
+	}
+}
