@@ -102,15 +102,21 @@ func children(pid int) []int {
 // memorySampler records the peak memory of a process tree every 10 ms
 // until stopped.
 func memorySampler(pid int) (stop func() memory) {
+	return peakSampler(func() (memory, error) { return treeMemory(pid) }, memory.max)
+}
+
+// peakSampler calls sample every 10 ms until stopped and returns the peak
+// of what it read, as higher picks it.
+func peakSampler[T any](sample func() (T, error), higher func(T, T) T) (stop func() T) {
 	done := make(chan struct{})
-	result := make(chan memory)
+	result := make(chan T)
 	go func() {
-		var peak memory
+		var peak T
 		t := time.NewTicker(10 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if m, err := treeMemory(pid); err == nil {
-				peak = peak.max(m)
+			if v, err := sample(); err == nil {
+				peak = higher(peak, v)
 			}
 			select {
 			case <-done:
@@ -120,7 +126,7 @@ func memorySampler(pid int) (stop func() memory) {
 			}
 		}
 	}()
-	return func() memory { close(done); return <-result }
+	return func() T { close(done); return <-result }
 }
 
 var (

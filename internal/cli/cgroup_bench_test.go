@@ -147,25 +147,7 @@ func (cg *memCgroup) workingSet() (int64, error) {
 // workingSetSampler records the peak working set of cg every 10 ms until
 // stopped.
 func workingSetSampler(cg *memCgroup) (stop func() int64) {
-	done := make(chan struct{})
-	result := make(chan int64)
-	go func() {
-		var peak int64
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		for {
-			if ws, err := cg.workingSet(); err == nil {
-				peak = max(peak, ws)
-			}
-			select {
-			case <-done:
-				result <- peak
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() int64 { close(done); return <-result }
+	return peakSampler(cg.workingSet, func(a, b int64) int64 { return max(a, b) })
 }
 
 // dropPageCache evicts the binary's pages from the page cache, so the
