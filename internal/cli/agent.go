@@ -224,7 +224,9 @@ func newAgentCommand(g *Globals) *cobra.Command {
 		Short: "Run on a node: turn termination notices and host shutdowns into graceful drains",
 		Long: "lifeboat agent runs on every node, as a systemd unit on the host or as a DaemonSet pod. It watches the\n" +
 			"cloud's metadata for spot interruptions, rebalance recommendations, scheduled maintenance and scale-in, and\n" +
-			"the host for shutdown, and drains the node before it goes away.",
+			"the host for shutdown, and drains the node before it goes away.\n\n" +
+			"To stay small on every node it collects garbage at GOGC=50 unless GOGC is set in its environment, and\n" +
+			"maps only the pages of its executable it runs (the kernel's fault-around is switched off).",
 		Args: cobra.NoArgs,
 		PreRunE: func(*cobra.Command, []string) error {
 			if err := o.Complete(g); err != nil {

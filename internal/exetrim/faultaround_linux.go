@@ -38,8 +38,9 @@ var (
 // MapOnTouch switches fault-around off for the executable's read-only
 // mappings; see Method. It first tries userfaultfd, then one-page
 // mappings, and returns the method that took, or an error saying why
-// neither did (nothing is changed then). Calling it again returns the
-// first result.
+// neither did (fault-around then stays on, except on the ranges a method
+// got to before it failed, which is harmless). Calling it again after a
+// success returns the first result.
 func MapOnTouch() (Method, error) {
 	mapOnTouchMu.Lock()
 	defer mapOnTouchMu.Unlock()
